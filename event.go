@@ -1,0 +1,216 @@
+package promptd
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The event types promptd itself emits.
+const (
+	EventVersionCreated  = "prompt-version.created"
+	EventVersionUpdated  = "prompt-version.updated"
+	EventVersionDeleted  = "prompt-version.deleted"
+	EventPromptCreated   = "prompt.created"
+	EventPromptRenamed   = "prompt.renamed"
+	EventPromptDeleted   = "prompt.deleted"
+	EventWebhookTest     = "webhook.test"
+	EventWebhookDisabled = "webhook.disabled"
+)
+
+// BuiltinEventTypes lists every event type promptd emits itself, in documentation order.
+var BuiltinEventTypes = []string{
+	EventVersionCreated, EventVersionUpdated, EventVersionDeleted,
+	EventPromptCreated, EventPromptRenamed, EventPromptDeleted,
+	EventWebhookTest, EventWebhookDisabled,
+}
+
+// APIVersion is the apiVersion of every payload.
+const APIVersion = "v1"
+
+// TimestampFormat is how every time in a payload is written: RFC 3339, UTC, milliseconds.
+const TimestampFormat = "2006-01-02T15:04:05.000Z07:00"
+
+var customTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
+
+// MaxEventTypeLength bounds the length of a custom event type.
+const MaxEventTypeLength = 128
+
+// ValidateCustomEventType reports whether typ may be published through POST /api/v1/events:
+// it must match ^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$ and must not use a resource that
+// promptd emits itself (prompt, prompt-version, webhook).
+func ValidateCustomEventType(field, typ string) error {
+	if typ == "" {
+		return Invalid(field, "is required")
+	}
+	if len(typ) > MaxEventTypeLength || !customTypeRE.MatchString(typ) {
+		return Invalid(field, "%q is not an event type: use <resource>.<action>, lowercase letters, digits, '_' and '-' (e.g. evaluation.completed)", typ)
+	}
+	resource := typ[:strings.IndexByte(typ, '.')]
+	switch resource {
+	case "prompt", "prompt-version", "webhook":
+		return Invalid(field, "%q: the %q resource is reserved for events promptd emits itself", typ, resource)
+	}
+	return nil
+}
+
+// SplitEventType splits an event type into the envelope's type (before the last dot) and
+// action (after it).
+func SplitEventType(typ string) (resource, action string) {
+	i := strings.LastIndexByte(typ, '.')
+	if i < 0 {
+		return typ, ""
+	}
+	return typ[:i], typ[i+1:]
+}
+
+// Event is an immutable fact. Payload is the envelope exactly as receivers get it.
+type Event struct {
+	ID        string          `json:"id"`
+	ProjectID string          `json:"projectId"`
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Payload   json.RawMessage `json:"payload"`
+	// Subject holds what webhook prompt filters match against; nil for events that are not
+	// about a prompt. It is derived when the event is made and is not part of the payload.
+	Subject *Subject `json:"-"`
+}
+
+// Subject is what an event is about, for prompt filters: the prompt's name, the version's
+// labels after the change plus those it lost, and the prompt's tags.
+type Subject struct {
+	PromptName string
+	Labels     []string
+	Tags       []string
+}
+
+// PayloadPrompt is the "prompt" object of a prompt event, in the first seed's field order.
+type PayloadPrompt struct {
+	ID            string          `json:"id"`
+	Name          string          `json:"name"`
+	Version       int             `json:"version"`
+	ProjectID     string          `json:"projectId"`
+	Labels        []string        `json:"labels"`
+	Tags          []string        `json:"tags"`
+	Prompt        json.RawMessage `json:"prompt"`
+	Type          PromptType      `json:"type"`
+	Config        json.RawMessage `json:"config"`
+	CommitMessage string          `json:"commitMessage"`
+	CreatedAt     string          `json:"createdAt"`
+	UpdatedAt     string          `json:"updatedAt"`
+}
+
+// Envelope is the payload every receiver gets (format "promptd", spec §2). Prompt events
+// carry Prompt, Changes and Actor; custom and operational events carry Data.
+type Envelope struct {
+	ID         string          `json:"id"`
+	Timestamp  string          `json:"timestamp"`
+	Type       string          `json:"type"`
+	APIVersion string          `json:"apiVersion"`
+	Action     string          `json:"action"`
+	Prompt     *PayloadPrompt  `json:"prompt,omitempty"`
+	Changes    *Changes        `json:"changes,omitempty"`
+	Actor      *Actor          `json:"actor,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// NewEventID returns a new UUIDv7 event id.
+func NewEventID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// FormatTime formats t as every payload timestamp is formatted.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format(TimestampFormat)
+}
+
+// NewPromptEvent builds a prompt or prompt-version event about version v (as it is after the
+// change; for deletions, as it was). changes may be nil for prompt.created and
+// prompt.deleted. The subject's labels are v's labels plus those changes removed.
+func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now time.Time) (*Event, error) {
+	id := NewEventID()
+	resource, action := SplitEventType(typ)
+	env := Envelope{
+		ID:         id,
+		Timestamp:  FormatTime(now),
+		Type:       resource,
+		APIVersion: APIVersion,
+		Action:     action,
+		Prompt: &PayloadPrompt{
+			ID:            v.ID,
+			Name:          v.Name,
+			Version:       v.Number,
+			ProjectID:     v.ProjectID,
+			Labels:        nonNil(v.Labels),
+			Tags:          nonNil(v.Tags),
+			Prompt:        v.Prompt,
+			Type:          v.Type,
+			Config:        v.Config,
+			CommitMessage: v.CommitMessage,
+			CreatedAt:     FormatTime(v.CreatedAt),
+			UpdatedAt:     FormatTime(v.UpdatedAt),
+		},
+		Changes: changes,
+		Actor:   &actor,
+	}
+	payload, err := marshalPayload(env)
+	if err != nil {
+		return nil, err
+	}
+	labels := slices.Clone(nonNil(v.Labels))
+	if changes != nil {
+		labels = append(labels, changes.LabelsRemoved...)
+	}
+	return &Event{
+		ID:        id,
+		ProjectID: v.ProjectID,
+		Type:      typ,
+		Timestamp: now,
+		Payload:   payload,
+		Subject:   &Subject{PromptName: v.Name, Labels: labels, Tags: nonNil(v.Tags)},
+	}, nil
+}
+
+// NewDataEvent builds an event whose payload carries data: a custom event or an operational
+// one (webhook.test, webhook.disabled). data must be valid JSON; nil becomes {}.
+func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*Event, error) {
+	id := NewEventID()
+	resource, action := SplitEventType(typ)
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, Invalid("body.data", "must be valid JSON")
+	}
+	payload, err := marshalPayload(Envelope{
+		ID: id, Timestamp: FormatTime(now), Type: resource, APIVersion: APIVersion, Action: action,
+		Data: compact.Bytes(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload}, nil
+}
+
+func marshalPayload(env Envelope) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		return nil, &Error{Kind: EINTERNAL, Message: "encoding event payload", Err: err}
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
