@@ -1,0 +1,306 @@
+package promptd
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gobwas/glob"
+)
+
+// Webhook defaults and bounds (spec §4).
+const (
+	DefaultTimeoutSeconds = 15
+	MinTimeoutSeconds     = 1
+	MaxTimeoutSeconds     = 30
+	DefaultMaxInFlight    = 16
+	MaxMaxInFlight        = 256
+	MaxCustomHeaders      = 20
+	MaxRetrySteps         = 20
+	MaxRetryDelay         = 7 * 24 * time.Hour
+	DefaultSignatureName  = "x-promptd-signature"
+)
+
+// DefaultRetrySchedule is the wait before each retry after the first try: 9 attempts over
+// about 42 hours.
+var DefaultRetrySchedule = []time.Duration{
+	5 * time.Second, 30 * time.Second, 5 * time.Minute, 30 * time.Minute,
+	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 24 * time.Hour,
+}
+
+// Retry modes.
+const (
+	// RetryOnDefault retries network errors, timeouts, 408, 425, 429 and 5xx only.
+	RetryOnDefault = "default"
+	// RetryOnAllNon2xx retries every answer that is not 2xx (the first seed's behaviour).
+	RetryOnAllNon2xx = "all-non-2xx"
+)
+
+// RetryPolicy says when a failed attempt is tried again.
+type RetryPolicy struct {
+	// Schedule is the wait before retry 1, 2, …; its length is the number of retries.
+	Schedule []time.Duration
+	// RetryOn is RetryOnDefault or RetryOnAllNon2xx.
+	RetryOn string
+}
+
+// Filters narrow the events a webhook receives. Kinds are ANDed, values within a kind ORed;
+// an empty kind does not filter.
+type Filters struct {
+	PromptNames []string `json:"promptNames"`
+	Labels      []string `json:"labels"`
+	Tags        []string `json:"tags"`
+}
+
+// Webhook is a subscription: where to POST which events, signed with which secrets.
+type Webhook struct {
+	ID              string
+	ProjectID       string
+	Name            string
+	URL             string
+	Enabled         bool
+	Events          []string
+	Filters         Filters
+	Headers         map[string]string
+	SignatureHeader string
+	Retry           RetryPolicy
+	TimeoutSeconds  int
+	MaxInFlight     int
+	DisabledReason  string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// reservedHeaders are the headers promptd sets itself; custom headers may not override them.
+var reservedHeaders = []string{
+	"content-type", "content-length", "user-agent", "host", "connection", "transfer-encoding",
+	"webhook-id", "webhook-timestamp", "webhook-signature",
+	"x-promptd-event", "x-promptd-delivery", "x-promptd-attempt", "x-promptd-signature",
+}
+
+// URLPolicy says which webhook URLs the server accepts before any dialing happens.
+type URLPolicy struct {
+	AllowHTTP bool // http:// is allowed (--allow-insecure-http, on in --dev)
+}
+
+// Normalize fills defaults and validates w, naming the first bad field as "body.<field>".
+// It checks the URL's shape and scheme; which addresses may be dialled is the dialer's
+// business, checked at connect time.
+func (w *Webhook) Normalize(p URLPolicy) error {
+	w.Name = strings.TrimSpace(w.Name)
+	if len(w.Name) > 200 {
+		return Invalid("body.name", "must be at most 200 characters")
+	}
+	if err := validateWebhookURL(w.URL, p); err != nil {
+		return err
+	}
+	if w.Name == "" {
+		w.Name = w.URL
+		if len(w.Name) > 200 {
+			w.Name = w.Name[:200]
+		}
+	}
+	events := slices.Clone(w.Events)
+	for _, e := range events {
+		if slices.Contains(BuiltinEventTypes, e) {
+			continue
+		}
+		if err := ValidateCustomEventType("body.events", e); err != nil {
+			return Invalid("body.events", "%q is neither a promptd event type (%s) nor a custom event type (<resource>.<action>)", e, strings.Join(BuiltinEventTypes, ", "))
+		}
+	}
+	slices.Sort(events)
+	w.Events = slices.Compact(events)
+	if w.Events == nil {
+		w.Events = []string{}
+	}
+	for _, g := range w.Filters.PromptNames {
+		if _, err := compileNameGlob(g); err != nil || g == "" || len(g) > MaxNameLength {
+			return Invalid("body.filters.promptNames", "%q is not a valid name pattern (use * within a folder, ** across folders)", g)
+		}
+	}
+	var err error
+	if w.Filters.Labels, err = NormalizeLabels("body.filters.labels", w.Filters.Labels); err != nil {
+		return err
+	}
+	if w.Filters.Tags, err = NormalizeTags("body.filters.tags", w.Filters.Tags); err != nil {
+		return err
+	}
+	if w.Filters.PromptNames == nil {
+		w.Filters.PromptNames = []string{}
+	}
+	if err := validateHeaders(w.Headers); err != nil {
+		return err
+	}
+	if w.SignatureHeader == "" {
+		w.SignatureHeader = DefaultSignatureName
+	}
+	w.SignatureHeader = strings.ToLower(w.SignatureHeader)
+	if !validHeaderName(w.SignatureHeader) {
+		return Invalid("body.signatureHeader", "%q is not a valid header name", w.SignatureHeader)
+	}
+	if w.SignatureHeader != DefaultSignatureName && slices.Contains(reservedHeaders, w.SignatureHeader) {
+		return Invalid("body.signatureHeader", "%q is a header promptd sets itself", w.SignatureHeader)
+	}
+	if w.Retry.Schedule == nil {
+		w.Retry.Schedule = slices.Clone(DefaultRetrySchedule)
+	}
+	if len(w.Retry.Schedule) > MaxRetrySteps {
+		return Invalid("body.retry.schedule", "at most %d retries, got %d", MaxRetrySteps, len(w.Retry.Schedule))
+	}
+	for _, d := range w.Retry.Schedule {
+		if d < time.Second || d > MaxRetryDelay {
+			return Invalid("body.retry.schedule", "each wait must be between 1s and %s, got %s", MaxRetryDelay, d)
+		}
+	}
+	switch w.Retry.RetryOn {
+	case "":
+		w.Retry.RetryOn = RetryOnDefault
+	case RetryOnDefault, RetryOnAllNon2xx:
+	default:
+		return Invalid("body.retry.retryOn", "must be %q or %q, got %q", RetryOnDefault, RetryOnAllNon2xx, w.Retry.RetryOn)
+	}
+	switch {
+	case w.TimeoutSeconds == 0:
+		w.TimeoutSeconds = DefaultTimeoutSeconds
+	case w.TimeoutSeconds < MinTimeoutSeconds || w.TimeoutSeconds > MaxTimeoutSeconds:
+		return Invalid("body.timeoutSeconds", "must be between %d and %d, got %d", MinTimeoutSeconds, MaxTimeoutSeconds, w.TimeoutSeconds)
+	}
+	switch {
+	case w.MaxInFlight == 0:
+		w.MaxInFlight = DefaultMaxInFlight
+	case w.MaxInFlight < 1 || w.MaxInFlight > MaxMaxInFlight:
+		return Invalid("body.maxInFlight", "must be between 1 and %d, got %d", MaxMaxInFlight, w.MaxInFlight)
+	}
+	return nil
+}
+
+func validateWebhookURL(raw string, p URLPolicy) error {
+	const field = "body.url"
+	if raw == "" {
+		return Invalid(field, "is required")
+	}
+	if len(raw) > 2048 {
+		return Invalid(field, "must be at most 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Invalid(field, "is not a URL: %v", err)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !p.AllowHTTP {
+			return Invalid(field, "must use https:// (this server does not allow plain http; see --allow-insecure-http)")
+		}
+	default:
+		return Invalid(field, "must be an https:// URL, got scheme %q", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return Invalid(field, "has no host")
+	}
+	if u.User != nil {
+		return Invalid(field, "must not contain credentials; use a custom header instead")
+	}
+	if u.Fragment != "" {
+		return Invalid(field, "must not contain a fragment")
+	}
+	return nil
+}
+
+func validateHeaders(h map[string]string) error {
+	if len(h) > MaxCustomHeaders {
+		return Invalid("body.headers", "at most %d custom headers, got %d", MaxCustomHeaders, len(h))
+	}
+	for name, value := range h {
+		field := "body.headers." + name
+		if !validHeaderName(name) {
+			return Invalid(field, "%q is not a valid header name", name)
+		}
+		if slices.Contains(reservedHeaders, strings.ToLower(name)) {
+			return Invalid(field, "%q is set by promptd and cannot be overridden", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return Invalid(field, "header values must not contain CR, LF or NUL")
+		}
+		if len(value) > 4096 {
+			return Invalid(field, "header values must be at most 4096 characters")
+		}
+	}
+	return nil
+}
+
+func validHeaderName(name string) bool {
+	if name == "" || len(name) > 100 {
+		return false
+	}
+	return http.CanonicalHeaderKey(name) != "" && !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+	})
+}
+
+// compileNameGlob compiles a promptNames pattern: * stays within a folder, ** crosses
+// folders (and **/ also matches no folder at all).
+func compileNameGlob(pattern string) (*glob.Pattern, error) {
+	g, err := (&glob.Compiler{Separators: []rune{'/'}, Globstar: true}).Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("name pattern %q: %w", pattern, err)
+	}
+	return g, nil
+}
+
+// Matcher decides which events a webhook receives. Build it once per webhook with
+// NewMatcher; Match is safe for concurrent use.
+type Matcher struct {
+	events  []string
+	names   []*glob.Pattern
+	labels  []string
+	tags    []string
+	filters bool
+}
+
+// NewMatcher compiles w's event list and filters. w must have been normalized.
+func NewMatcher(w *Webhook) (*Matcher, error) {
+	m := &Matcher{events: w.Events, labels: w.Filters.Labels, tags: w.Filters.Tags}
+	for _, p := range w.Filters.PromptNames {
+		g, err := compileNameGlob(p)
+		if err != nil {
+			return nil, err
+		}
+		m.names = append(m.names, g)
+	}
+	m.filters = len(m.names)+len(m.labels)+len(m.tags) > 0
+	return m, nil
+}
+
+// Match reports whether the webhook receives ev. webhook.test is never matched here (it is
+// addressed to one webhook directly). Prompt filters apply to prompt events only; an event
+// without a subject passes them only when the webhook has no filters.
+func (m *Matcher) Match(ev *Event) bool {
+	if ev.Type == EventWebhookTest {
+		return false
+	}
+	if len(m.events) > 0 && !slices.Contains(m.events, ev.Type) {
+		return false
+	}
+	if !m.filters {
+		return true
+	}
+	s := ev.Subject
+	if s == nil {
+		return false
+	}
+	if len(m.names) > 0 && !slices.ContainsFunc(m.names, func(g *glob.Pattern) bool { return g.Match(s.PromptName) }) {
+		return false
+	}
+	if len(m.labels) > 0 && !slices.ContainsFunc(m.labels, func(l string) bool { return slices.Contains(s.Labels, l) }) {
+		return false
+	}
+	if len(m.tags) > 0 && !slices.ContainsFunc(m.tags, func(t string) bool { return slices.Contains(s.Tags, t) }) {
+		return false
+	}
+	return true
+}

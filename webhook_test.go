@@ -1,0 +1,101 @@
+package promptd_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+func TestWebhookNormalize(t *testing.T) {
+	t.Parallel()
+	valid := func() promptd.Webhook { return promptd.Webhook{URL: "https://example.com/hook"} }
+	w := valid()
+	if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != w.URL || w.TimeoutSeconds != 15 || w.MaxInFlight != 16 || len(w.Retry.Schedule) != 8 ||
+		w.Retry.RetryOn != "default" || w.SignatureHeader != "x-promptd-signature" {
+		t.Errorf("defaults not applied: %+v", w)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*promptd.Webhook)
+		policy promptd.URLPolicy
+		field  string
+	}{
+		{"no url", func(w *promptd.Webhook) { w.URL = "" }, promptd.URLPolicy{}, "body.url"},
+		{"http not allowed", func(w *promptd.Webhook) { w.URL = "http://example.com" }, promptd.URLPolicy{}, "body.url"},
+		{"ftp", func(w *promptd.Webhook) { w.URL = "ftp://example.com" }, promptd.URLPolicy{AllowHTTP: true}, "body.url"},
+		{"credentials", func(w *promptd.Webhook) { w.URL = "https://u:p@example.com" }, promptd.URLPolicy{}, "body.url"},
+		{"unknown event", func(w *promptd.Webhook) { w.Events = []string{"prompt.exploded"} }, promptd.URLPolicy{}, "body.events"},
+		{"bad glob", func(w *promptd.Webhook) { w.Filters.PromptNames = []string{"a/{b"} }, promptd.URLPolicy{}, "body.filters.promptNames"},
+		{"bad label filter", func(w *promptd.Webhook) { w.Filters.Labels = []string{"a b"} }, promptd.URLPolicy{}, "body.filters.labels"},
+		{"CRLF header", func(w *promptd.Webhook) { w.Headers = map[string]string{"X-Api-Key": "a\r\nEvil: 1"} }, promptd.URLPolicy{}, "body.headers.X-Api-Key"},
+		{"override ours", func(w *promptd.Webhook) { w.Headers = map[string]string{"Webhook-Signature": "x"} }, promptd.URLPolicy{}, "body.headers.Webhook-Signature"},
+		{"bad header name", func(w *promptd.Webhook) { w.Headers = map[string]string{"X Key": "x"} }, promptd.URLPolicy{}, "body.headers.X Key"},
+		{"signature header clash", func(w *promptd.Webhook) { w.SignatureHeader = "webhook-id" }, promptd.URLPolicy{}, "body.signatureHeader"},
+		{"short retry", func(w *promptd.Webhook) { w.Retry.Schedule = []time.Duration{time.Millisecond} }, promptd.URLPolicy{}, "body.retry.schedule"},
+		{"retryOn", func(w *promptd.Webhook) { w.Retry.RetryOn = "sometimes" }, promptd.URLPolicy{}, "body.retry.retryOn"},
+		{"timeout", func(w *promptd.Webhook) { w.TimeoutSeconds = 31 }, promptd.URLPolicy{}, "body.timeoutSeconds"},
+		{"in flight", func(w *promptd.Webhook) { w.MaxInFlight = -1 }, promptd.URLPolicy{}, "body.maxInFlight"},
+	}
+	for _, tt := range tests {
+		w := valid()
+		tt.mutate(&w)
+		err := w.Normalize(tt.policy)
+		if promptd.ErrorKind(err) != promptd.EINVALID || promptd.ErrorField(err) != tt.field {
+			t.Errorf("%s: err = %v (field %q), want EINVALID on %s", tt.name, err, promptd.ErrorField(err), tt.field)
+		}
+	}
+	w = valid()
+	w.URL = "http://127.0.0.1:9000/hook"
+	w.Events = []string{"evaluation.completed", "prompt-version.created"}
+	if err := w.Normalize(promptd.URLPolicy{AllowHTTP: true}); err != nil {
+		t.Errorf("http allowed by policy, custom event type: %v", err)
+	}
+}
+
+func TestMatcher(t *testing.T) {
+	t.Parallel()
+	ev := func(typ, name string, labels, tags []string) *promptd.Event {
+		return &promptd.Event{Type: typ, Subject: &promptd.Subject{PromptName: name, Labels: labels, Tags: tags}}
+	}
+	created := ev("prompt-version.created", "production/support/billing", []string{"latest", "production"}, []string{"critical"})
+	custom := &promptd.Event{Type: "evaluation.completed"}
+	tests := []struct {
+		name    string
+		webhook promptd.Webhook
+		event   *promptd.Event
+		want    bool
+	}{
+		{"no filters gets everything", promptd.Webhook{}, created, true},
+		{"no filters gets custom events", promptd.Webhook{}, custom, true},
+		{"event list", promptd.Webhook{Events: []string{"prompt-version.deleted"}}, created, false},
+		{"event list includes", promptd.Webhook{Events: []string{"prompt-version.created"}}, created, true},
+		{"* stays in a folder", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"production/*"}}}, created, false},
+		{"** crosses folders", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"production/**"}}}, created, true},
+		{"**/ matches any depth", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"**/billing"}}}, created, true},
+		{"names are ORed", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"x", "production/**"}}}, created, true},
+		{"label", promptd.Webhook{Filters: promptd.Filters{Labels: []string{"production"}}}, created, true},
+		{"label missing", promptd.Webhook{Filters: promptd.Filters{Labels: []string{"staging"}}}, created, false},
+		{"kinds are ANDed", promptd.Webhook{Filters: promptd.Filters{Labels: []string{"production"}, Tags: []string{"other"}}}, created, false},
+		{"tag", promptd.Webhook{Filters: promptd.Filters{Tags: []string{"critical"}}}, created, true},
+		{"filters exclude subjectless events", promptd.Webhook{Filters: promptd.Filters{Tags: []string{"critical"}}}, custom, false},
+		{"test events are addressed directly", promptd.Webhook{}, &promptd.Event{Type: "webhook.test"}, false},
+	}
+	for _, tt := range tests {
+		w := tt.webhook
+		w.URL = "https://example.com"
+		if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		m, err := promptd.NewMatcher(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Match(tt.event); got != tt.want {
+			t.Errorf("%s: Match = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
