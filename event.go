@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/promptd/promptd/webhook"
 )
 
 // The event types promptd itself emits.
@@ -31,10 +33,7 @@ var BuiltinEventTypes = []string{
 }
 
 // APIVersion is the apiVersion of every payload.
-const APIVersion = "v1"
-
-// TimestampFormat is how every time in a payload is written: RFC 3339, UTC, milliseconds.
-const TimestampFormat = "2006-01-02T15:04:05.000Z07:00"
+const APIVersion = webhook.APIVersion
 
 var customTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
 
@@ -61,13 +60,7 @@ func ValidateCustomEventType(field, typ string) error {
 
 // SplitEventType splits an event type into the envelope's type (before the last dot) and
 // action (after it).
-func SplitEventType(typ string) (resource, action string) {
-	i := strings.LastIndexByte(typ, '.')
-	if i < 0 {
-		return typ, ""
-	}
-	return typ[:i], typ[i+1:]
-}
+func SplitEventType(typ string) (resource, action string) { return webhook.SplitEventType(typ) }
 
 // Event is an immutable fact. Payload is the envelope exactly as receivers get it.
 type Event struct {
@@ -89,44 +82,9 @@ type Subject struct {
 	Tags       []string
 }
 
-// PayloadPrompt is the "prompt" object of a prompt event, in the first seed's field order.
-type PayloadPrompt struct {
-	ID            string          `json:"id"`
-	Name          string          `json:"name"`
-	Version       int             `json:"version"`
-	ProjectID     string          `json:"projectId"`
-	Labels        []string        `json:"labels"`
-	Tags          []string        `json:"tags"`
-	Prompt        json.RawMessage `json:"prompt"`
-	Type          PromptType      `json:"type"`
-	Config        json.RawMessage `json:"config"`
-	CommitMessage string          `json:"commitMessage"`
-	CreatedAt     string          `json:"createdAt"`
-	UpdatedAt     string          `json:"updatedAt"`
-}
-
-// Envelope is the payload every receiver gets (format "promptd", spec §2). Prompt events
-// carry Prompt, Changes and Actor; custom and operational events carry Data.
-type Envelope struct {
-	ID         string          `json:"id"`
-	Timestamp  string          `json:"timestamp"`
-	Type       string          `json:"type"`
-	APIVersion string          `json:"apiVersion"`
-	Action     string          `json:"action"`
-	Prompt     *PayloadPrompt  `json:"prompt,omitempty"`
-	Changes    *Changes        `json:"changes,omitempty"`
-	Actor      *Actor          `json:"actor,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
-}
-
 // NewEventID returns a new UUIDv7 event id.
 func NewEventID() string {
 	return uuid.Must(uuid.NewV7()).String()
-}
-
-// FormatTime formats t as every payload timestamp is formatted.
-func FormatTime(t time.Time) string {
-	return t.UTC().Format(TimestampFormat)
 }
 
 // NewPromptEvent builds a prompt or prompt-version event about version v (as it is after the
@@ -135,13 +93,13 @@ func FormatTime(t time.Time) string {
 func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now time.Time) (*Event, error) {
 	id := NewEventID()
 	resource, action := SplitEventType(typ)
-	env := Envelope{
+	env := webhook.Event{
 		ID:         id,
-		Timestamp:  FormatTime(now),
+		Timestamp:  webhook.Time{Time: now},
 		Type:       resource,
 		APIVersion: APIVersion,
 		Action:     action,
-		Prompt: &PayloadPrompt{
+		Prompt: &webhook.Prompt{
 			ID:            v.ID,
 			Name:          v.Name,
 			Version:       v.Number,
@@ -149,11 +107,11 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 			Labels:        nonNil(v.Labels),
 			Tags:          nonNil(v.Tags),
 			Prompt:        v.Prompt,
-			Type:          v.Type,
+			Type:          string(v.Type),
 			Config:        v.Config,
 			CommitMessage: v.CommitMessage,
-			CreatedAt:     FormatTime(v.CreatedAt),
-			UpdatedAt:     FormatTime(v.UpdatedAt),
+			CreatedAt:     webhook.Time{Time: v.CreatedAt},
+			UpdatedAt:     webhook.Time{Time: v.UpdatedAt},
 		},
 		Changes: changes,
 		Actor:   &actor,
@@ -188,8 +146,8 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if err := json.Compact(&compact, data); err != nil {
 		return nil, Invalid("body.data", "must be valid JSON")
 	}
-	payload, err := marshalPayload(Envelope{
-		ID: id, Timestamp: FormatTime(now), Type: resource, APIVersion: APIVersion, Action: action,
+	payload, err := marshalPayload(webhook.Event{
+		ID: id, Timestamp: webhook.Time{Time: now}, Type: resource, APIVersion: APIVersion, Action: action,
 		Data: compact.Bytes(),
 	})
 	if err != nil {
@@ -198,7 +156,7 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload}, nil
 }
 
-func marshalPayload(env Envelope) (json.RawMessage, error) {
+func marshalPayload(env webhook.Event) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -1,6 +1,7 @@
 package promptd
 
 import (
+	"github.com/promptd/promptd/webhook"
 	"maps"
 	"slices"
 )
@@ -80,28 +81,14 @@ func (m LabelMap) WithVersionDeleted(n, newLatest int) LabelMap {
 
 // Changes lists what one API call changed on one version; it is the "changes" object of
 // prompt events. Name is set only on prompt.renamed events.
-type Changes struct {
-	LabelsAdded   []string    `json:"labelsAdded"`
-	LabelsRemoved []string    `json:"labelsRemoved"`
-	TagsAdded     []string    `json:"tagsAdded"`
-	TagsRemoved   []string    `json:"tagsRemoved"`
-	Name          *NameChange `json:"name,omitempty"`
-}
+type Changes = webhook.Changes
 
 // NameChange is a rename: the prompt's name before and after.
-type NameChange struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-}
+type NameChange = webhook.NameChange
 
 // NoChanges returns a Changes with every list empty (not null in JSON).
 func NoChanges() *Changes {
 	return &Changes{LabelsAdded: []string{}, LabelsRemoved: []string{}, TagsAdded: []string{}, TagsRemoved: []string{}}
-}
-
-// Empty reports whether c lists no change at all.
-func (c *Changes) Empty() bool {
-	return len(c.LabelsAdded)+len(c.LabelsRemoved)+len(c.TagsAdded)+len(c.TagsRemoved) == 0 && c.Name == nil
 }
 
 // LabelChanges returns, for every version whose labels differ between before and after, what

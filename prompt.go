@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/promptd/promptd/webhook"
 )
 
 // PromptType is the kind of content a version holds.
@@ -44,10 +46,7 @@ type ChatMessage struct {
 }
 
 // Actor identifies who made a change: the API key used.
-type Actor struct {
-	APIKeyID string `json:"apiKeyId"`
-	Name     string `json:"name"`
-}
+type Actor = webhook.Actor
 
 // Prompt is a named prompt with its tags and the current position of its labels.
 type Prompt struct {
