@@ -1,0 +1,191 @@
+package promptd
+
+import (
+	"context"
+	"time"
+)
+
+// Delivery statuses.
+const (
+	StatusPending    = "pending"    // waiting for its next attempt
+	StatusDelivering = "delivering" // claimed by an engine under a lease
+	StatusSucceeded  = "succeeded"  // a 2xx answer arrived
+	StatusFailed     = "failed"     // not retryable, or retries exhausted
+	StatusCancelled  = "cancelled"  // the webhook was disabled when the event happened
+)
+
+// DeliveryStatuses lists every status, in lifecycle order.
+var DeliveryStatuses = []string{StatusPending, StatusDelivering, StatusSucceeded, StatusFailed, StatusCancelled}
+
+// Delivery is one event to one webhook: the unit of retry.
+type Delivery struct {
+	ID             string     `json:"id"`
+	ProjectID      string     `json:"projectId"`
+	WebhookID      string     `json:"webhookId"`
+	EventID        string     `json:"eventId"`
+	EventType      string     `json:"eventType"`
+	Status         string     `json:"status" enum:"pending,delivering,succeeded,failed,cancelled"`
+	AttemptCount   int        `json:"attemptCount"`
+	NextAttemptAt  *time.Time `json:"nextAttemptAt,omitempty"`
+	LastStatusCode int        `json:"lastStatusCode,omitempty"`
+	LastError      string     `json:"lastError,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	// Attempts is filled by FindDelivery only, oldest first.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one HTTP try of a delivery; an immutable log entry.
+type Attempt struct {
+	Number    int       `json:"number"`
+	StartedAt time.Time `json:"startedAt"`
+	// DurationMs is the time from sending the request to reading the (capped) response.
+	DurationMs int64 `json:"durationMs"`
+	URL        string `json:"url"`
+	// RequestHeaders are the headers sent; signature and custom header values are masked.
+	RequestHeaders  map[string]string `json:"requestHeaders"`
+	StatusCode      int               `json:"statusCode,omitempty"`
+	ResponseHeaders map[string]string `json:"responseHeaders,omitempty"`
+	// ResponseBody is the start of the response body (at most MaxStoredResponseBytes).
+	ResponseBody string `json:"responseBody,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Response capture limits (spec §4).
+const (
+	MaxReadResponseBytes   = 64 << 10
+	MaxStoredResponseBytes = 16 << 10
+)
+
+// Auto-disable thresholds (spec §4): a webhook whose last AutoDisableFailures deliveries all
+// failed, over at least AutoDisableSpan, with no success in between, is disabled.
+const (
+	AutoDisableFailures = 5
+	AutoDisableSpan     = time.Hour
+)
+
+// ShouldAutoDisable reports whether a webhook with consecutive failed deliveries, the first
+// of which failed at firstFailure, must be disabled at now.
+func ShouldAutoDisable(consecutive int, firstFailure, now time.Time) bool {
+	return consecutive >= AutoDisableFailures && now.Sub(firstFailure) >= AutoDisableSpan
+}
+
+// WebhookSecret is one signing secret of a webhook. ExpiresAt is nil for the current
+// secret and set for a rotated-out one that is still valid during the overlap.
+type WebhookSecret struct {
+	Secret    string     `json:"secret"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// DefaultRotationOverlap is how long a rotated-out secret stays valid.
+const DefaultRotationOverlap = 24 * time.Hour
+
+// WebhookService manages webhooks. Every method scopes its work to projectID.
+type WebhookService interface {
+	// CreateWebhook stores w (normalized by the caller) with its first secret and returns
+	// it with ID and times set. Returns EINVALID.
+	CreateWebhook(ctx context.Context, projectID string, w *Webhook, secret string) (*Webhook, error)
+	// FindWebhook returns one webhook. Returns ENOTFOUND.
+	FindWebhook(ctx context.Context, projectID, id string) (*Webhook, error)
+	// ListWebhooks returns the project's webhooks, oldest first.
+	ListWebhooks(ctx context.Context, projectID string, p PageRequest) (*Page[Webhook], error)
+	// UpdateWebhook replaces w's settings (normalized by the caller). Enabling a disabled
+	// webhook clears its disabled reason and failure count. Returns ENOTFOUND.
+	UpdateWebhook(ctx context.Context, projectID string, w *Webhook) (*Webhook, error)
+	// DeleteWebhook deletes a webhook and its deliveries. Returns ENOTFOUND.
+	DeleteWebhook(ctx context.Context, projectID, id string) error
+	// WebhookSecrets returns the secrets valid now, newest first. Returns ENOTFOUND.
+	WebhookSecrets(ctx context.Context, projectID, id string) ([]WebhookSecret, error)
+	// RotateWebhookSecret makes secret the current one; the previous current secret stays
+	// valid for overlap. It returns the secrets valid now, newest first. Returns ENOTFOUND.
+	RotateWebhookSecret(ctx context.Context, projectID, id, secret string, overlap time.Duration) ([]WebhookSecret, error)
+}
+
+// DeliveryFilter narrows ListDeliveries; zero fields do not filter.
+type DeliveryFilter struct {
+	PageRequest
+	WebhookID string
+	EventID   string
+	Status    string
+	Since     time.Time
+	Until     time.Time
+}
+
+// DeliveryService reads the delivery log and takes manual control of deliveries.
+type DeliveryService interface {
+	// ListDeliveries returns deliveries, newest first, without their attempts.
+	ListDeliveries(ctx context.Context, projectID string, f DeliveryFilter) (*Page[Delivery], error)
+	// FindDelivery returns one delivery with all its attempts. Returns ENOTFOUND.
+	FindDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
+	// ResendDelivery queues a new delivery of the same event to the same webhook, due now (a
+	// new attempt series; receivers see the same event id). Returns ENOTFOUND.
+	ResendDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
+	// RecoverDeliveries re-queues, as new attempt series due now, the webhook's failed
+	// deliveries created since since, and returns how many. Returns ENOTFOUND.
+	RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error)
+	// CreateTestDelivery records a webhook.test event and a delivery of it to this webhook
+	// only (whatever its filters and enabled state), due now. Returns ENOTFOUND.
+	CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*Delivery, error)
+}
+
+// Job is a claimed delivery with everything needed to send it.
+type Job struct {
+	DeliveryID string
+	ProjectID  string
+	EventID    string
+	EventType  string
+	// Attempt is the number of the attempt about to be made (1-based).
+	Attempt int
+	Payload []byte
+	Webhook *Webhook
+	// Secrets are the webhook's valid secrets, newest first.
+	Secrets []string
+}
+
+// JobResult is the outcome of one attempt of a job, as the engine decided it.
+type JobResult struct {
+	Job     *Job
+	Attempt Attempt
+	// Status is StatusSucceeded, StatusFailed, or StatusPending for a retry at NextAttemptAt.
+	Status        string
+	NextAttemptAt time.Time
+	// DisableReason, when set, disables the webhook (e.g. it answered 410 Gone).
+	DisableReason string
+}
+
+// ClaimRequest asks the queue for due work.
+type ClaimRequest struct {
+	Now   time.Time
+	Limit int
+	// Lease is how long the claim holds; an unfinished claim becomes due again after it.
+	Lease time.Duration
+	// SkipWebhooks are webhooks that must not get more work now (at their in-flight cap, or
+	// their circuit is open).
+	SkipWebhooks []string
+}
+
+// Queue is the engine's view of the deliveries table.
+type Queue interface {
+	// Claim leases up to r.Limit due deliveries (pending and due, or delivering with an
+	// expired lease), oldest due first, and returns them as jobs with Attempt incremented.
+	Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
+	// ClaimDelivery leases one delivery by id whatever its due time (for the Test button).
+	// Returns ENOTFOUND, or ECONFLICT when it is not pending.
+	ClaimDelivery(ctx context.Context, id string, now time.Time, lease time.Duration) (*Job, error)
+	// Record stores the attempts and the new states of the jobs in one transaction, applies
+	// the webhooks' health bookkeeping (failure counts; auto-disable with a webhook.disabled
+	// event; DisableReason), and ends the leases.
+	Record(ctx context.Context, results []*JobResult) error
+	// Release gives claimed deliveries back, due now, without counting an attempt (on
+	// shutdown).
+	Release(ctx context.Context, deliveryIDs []string) error
+	// NextDue returns when the earliest pending delivery is due; ok is false when none is.
+	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
+	// Purge deletes finished deliveries, their attempts, and events older than before, and
+	// returns how many rows went. Only one instance runs it at a time.
+	Purge(ctx context.Context, before time.Time) (int64, error)
+	// Notify returns a channel that receives (without blocking the sender) whenever new
+	// deliveries are committed, by this process or, where the database can tell, another.
+	Notify() <-chan struct{}
+}
