@@ -40,7 +40,7 @@ type Attempt struct {
 	Number    int       `json:"number"`
 	StartedAt time.Time `json:"startedAt"`
 	// DurationMs is the time from sending the request to reading the (capped) response.
-	DurationMs int64 `json:"durationMs"`
+	DurationMs int64  `json:"durationMs"`
 	URL        string `json:"url"`
 	// RequestHeaders are the headers sent; signature and custom header values are masked.
 	RequestHeaders  map[string]string `json:"requestHeaders"`

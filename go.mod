@@ -6,6 +6,7 @@ require modernc.org/sqlite v1.60.1
 
 require (
 	code.dny.dev/ssrf v0.3.0 // indirect
+	github.com/danielgtaylor/huma/v2 v2.37.2 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/gobwas/glob v1.1.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect

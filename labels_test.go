@@ -18,33 +18,45 @@ func TestLabelMapTransitions(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name:  "new version takes latest and the given labels",
-			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) { return m.WithNewVersion(4, []string{"production"}), nil },
-			want:  promptd.LabelMap{"latest": 4, "production": 4, "staging": 3},
+			name: "new version takes latest and the given labels",
+			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) {
+				return m.WithNewVersion(4, []string{"production"}), nil
+			},
+			want: promptd.LabelMap{"latest": 4, "production": 4, "staging": 3},
 		},
 		{
-			name:  "first version of a new prompt",
-			apply: func(promptd.LabelMap) (promptd.LabelMap, error) { return promptd.LabelMap(nil).WithNewVersion(1, nil), nil },
-			want:  promptd.LabelMap{"latest": 1},
+			name: "first version of a new prompt",
+			apply: func(promptd.LabelMap) (promptd.LabelMap, error) {
+				return promptd.LabelMap(nil).WithNewVersion(1, nil), nil
+			},
+			want: promptd.LabelMap{"latest": 1},
 		},
 		{
-			name:  "set moves production from 2 to 1",
-			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) { return m.WithLabelsSet("body.labels", 1, []string{"production"}) },
-			want:  promptd.LabelMap{"latest": 3, "production": 1, "staging": 3},
+			name: "set moves production from 2 to 1",
+			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) {
+				return m.WithLabelsSet("body.labels", 1, []string{"production"})
+			},
+			want: promptd.LabelMap{"latest": 3, "production": 1, "staging": 3},
 		},
 		{
-			name:  "set is exact: unlisted labels leave, latest stays",
-			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) { return m.WithLabelsSet("body.labels", 3, []string{"canary"}) },
-			want:  promptd.LabelMap{"latest": 3, "production": 2, "canary": 3},
+			name: "set is exact: unlisted labels leave, latest stays",
+			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) {
+				return m.WithLabelsSet("body.labels", 3, []string{"canary"})
+			},
+			want: promptd.LabelMap{"latest": 3, "production": 2, "canary": 3},
 		},
 		{
-			name:  "latest may be listed on the version that has it",
-			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) { return m.WithLabelsSet("body.labels", 3, []string{"latest", "staging"}) },
-			want:  base,
+			name: "latest may be listed on the version that has it",
+			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) {
+				return m.WithLabelsSet("body.labels", 3, []string{"latest", "staging"})
+			},
+			want: base,
 		},
 		{
-			name:    "latest cannot be set by hand",
-			apply:   func(m promptd.LabelMap) (promptd.LabelMap, error) { return m.WithLabelsSet("body.labels", 2, []string{"latest"}) },
+			name: "latest cannot be set by hand",
+			apply: func(m promptd.LabelMap) (promptd.LabelMap, error) {
+				return m.WithLabelsSet("body.labels", 2, []string{"latest"})
+			},
 			wantErr: "body.labels",
 		},
 		{
@@ -58,9 +70,11 @@ func TestLabelMapTransitions(t *testing.T) {
 			want:  promptd.LabelMap{"latest": 3, "staging": 3},
 		},
 		{
-			name:  "deleting the last version leaves nothing",
-			apply: func(promptd.LabelMap) (promptd.LabelMap, error) { return promptd.LabelMap{"latest": 1}.WithVersionDeleted(1, 0), nil },
-			want:  promptd.LabelMap{},
+			name: "deleting the last version leaves nothing",
+			apply: func(promptd.LabelMap) (promptd.LabelMap, error) {
+				return promptd.LabelMap{"latest": 1}.WithVersionDeleted(1, 0), nil
+			},
+			want: promptd.LabelMap{},
 		},
 	}
 	for _, tt := range tests {

@@ -1,16 +1,3 @@
-// Package webhook is what a receiver of promptd webhooks needs: the two signature schemes
-// promptd signs every delivery with, and the code to produce them for tests. It depends on
-// the standard library only.
-//
-// Every delivery carries two independent signatures over the raw body:
-//
-//   - x-promptd-signature: t=<unix seconds>,s=<hex HMAC-SHA256> where the key is the secret
-//     string's UTF-8 bytes and the message is "<t>.<body>" (the scheme of the first seed's
-//     receivers; the header name is configurable per webhook);
-//   - Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature, where
-//     webhook-signature is "v1,<base64 HMAC-SHA256>" keyed with the base64-decoded part of the
-//     secret after "whsec_", over "<id>.<timestamp>.<body>". During a secret rotation it lists
-//     one signature per valid secret, separated by spaces.
 package webhook
 
 import (
