@@ -78,6 +78,10 @@ type WebhookSecret struct {
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
+// TestReservation is how long a test delivery waits for the caller that created it before
+// any engine may claim it.
+const TestReservation = time.Minute
+
 // DefaultRotationOverlap is how long a rotated-out secret stays valid.
 const DefaultRotationOverlap = 24 * time.Hour
 
@@ -125,7 +129,10 @@ type DeliveryService interface {
 	// deliveries created since since, and returns how many. Returns ENOTFOUND.
 	RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error)
 	// CreateTestDelivery records a webhook.test event and a delivery of it to this webhook
-	// only (whatever its filters and enabled state), due now. Returns ENOTFOUND.
+	// only (whatever its filters and enabled state). The delivery is due after
+	// TestReservation, so that the caller can claim it at once with Queue.ClaimDelivery and
+	// answer synchronously; should the caller die first, an engine picks it up then.
+	// Returns ENOTFOUND.
 	CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*Delivery, error)
 }
 
@@ -185,7 +192,17 @@ type Queue interface {
 	// Purge deletes finished deliveries, their attempts, and events older than before, and
 	// returns how many rows went. Only one instance runs it at a time.
 	Purge(ctx context.Context, before time.Time) (int64, error)
+	// Stats counts the queue for metrics.
+	Stats(ctx context.Context, now time.Time) (QueueStats, error)
 	// Notify returns a channel that receives (without blocking the sender) whenever new
 	// deliveries are committed, by this process or, where the database can tell, another.
 	Notify() <-chan struct{}
+}
+
+// QueueStats is a snapshot of the queue, for metrics.
+type QueueStats struct {
+	Pending          int64 // waiting, due or not
+	Due              int64 // pending and due now
+	Delivering       int64 // claimed under a lease
+	DisabledWebhooks int64 // webhooks currently disabled
 }

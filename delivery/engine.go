@@ -1,0 +1,357 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/promptd/promptd"
+)
+
+// Config configures an Engine. Zero fields take the documented defaults.
+type Config struct {
+	Queue  promptd.Queue
+	Client *http.Client // required: use NewHTTPClient
+	Logger *slog.Logger
+	// UserAgent is sent with every request, e.g. "promptd/1.2.0".
+	UserAgent string
+	// Concurrency bounds the requests in flight across all webhooks (default 512).
+	Concurrency int
+	// BatchSize bounds one claim (default 256).
+	BatchSize int
+	// Lease is how long a claim holds before the delivery is due again (default 2 min; it
+	// must exceed the longest request timeout).
+	Lease time.Duration
+	// ShutdownTimeout bounds how long Run waits for requests in flight once its context
+	// ends (default 10 s); what is still running then is released, not lost.
+	ShutdownTimeout time.Duration
+	// BreakerTimeout is how long a webhook's open circuit stays open (default 30 s).
+	BreakerTimeout time.Duration
+	// Now is the clock (default time.Now); Jitter returns a value in [-1, 1] (default
+	// uniform random).
+	Now    func() time.Time
+	Jitter func() float64
+	// Metrics, when set, is updated as the engine works.
+	Metrics *Metrics
+}
+
+func (c *Config) setDefaults() error {
+	if c.Queue == nil {
+		return errors.New("delivery: Config.Queue is required")
+	}
+	if c.Client == nil {
+		return errors.New("delivery: Config.Client is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "promptd"
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 512
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 256
+	}
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.Lease <= time.Duration(promptd.MaxTimeoutSeconds)*time.Second {
+		return fmt.Errorf("delivery: Config.Lease must exceed the longest request timeout (%ds), got %s", promptd.MaxTimeoutSeconds, c.Lease)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.BreakerTimeout <= 0 {
+		c.BreakerTimeout = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Jitter == nil {
+		c.Jitter = func() float64 { return rand.Float64()*2 - 1 }
+	}
+	return nil
+}
+
+// Engine delivers: it claims due deliveries, sends them with per-webhook isolation, and
+// records the outcomes in batches. Several engines (one per promptd instance) may share a
+// store.
+type Engine struct {
+	cfg      Config
+	recorder *recorder
+
+	mu       sync.Mutex
+	inFlight int
+	hooks    map[string]*hookState
+	freed    chan struct{} // a slot was freed
+}
+
+// hookState is what the engine knows of one webhook: its requests in flight, its cap and
+// its circuit breaker.
+type hookState struct {
+	inFlight int
+	max      int
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+// limit returns the in-flight cap: the webhook's own while its circuit is closed, one probe
+// otherwise.
+func (h *hookState) limit() int {
+	if h.breaker.State() != gobreaker.StateClosed {
+		return 1
+	}
+	return h.max
+}
+
+// New returns an Engine; call Run to start it.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:   cfg,
+		hooks: map[string]*hookState{},
+		freed: make(chan struct{}, 1),
+	}
+	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics)
+	return e, nil
+}
+
+// Run delivers until ctx ends, then stops claiming, waits up to ShutdownTimeout for the
+// requests in flight, releases the rest and flushes the results.
+func (e *Engine) Run(ctx context.Context) error {
+	// Requests run under their own context so that they can finish after ctx ends.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	var wg sync.WaitGroup
+	recDone := make(chan struct{})
+	go func() { e.recorder.run(); close(recDone) }()
+
+	e.loop(ctx, reqCtx, &wg)
+
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	select {
+	case <-allDone:
+	case <-time.After(e.cfg.ShutdownTimeout):
+		e.cfg.Logger.Warn("shutdown deadline reached; releasing deliveries still in flight")
+		cancelRequests()
+		<-allDone
+	}
+	e.recorder.close()
+	<-recDone
+	return nil
+}
+
+// loop claims and dispatches work until ctx ends.
+func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
+	notify := e.cfg.Queue.Notify()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		free, skip := e.capacity()
+		limit := min(free, e.cfg.BatchSize)
+		claimed := 0
+		if limit > 0 {
+			jobs, err := e.cfg.Queue.Claim(ctx, promptd.ClaimRequest{
+				Now: e.cfg.Now(), Limit: limit, Lease: e.cfg.Lease, SkipWebhooks: skip,
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					e.cfg.Logger.Error("claiming deliveries", "err", err)
+					sleep(ctx, time.Second)
+				}
+				continue
+			}
+			for _, job := range jobs {
+				e.dispatch(reqCtx, wg, job)
+			}
+			claimed = len(jobs)
+			if claimed == limit {
+				continue // there may be more due right now
+			}
+		}
+		// Wait for new work, a freed slot, or the next due time.
+		wait := time.Minute
+		if at, ok, err := e.cfg.Queue.NextDue(ctx); err == nil && ok {
+			wait = max(0, at.Sub(e.cfg.Now()))
+		}
+		if wait == 0 {
+			// Due work exists that could not be claimed: its webhooks are saturated or
+			// their circuits are open, or the engine is full. A freed slot wakes us; the
+			// timer only bounds the wait for a circuit to half-open.
+			wait = 100 * time.Millisecond
+		}
+		resetTimer(timer, wait)
+		select {
+		case <-ctx.Done():
+		case <-notify:
+		case <-e.freed:
+		case <-timer.C:
+		}
+	}
+}
+
+// capacity returns how many more requests may start and which webhooks must get none now.
+func (e *Engine) capacity() (free int, skip []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, h := range e.hooks {
+		if h.inFlight >= h.limit() || h.breaker.State() == gobreaker.StateOpen {
+			skip = append(skip, id)
+		}
+	}
+	return e.cfg.Concurrency - e.inFlight, skip
+}
+
+// hook returns the state of a webhook, creating it on first sight. Callers hold e.mu.
+func (e *Engine) hook(w *promptd.Webhook) *hookState {
+	h := e.hooks[w.ID]
+	if h == nil {
+		h = &hookState{breaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        w.ID,
+			MaxRequests: 1,
+			Timeout:     e.cfg.BreakerTimeout,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		})}
+		e.hooks[w.ID] = h
+	}
+	h.max = w.MaxInFlight
+	return h
+}
+
+// dispatch starts one job in its own goroutine. A job over its webhook's cap (claims can
+// race with the counts) is still sent: caps are kept by claiming, not by dropping work.
+func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job) {
+	e.mu.Lock()
+	h := e.hook(job.Webhook)
+	h.inFlight++
+	e.inFlight++
+	e.cfg.Metrics.inFlight(e.inFlight)
+	e.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer e.finish(h)
+		if res := e.attempt(ctx, h, job); res != nil {
+			e.recorder.add(res)
+		}
+	}()
+}
+
+// finish frees the slot of a finished request and wakes the claim loop.
+func (e *Engine) finish(h *hookState) {
+	e.mu.Lock()
+	h.inFlight--
+	e.inFlight--
+	e.cfg.Metrics.inFlight(e.inFlight)
+	e.mu.Unlock()
+	select {
+	case e.freed <- struct{}{}:
+	default:
+	}
+}
+
+// attempt sends one job through the webhook's circuit breaker and decides what follows. It
+// returns nil when the job was released instead (the circuit was open, or shutdown cut the
+// request short).
+func (e *Engine) attempt(ctx context.Context, h *hookState, job *promptd.Job) *promptd.JobResult {
+	done, err := h.breaker.Allow()
+	if err != nil {
+		e.release(job)
+		return nil
+	}
+	now := e.cfg.Now()
+	att, result := send(ctx, e.cfg.Client, job, e.cfg.UserAgent, now)
+	if ctx.Err() != nil {
+		// Shutdown cancelled the request: give the delivery back without counting it.
+		done(nil)
+		e.release(job)
+		return nil
+	}
+	if result.Err != nil || result.StatusCode >= 500 {
+		done(errors.New("endpoint failing"))
+	} else {
+		done(nil)
+	}
+	return decide(job, att, result, e.cfg.Jitter(), now)
+}
+
+// decide turns an attempt into the job's next state by the webhook's retry policy.
+func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now time.Time) *promptd.JobResult {
+	d := Decide(job.Webhook.Retry, job.Attempt, r, jitter)
+	res := &promptd.JobResult{Job: job, Attempt: att}
+	switch d.Verdict {
+	case Succeeded:
+		res.Status = promptd.StatusSucceeded
+	case Retry:
+		res.Status = promptd.StatusPending
+		res.NextAttemptAt = now.Add(d.Delay)
+	default:
+		res.Status = promptd.StatusFailed
+		if res.Attempt.Error == "" {
+			res.Attempt.Error = d.Reason
+		}
+	}
+	if d.DisableWebhook {
+		res.DisableReason = d.Reason
+	}
+	return res
+}
+
+func (e *Engine) release(job *promptd.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.Queue.Release(ctx, []string{job.DeliveryID}); err != nil {
+		// The lease runs out by itself; the delivery is not lost.
+		e.cfg.Logger.Warn("releasing a delivery", "delivery", job.DeliveryID, "err", err)
+	}
+}
+
+// SendNow claims one delivery (a test delivery, see DeliveryService.CreateTestDelivery),
+// sends it at once, records the outcome and returns it.
+func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobResult, error) {
+	job, err := e.cfg.Queue.ClaimDelivery(ctx, deliveryID, e.cfg.Now(), e.cfg.Lease)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	h := e.hook(job.Webhook)
+	h.inFlight++
+	e.inFlight++
+	e.mu.Unlock()
+	defer e.finish(h)
+	now := e.cfg.Now()
+	att, result := send(context.WithoutCancel(ctx), e.cfg.Client, job, e.cfg.UserAgent, now)
+	res := decide(job, att, result, e.cfg.Jitter(), now)
+	if err := e.cfg.Queue.Record(ctx, []*promptd.JobResult{res}); err != nil {
+		return nil, fmt.Errorf("recording the test delivery: %w", err)
+	}
+	e.cfg.Metrics.recorded(res)
+	return res, nil
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,104 @@
+package delivery
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promptd/promptd"
+)
+
+// Metrics are the engine's Prometheus metrics. Their labels are bounded sets (outcome,
+// status class), never a webhook id, so cardinality does not grow with the number of
+// webhooks. A nil *Metrics is valid and records nothing.
+type Metrics struct {
+	deliveries *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	inFlightG  prometheus.Gauge
+}
+
+// NewMetrics registers the engine's metrics, and a collector that reads queue depth and
+// disabled webhooks from q at scrape time, with reg.
+func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promptd_delivery_attempts_total",
+			Help: "Delivery attempts by outcome: succeeded, retry (failed, will be retried) or failed (no retry left).",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "promptd_delivery_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts, by response class (2xx, 3xx, 4xx, 5xx, error).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"class"}),
+		inFlightG: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promptd_delivery_requests_in_flight",
+			Help: "Webhook requests in flight in this instance.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.inFlightG, &queueCollector{q: q}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) inFlight(n int) {
+	if m != nil {
+		m.inFlightG.Set(float64(n))
+	}
+}
+
+func (m *Metrics) recorded(res *promptd.JobResult) {
+	if m == nil {
+		return
+	}
+	outcome := "retry"
+	switch res.Status {
+	case promptd.StatusSucceeded:
+		outcome = "succeeded"
+	case promptd.StatusFailed:
+		outcome = "failed"
+	}
+	m.deliveries.WithLabelValues(outcome).Inc()
+	class := "error"
+	if c := res.Attempt.StatusCode; c >= 100 && c < 600 {
+		class = strconv.Itoa(c/100) + "xx"
+	}
+	m.latency.WithLabelValues(class).Observe(float64(res.Attempt.DurationMs) / 1000)
+}
+
+// queueCollector reads the queue's counts when Prometheus scrapes.
+type queueCollector struct{ q promptd.Queue }
+
+var (
+	pendingDesc  = prometheus.NewDesc("promptd_queue_pending", "Deliveries waiting for an attempt, due or not.", nil, nil)
+	dueDesc      = prometheus.NewDesc("promptd_queue_due", "Deliveries due now and not yet claimed.", nil, nil)
+	leasedDesc   = prometheus.NewDesc("promptd_queue_delivering", "Deliveries claimed by an engine.", nil, nil)
+	disabledDesc = prometheus.NewDesc("promptd_webhooks_disabled", "Webhooks currently disabled.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- dueDesc
+	ch <- leasedDesc
+	ch <- disabledDesc
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.q.Stats(ctx, time.Now())
+	if err != nil {
+		for _, d := range []*prometheus.Desc{pendingDesc, dueDesc, leasedDesc, disabledDesc} {
+			ch <- prometheus.NewInvalidMetric(d, err)
+		}
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(dueDesc, prometheus.GaugeValue, float64(st.Due))
+	ch <- prometheus.MustNewConstMetric(leasedDesc, prometheus.GaugeValue, float64(st.Delivering))
+	ch <- prometheus.MustNewConstMetric(disabledDesc, prometheus.GaugeValue, float64(st.DisabledWebhooks))
+}
