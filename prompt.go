@@ -215,7 +215,7 @@ func normalizeContent(typ PromptType, raw json.RawMessage) (json.RawMessage, err
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, Invalid(field, "a text prompt is a JSON string")
 		}
-		return json.Marshal(s)
+		return marshalNoEscape(s)
 	case ChatPrompt:
 		var msgs []map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &msgs); err != nil {
@@ -234,10 +234,22 @@ func normalizeContent(typ PromptType, raw json.RawMessage) (json.RawMessage, err
 				return nil, Invalid(f+".content", "every chat message needs a string content")
 			}
 		}
-		return json.Marshal(out)
+		return marshalNoEscape(out)
 	default:
 		return nil, Invalid("body.type", "must be %q or %q, got %q", TextPrompt, ChatPrompt, typ)
 	}
+}
+
+// marshalNoEscape encodes v as compact JSON without escaping <, > and & (prompts are full of
+// them), so that stored content and payloads read as they were written.
+func marshalNoEscape(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 func normalizeConfig(raw json.RawMessage) (json.RawMessage, error) {

@@ -83,3 +83,14 @@ func TestCreateVersionInputNormalize(t *testing.T) {
 		})
 	}
 }
+
+func TestNormalizeKeepsMarkup(t *testing.T) {
+	t.Parallel()
+	in := promptd.CreateVersionInput{Name: "a", Prompt: json.RawMessage(`"Answer from <context> & cite"`)}
+	if err := in.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if string(in.Prompt) != `"Answer from <context> & cite"` {
+		t.Errorf("content stored as %s; want <, > and & kept as written", in.Prompt)
+	}
+}
