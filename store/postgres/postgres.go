@@ -1,0 +1,114 @@
+// Package postgres opens the scale-out store: a PostgreSQL database shared by any number of
+// promptd instances, through pgx's database/sql driver, served by the shared implementation
+// in store/sqlstore.
+//
+// Transactions run at READ COMMITTED. Changes to one prompt are serialised by a row lock on
+// the prompt (SELECT … FOR UPDATE); a new prompt is inserted with ON CONFLICT DO NOTHING and
+// then locked, so instances creating the same prompt at once wait for each other instead of
+// failing. Migrations take a session advisory lock, so instances starting together migrate
+// once.
+//
+// The tables live in the first schema of the connection's search_path; a URL may choose it
+// with the search_path query parameter (postgres://…/db?search_path=promptd).
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/promptd/promptd/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Connection pool limits of a store.
+const (
+	MaxOpenConns    = 20
+	MaxIdleConns    = 10
+	ConnMaxIdleTime = 5 * time.Minute
+)
+
+// uniqueViolation is the SQLSTATE of a unique_violation.
+const uniqueViolation = "23505"
+
+// Dialect returns what sqlstore needs to know about PostgreSQL.
+func Dialect() sqlstore.Dialect {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic("postgres: embedded migrations: " + err.Error())
+	}
+	return sqlstore.Dialect{
+		Name:              "postgres",
+		Goose:             goose.DialectPostgres,
+		Migrations:        sub,
+		GooseOptions:      []goose.ProviderOption{goose.WithSessionLocker(migrationLocker{})},
+		ForUpdate:         " FOR UPDATE",
+		HasTag:            `EXISTS (SELECT 1 FROM jsonb_array_elements_text(%[1]s::jsonb) AS t(tag) WHERE t.tag = %[2]s)`,
+		IsUniqueViolation: isUniqueViolation,
+	}
+}
+
+// isUniqueViolation reports a unique_violation by its SQLSTATE.
+func isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+// Open connects to the database at url (postgres://user:pass@host:port/db?…) and checks
+// that it answers. It does not migrate: call Migrate.
+func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db.SetMaxOpenConns(MaxOpenConns)
+	db.SetMaxIdleConns(MaxIdleConns)
+	db.SetConnMaxIdleTime(ConnMaxIdleTime)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: connecting: %w", err)
+	}
+	s, err := sqlstore.New(db, db, Dialect())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrationLocker serialises migrations of one schema with a session advisory lock whose key
+// is derived from the schema name, so that migrations of different schemas (e.g. parallel
+// tests) do not wait for each other. Unlike goose's own locker it blocks in
+// pg_advisory_lock (cancelled with the context) instead of polling every few seconds.
+type migrationLocker struct{}
+
+var _ lock.SessionLocker = migrationLocker{}
+
+const lockKey = `hashtext('promptd.migrate.' || coalesce(current_schema(), ''))`
+
+// SessionLock waits for the migration lock of the current schema.
+func (migrationLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	return nil
+}
+
+// SessionUnlock releases the migration lock.
+func (migrationLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`); err != nil {
+		return fmt.Errorf("releasing the migration lock: %w", err)
+	}
+	return nil
+}

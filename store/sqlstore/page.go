@@ -1,0 +1,74 @@
+package sqlstore
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
+	"github.com/promptd/promptd"
+)
+
+// Cursors are opaque to clients: the base64url of the sort key of the last item of a page
+// (a prompt name, a version number, an event id).
+
+func encodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+func badCursor() error {
+	return promptd.Invalid("query.cursor", "is not a cursor returned by a previous page")
+}
+
+func decodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 {
+		return "", badCursor()
+	}
+	return string(b), nil
+}
+
+func decodeIntCursor(cursor string) (int, error) {
+	key, err := decodeCursor(cursor)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(key)
+	if err != nil || n <= 0 {
+		return 0, badCursor()
+	}
+	return n, nil
+}
+
+// args collects the arguments of a query built piece by piece and hands out their
+// placeholders.
+type args []any
+
+// add appends v and returns its placeholder ("$3").
+func (a *args) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+// in returns a parenthesised placeholder list for an IN clause holding vs.
+func (a *args) in(vs []string) string {
+	ph := make([]string, len(vs))
+	for i, v := range vs {
+		ph[i] = a.add(v)
+	}
+	return "(" + strings.Join(ph, ", ") + ")"
+}
+
+// prefixRange returns the half-open range [prefix, upper) of the names that start with
+// prefix, compared byte by byte. ok is false when prefix contains a byte no prompt name can
+// contain: then no name matches. Prompt names are ASCII letters, digits and ._-/, so the
+// upper bound (prefix with its last byte incremented) is ASCII too. The store compares names
+// bytewise (BINARY collation on SQLite, COLLATE "C" on PostgreSQL).
+func prefixRange(prefix string) (upper string, ok bool) {
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' || c == '/') {
+			return "", false
+		}
+	}
+	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1), true
+}

@@ -1,0 +1,451 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// change is one write transaction on one prompt: the locked prompt row, the clock reading
+// and actor of the call, and the events the call has made so far.
+type change struct {
+	s      *Store
+	ctx    context.Context
+	tx     *sql.Tx
+	p      *promptRow
+	actor  promptd.Actor
+	now    time.Time
+	events []*promptd.Event
+}
+
+// emit makes an event about version v and queues it for insertion when the change ends.
+func (c *change) emit(typ string, v *promptd.Version, changes *promptd.Changes) error {
+	ev, err := promptd.NewPromptEvent(typ, v, changes, c.actor, c.now)
+	if err != nil {
+		return err
+	}
+	c.events = append(c.events, ev)
+	return nil
+}
+
+// finish inserts the queued events; the caller's transaction commits them with the change.
+func (c *change) finish() error {
+	return c.s.insertEvents(c.ctx, c.tx, c.events)
+}
+
+// savePrompt writes the prompt row's mutable columns, stamping it updated now.
+func (c *change) savePrompt() error {
+	c.p.UpdatedAt = c.now
+	_, err := c.tx.ExecContext(c.ctx,
+		`UPDATE prompts SET name = $1, tags = $2, last_version = $3, updated_at = $4 WHERE id = $5`,
+		c.p.Name, encodeTags(c.p.Tags), c.p.LastVersion, millis(c.now), c.p.ID)
+	if err != nil {
+		if c.s.d.IsUniqueViolation(err) {
+			return nameTaken(c.p.Name)
+		}
+		return fmt.Errorf("updating prompt: %w", err)
+	}
+	return nil
+}
+
+func nameTaken(name string) error {
+	return promptd.Errorf(promptd.ECONFLICT, "a prompt named %q already exists", name)
+}
+
+// writeLabels writes the difference between the label maps before and after to the labels
+// table. Labels are written in sorted order so that the statements are deterministic.
+func (c *change) writeLabels(before, after promptd.LabelMap) error {
+	for _, l := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[l]; ok {
+			continue
+		}
+		if _, err := c.tx.ExecContext(c.ctx, `DELETE FROM labels WHERE prompt_id = $1 AND label = $2`, c.p.ID, l); err != nil {
+			return fmt.Errorf("removing label %q: %w", l, err)
+		}
+	}
+	for _, l := range slices.Sorted(maps.Keys(after)) {
+		n := after[l]
+		if old, ok := before[l]; ok && old == n {
+			continue
+		}
+		if _, err := c.tx.ExecContext(c.ctx,
+			`INSERT INTO labels (prompt_id, label, version) VALUES ($1, $2, $3)
+			 ON CONFLICT (prompt_id, label) DO UPDATE SET version = excluded.version`,
+			c.p.ID, l, n); err != nil {
+			return fmt.Errorf("setting label %q: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// notifyUpdated stamps each version in numbers updated now and emits prompt-version.updated
+// for it, with the labels in labels and the changes changesOf returns.
+func (c *change) notifyUpdated(numbers []int, labels promptd.LabelMap, changesOf func(n int) *promptd.Changes) error {
+	for _, n := range numbers {
+		v, err := scanVersion(c.tx.QueryRowContext(c.ctx,
+			`UPDATE versions SET updated_at = $1 WHERE prompt_id = $2 AND number = $3 RETURNING `+versionColumns,
+			millis(c.now), c.p.ID, n))
+		if err != nil {
+			return fmt.Errorf("touching version %d: %w", n, err)
+		}
+		if err := c.emit(promptd.EventVersionUpdated, c.p.version(v, labels), changesOf(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changesFunc returns, for each version, the label changes the call made on it plus, when
+// tags changed, the prompt's tag changes (every announced version carries them).
+func changesFunc(labelChanges map[int]*promptd.Changes, tagsAdded, tagsRemoved []string) func(n int) *promptd.Changes {
+	return func(n int) *promptd.Changes {
+		c := promptd.NoChanges()
+		if lc := labelChanges[n]; lc != nil {
+			c.LabelsAdded, c.LabelsRemoved = lc.LabelsAdded, lc.LabelsRemoved
+		}
+		c.TagsAdded, c.TagsRemoved = tagsAdded, tagsRemoved
+		return c
+	}
+}
+
+// lockOrCreatePrompt locks the named prompt, creating it when it does not exist; created
+// reports that it did. Two transactions creating the same prompt at once are safe: the
+// second waits for the first (ON CONFLICT DO NOTHING), then locks the row the first made.
+func (s *Store) lockOrCreatePrompt(ctx context.Context, tx *sql.Tx, projectID, name string, now time.Time) (p *promptRow, created bool, err error) {
+	p, err = s.getPrompt(ctx, tx, projectID, name, true)
+	if promptd.ErrorKind(err) != promptd.ENOTFOUND {
+		return p, false, err
+	}
+	id := newID()
+	var got string
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO prompts (id, project_id, name, tags, last_version, created_at, updated_at)
+		 VALUES ($1, $2, $3, '[]', 0, $4, $4)
+		 ON CONFLICT (project_id, name) DO NOTHING RETURNING id`,
+		id, projectID, name, millis(now)).Scan(&got)
+	switch {
+	case err == nil:
+		return &promptRow{ID: id, ProjectID: projectID, Name: name, Tags: []string{}, CreatedAt: now, UpdatedAt: now}, true, nil
+	case errors.Is(err, sql.ErrNoRows): // created meanwhile by a transaction that has committed
+		p, err = s.getPrompt(ctx, tx, projectID, name, true)
+		return p, false, err
+	default:
+		return nil, false, fmt.Errorf("creating prompt: %w", err)
+	}
+}
+
+// CreateVersion creates a version of in.Name, creating the prompt when it is new. See
+// promptd.PromptService.
+func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promptd.Actor, in promptd.CreateVersionInput) (*promptd.Version, error) {
+	if err := in.Normalize(); err != nil {
+		return nil, err
+	}
+	var out *promptd.Version
+	err := s.write(ctx, "create version", func(tx *sql.Tx, now time.Time) error {
+		p, created, err := s.lockOrCreatePrompt(ctx, tx, projectID, in.Name, now)
+		if err != nil {
+			return err
+		}
+		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		before, err := getLabels(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+
+		tags := p.Tags
+		if in.Tags != nil {
+			tags = in.Tags
+		}
+		tagsAdded, tagsRemoved := promptd.TagChanges(p.Tags, tags)
+		tagsChanged := len(tagsAdded)+len(tagsRemoved) > 0
+		n := p.LastVersion + 1
+		p.Tags, p.LastVersion = slices.Clone(tags), n
+		if err := c.savePrompt(); err != nil {
+			return err
+		}
+
+		v := &versionRow{
+			ID: newID(), Number: n, Type: in.Type, Prompt: in.Prompt, Config: in.Config,
+			CommitMessage: in.CommitMessage, CreatedBy: actor, CreatedAt: now, UpdatedAt: now,
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO versions (id, prompt_id, number, type, content, config, commit_message, created_by_key_id, created_by_name, created_at, updated_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			v.ID, p.ID, n, string(v.Type), string(v.Prompt), string(v.Config), v.CommitMessage,
+			actor.APIKeyID, actor.Name, millis(now), millis(now)); err != nil {
+			return fmt.Errorf("inserting version: %w", err)
+		}
+
+		after := before.WithNewVersion(n, in.Labels)
+		if err := c.writeLabels(before, after); err != nil {
+			return err
+		}
+		labelChanges := promptd.LabelChanges(before, after)
+		changesOf := changesFunc(labelChanges, tagsAdded, tagsRemoved)
+
+		out = p.version(v, after)
+		if created {
+			if err := c.emit(promptd.EventPromptCreated, out, nil); err != nil {
+				return err
+			}
+		}
+		if err := c.emit(promptd.EventVersionCreated, out, changesOf(n)); err != nil {
+			return err
+		}
+		others := promptd.VersionsToNotify(labelChanges, tagsChanged, before, after, n)
+		if err := c.notifyUpdated(others, after, changesOf); err != nil {
+			return err
+		}
+		return c.finish()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetLabels sets the labels of one version, moving each from the version that had it. See
+// promptd.PromptService.
+func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.Actor, name string, version int, labels []string) (*promptd.Version, error) {
+	const field = "body.labels"
+	labels, err := promptd.NormalizeLabels(field, labels)
+	if err != nil {
+		return nil, err
+	}
+	var out *promptd.Version
+	err = s.write(ctx, "set labels", func(tx *sql.Tx, now time.Time) error {
+		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		if err != nil {
+			return err
+		}
+		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		v, err := getVersion(ctx, tx, p, version)
+		if err != nil {
+			return err
+		}
+		before, err := getLabels(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		after, err := before.WithLabelsSet(field, version, labels)
+		if err != nil {
+			return err
+		}
+		labelChanges := promptd.LabelChanges(before, after)
+		if len(labelChanges) == 0 { // nothing changes: no write, no event
+			out = p.version(v, before)
+			return nil
+		}
+		if err := c.savePrompt(); err != nil {
+			return err
+		}
+		if err := c.writeLabels(before, after); err != nil {
+			return err
+		}
+		changesOf := changesFunc(labelChanges, []string{}, []string{})
+		if err := c.notifyUpdated(promptd.VersionsToNotify(labelChanges, false, before, after, 0), after, changesOf); err != nil {
+			return err
+		}
+		// notifyUpdated stamped this version (its labels changed); reload for the result.
+		if v, err = getVersion(ctx, tx, p, version); err != nil {
+			return err
+		}
+		out = p.version(v, after)
+		return c.finish()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdatePrompt renames the prompt and/or replaces its tags. See promptd.PromptService.
+func (s *Store) UpdatePrompt(ctx context.Context, projectID string, actor promptd.Actor, name string, upd promptd.PromptUpdate) (*promptd.Prompt, error) {
+	if upd.Name != nil {
+		if err := promptd.ValidateName("body.name", *upd.Name); err != nil {
+			return nil, err
+		}
+	}
+	var newTags []string
+	if upd.Tags != nil {
+		var err error
+		if newTags, err = promptd.NormalizeTags("body.tags", *upd.Tags); err != nil {
+			return nil, err
+		}
+	}
+	var out *promptd.Prompt
+	err := s.write(ctx, "update prompt", func(tx *sql.Tx, now time.Time) error {
+		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		if err != nil {
+			return err
+		}
+		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		labels, err := getLabels(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		count, err := countVersions(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+
+		oldName := p.Name
+		renamed := upd.Name != nil && *upd.Name != p.Name
+		if renamed {
+			var exists int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM prompts WHERE project_id = $1 AND name = $2`, projectID, *upd.Name).Scan(&exists)
+			switch {
+			case err == nil:
+				return nameTaken(*upd.Name)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("checking the new name: %w", err)
+			}
+		}
+		tagsAdded, tagsRemoved := []string{}, []string{}
+		if upd.Tags != nil {
+			tagsAdded, tagsRemoved = promptd.TagChanges(p.Tags, newTags)
+		}
+		tagsChanged := len(tagsAdded)+len(tagsRemoved) > 0
+		if !renamed && !tagsChanged { // nothing changes: no write, no event
+			out = p.prompt(labels, count)
+			return nil
+		}
+
+		if renamed {
+			p.Name = *upd.Name
+		}
+		if tagsChanged {
+			p.Tags = newTags
+		}
+		if err := c.savePrompt(); err != nil { // a rename racing with a create fails here
+			return err
+		}
+
+		if renamed {
+			if latest := labels[promptd.LatestLabel]; latest > 0 {
+				v, err := getVersion(ctx, tx, p, latest)
+				if err != nil {
+					return err
+				}
+				if tagsChanged {
+					// The latest version is labelled, so it gets an updated event below,
+					// which stamps it now; the snapshot shows the state after the call.
+					v.UpdatedAt = now
+				}
+				ch := promptd.NoChanges()
+				ch.Name = &promptd.NameChange{From: oldName, To: p.Name}
+				if err := c.emit(promptd.EventPromptRenamed, p.version(v, labels), ch); err != nil {
+					return err
+				}
+			}
+		}
+		if tagsChanged {
+			numbers := promptd.VersionsToNotify(nil, true, labels, labels, 0)
+			if err := c.notifyUpdated(numbers, labels, changesFunc(nil, tagsAdded, tagsRemoved)); err != nil {
+				return err
+			}
+		}
+		out = p.prompt(labels, count)
+		return c.finish()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteVersion deletes one version; deleting the last one deletes the prompt. See
+// promptd.PromptService.
+func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promptd.Actor, name string, version int) error {
+	return s.write(ctx, "delete version", func(tx *sql.Tx, now time.Time) error {
+		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		if err != nil {
+			return err
+		}
+		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		v, err := getVersion(ctx, tx, p, version)
+		if err != nil {
+			return err
+		}
+		before, err := getLabels(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		var highest sql.NullInt64
+		if err := tx.QueryRowContext(ctx,
+			`SELECT MAX(number) FROM versions WHERE prompt_id = $1 AND number <> $2`, p.ID, version).Scan(&highest); err != nil {
+			return fmt.Errorf("finding the highest remaining version: %w", err)
+		}
+		deleted := p.version(v, before) // as it was, with the labels it had
+		if err := c.emit(promptd.EventVersionDeleted, deleted, promptd.NoChanges()); err != nil {
+			return err
+		}
+
+		if !highest.Valid { // the last version: the prompt goes with it
+			if err := c.emit(promptd.EventPromptDeleted, deleted, nil); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM prompts WHERE id = $1`, p.ID); err != nil {
+				return fmt.Errorf("deleting prompt: %w", err)
+			}
+			return c.finish()
+		}
+
+		after := before.WithVersionDeleted(version, int(highest.Int64))
+		if err := c.writeLabels(before, after); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE prompt_id = $1 AND number = $2`, p.ID, version); err != nil {
+			return fmt.Errorf("deleting version: %w", err)
+		}
+		if err := c.savePrompt(); err != nil {
+			return err
+		}
+		labelChanges := promptd.LabelChanges(before, after)
+		others := promptd.VersionsToNotify(labelChanges, false, before, after, version)
+		if err := c.notifyUpdated(others, after, changesFunc(labelChanges, []string{}, []string{})); err != nil {
+			return err
+		}
+		return c.finish()
+	})
+}
+
+// DeletePrompt deletes the prompt and all its versions. See promptd.PromptService.
+func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor promptd.Actor, name string) error {
+	return s.write(ctx, "delete prompt", func(tx *sql.Tx, now time.Time) error {
+		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		if err != nil {
+			return err
+		}
+		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		labels, err := getLabels(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		versions, err := getVersions(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, v := range versions {
+			if err := c.emit(promptd.EventVersionDeleted, p.version(v, labels), promptd.NoChanges()); err != nil {
+				return err
+			}
+		}
+		if len(versions) > 0 {
+			last := versions[len(versions)-1]
+			if err := c.emit(promptd.EventPromptDeleted, p.version(last, labels), nil); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM prompts WHERE id = $1`, p.ID); err != nil {
+			return fmt.Errorf("deleting prompt: %w", err)
+		}
+		return c.finish()
+	})
+}
