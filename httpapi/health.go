@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/promptd/promptd"
+)
+
+// healthStatus is the body of the health probes.
+type healthStatus struct {
+	Status  string `json:"status" example:"ok" doc:"Always ok when the probe succeeds"`
+	Version string `json:"version" doc:"The promptd version serving the request"`
+}
+
+type healthResponse struct {
+	Body *healthStatus
+}
+
+func (s *server) registerHealth() {
+	register(s, huma.Operation{
+		OperationID: "healthz",
+		Method:      http.MethodGet,
+		Path:        "/healthz",
+		Summary:     "Liveness probe",
+		Description: "Answers 200 as long as the process serves requests; it does not touch the store.",
+		Tags:        []string{tagHealth},
+	}, public, s.healthz)
+
+	register(s, huma.Operation{
+		OperationID: "readyz",
+		Method:      http.MethodGet,
+		Path:        "/readyz",
+		Summary:     "Readiness probe",
+		Description: "Answers 200 when the store is reachable, 503 otherwise.",
+		Tags:        []string{tagHealth},
+		Errors:      []int{http.StatusServiceUnavailable},
+	}, public, s.readyz)
+}
+
+func (s *server) healthz(context.Context, *struct{}) (*healthResponse, error) {
+	return &healthResponse{Body: &healthStatus{Status: "ok", Version: s.version}}, nil
+}
+
+func (s *server) readyz(ctx context.Context, _ *struct{}) (*healthResponse, error) {
+	if err := s.store.Ping(ctx); err != nil {
+		return nil, &promptd.Error{Kind: promptd.EUNAVAILABLE, Message: "the store is not reachable", Err: err}
+	}
+	return &healthResponse{Body: &healthStatus{Status: "ok", Version: s.version}}, nil
+}

@@ -1,0 +1,211 @@
+// Package httpapi serves promptd's REST API (/api/v1), its OpenAPI 3.1 document
+// (/api/openapi.json), an offline API reference page (/api/docs) and the health probes
+// (/healthz, /readyz).
+//
+// Every operation is registered once with huma, which generates both the handler's
+// decoding and validation and the OpenAPI document from the same declaration. Each
+// resource lives in its own file (prompts.go, events.go, projects.go, health.go); access
+// control is in access.go and the mapping of domain errors to HTTP problems in problem.go.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/promptd/promptd"
+)
+
+// DefaultMaxBodyBytes is the request body cap used when Config.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures the handler New returns.
+type Config struct {
+	// Store is the service the API calls. Required.
+	Store promptd.Store
+	// Logger receives internal errors (with the request path) and failed readiness probes.
+	// Nil means slog.Default().
+	Logger *slog.Logger
+	// Version is the promptd version shown by /healthz and in the OpenAPI document.
+	// Empty means "dev".
+	Version string
+	// MaxBodyBytes caps request bodies; larger ones are answered 413. Zero means
+	// DefaultMaxBodyBytes; negative values are invalid.
+	MaxBodyBytes int64
+}
+
+// Validate reports the first invalid field of c, by name.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("httpapi: Config.Store is required")
+	}
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("httpapi: Config.MaxBodyBytes must not be negative, got %d", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// withDefaults returns c with its zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return c
+}
+
+// server holds what the handlers share.
+type server struct {
+	store        promptd.Store
+	logger       *slog.Logger
+	version      string
+	maxBodyBytes int64
+	mux          *http.ServeMux
+	api          huma.API
+	openAPIJSON  []byte // /api/openapi.json
+	openAPIYAML  []byte // /api/openapi.yaml
+	docsPage     []byte // /api/docs
+}
+
+// New returns the handler serving the API described in the package documentation. It
+// panics when cfg is invalid (see Config.Validate), which is a programming error.
+func New(cfg Config) http.Handler {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	s := &server{
+		store:        cfg.Store,
+		logger:       cfg.Logger,
+		version:      cfg.Version,
+		maxBodyBytes: cfg.MaxBodyBytes,
+		mux:          http.NewServeMux(),
+	}
+	s.api = humago.New(s.mux, s.humaConfig())
+	s.api.UseMiddleware(s.authorize)
+
+	s.registerHealth()
+	s.registerPrompts()
+	s.registerEvents()
+	s.registerProjects()
+
+	if err := s.renderDescriptions(); err != nil {
+		panic(err)
+	}
+	s.mux.HandleFunc("GET /api/openapi.json", s.serveOpenAPIJSON)
+	s.mux.HandleFunc("GET /api/openapi.yaml", s.serveOpenAPIYAML)
+	s.mux.HandleFunc("GET /api/docs", s.serveDocs)
+	s.mux.HandleFunc("/", s.noRoute)
+	return s.mux
+}
+
+// humaConfig is the huma configuration: OpenAPI 3.1 with a bearer security scheme, no
+// routes of huma's own (docs.go serves the document, rendered once, and a docs page that,
+// unlike huma's, loads nothing from a CDN), no schema links in responses, unknown query
+// parameters rejected.
+func (s *server) humaConfig() huma.Config {
+	cfg := huma.DefaultConfig("promptd API", s.version)
+	cfg.OpenAPIPath = ""
+	cfg.DocsPath = ""
+	cfg.SchemasPath = ""
+	cfg.CreateHooks = nil // drops the $schema link transformer
+	cfg.RejectUnknownQueryParameters = true
+	cfg.Transformers = []huma.Transformer{s.refineHumaProblem}
+	cfg.Info.Description = "The REST API of promptd, a self-hosted prompt registry. " +
+		"Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 " +
+		"`application/problem+json` documents; `errors[0].location` names the offending field."
+	cfg.Tags = []*huma.Tag{
+		{Name: tagPrompts, Description: "Prompts, their versions and labels."},
+		{Name: tagEvents, Description: "The event log, and custom events published through the delivery engine."},
+		{Name: tagProjects, Description: "Projects and API keys (instance admin only)."},
+		{Name: tagHealth, Description: "Liveness and readiness probes."},
+	}
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		securityScheme: {
+			Type:         "http",
+			Scheme:       "bearer",
+			BearerFormat: "pd_…",
+			Description:  "An API key: `Authorization: Bearer pd_…`. Its role (viewer, editor, admin) and instance-admin flag decide what it may do, always inside its own project.",
+		},
+	}
+	return cfg
+}
+
+// The OpenAPI tags, one per resource.
+const (
+	tagPrompts  = "Prompts"
+	tagEvents   = "Events"
+	tagProjects = "Projects"
+	tagHealth   = "Health"
+)
+
+// register adds one operation: need is the access it requires (read by authorize), and h
+// is called with the decoded, validated input. Domain errors returned by h become problem
+// documents in problemFor, the one place that maps them.
+func register[I, O any](s *server, op huma.Operation, need access, h func(context.Context, *I) (*O, error)) {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[accessMetadataKey] = need
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
+	}
+	op.Extensions[accessExtension] = need.String()
+	op.Description = joinParagraphs(op.Description, need.describe())
+	if need != public {
+		op.Security = []map[string][]string{{securityScheme: {}}}
+		op.Errors = append(op.Errors, http.StatusUnauthorized)
+		if need != viewer {
+			op.Errors = append(op.Errors, http.StatusForbidden)
+		}
+	}
+	if _, hasBody := reflect.TypeFor[I]().FieldByName("Body"); hasBody {
+		op.Errors = append(op.Errors, http.StatusRequestEntityTooLarge)
+	}
+	// huma answers 413 when it reads MaxBodyBytes bytes, so allow one more byte than the cap
+	// to accept a body of exactly the cap.
+	op.MaxBodyBytes = s.maxBodyBytes + 1
+	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
+		out, err := h(ctx, in)
+		if err != nil {
+			return nil, s.problemFor(ctx, err)
+		}
+		return out, nil
+	})
+}
+
+// joinParagraphs joins the non-empty texts with blank lines.
+func joinParagraphs(texts ...string) string {
+	return strings.Join(slices.DeleteFunc(texts, func(t string) bool { return t == "" }), "\n\n")
+}
+
+// noRoute answers requests no route matches: 405 with Allow when the path exists with
+// other methods, else 404, both as problem documents.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.EscapedPath()))
+		return
+	}
+	writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.EscapedPath()))
+}

@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/promptd/promptd"
+)
+
+// The project routes are the only ones that address a project by id: they are for instance
+// admins, who manage the keys of every project. Every other route acts in the project of
+// the key that calls it.
+func (s *server) registerProjects() {
+	register(s, huma.Operation{
+		OperationID:   "create-project",
+		Method:        http.MethodPost,
+		Path:          "/api/v1/projects",
+		Summary:       "Create a project",
+		Description:   "Creates an empty project. Give it keys with create-api-key.",
+		Tags:          []string{tagProjects},
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusConflict},
+	}, instanceAdmin, s.createProject)
+
+	register(s, huma.Operation{
+		OperationID: "list-projects",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/projects",
+		Summary:     "List projects",
+		Description: "Lists every project, oldest first.",
+		Tags:        []string{tagProjects},
+	}, instanceAdmin, s.listProjects)
+
+	register(s, huma.Operation{
+		OperationID:   "create-api-key",
+		Method:        http.MethodPost,
+		Path:          "/api/v1/projects/{id}/api-keys",
+		Summary:       "Create an API key",
+		Description:   "Creates a key in the project. The response carries the key itself in `secret`; it is shown only this once, promptd keeps only its hash.",
+		Tags:          []string{tagProjects},
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusNotFound},
+	}, instanceAdmin, s.createAPIKey)
+
+	register(s, huma.Operation{
+		OperationID: "list-api-keys",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/projects/{id}/api-keys",
+		Summary:     "List a project's API keys",
+		Description: "Lists the project's keys, oldest first, without their secrets.",
+		Tags:        []string{tagProjects},
+		Errors:      []int{http.StatusNotFound},
+	}, instanceAdmin, s.listAPIKeys)
+
+	register(s, huma.Operation{
+		OperationID:   "delete-api-key",
+		Method:        http.MethodDelete,
+		Path:          "/api/v1/projects/{id}/api-keys/{keyId}",
+		Summary:       "Revoke an API key",
+		Description:   "Deletes the key; requests made with it are refused from then on.",
+		Tags:          []string{tagProjects},
+		DefaultStatus: http.StatusNoContent,
+		Errors:        []int{http.StatusNotFound},
+	}, instanceAdmin, s.deleteAPIKey)
+}
+
+// createProjectBody is the body of POST /api/v1/projects.
+type createProjectBody struct {
+	Name string `json:"name" example:"marketing" doc:"1 to 63 lowercase letters, digits, '_' and '-', starting with a letter or digit"`
+}
+
+type createProjectRequest struct {
+	Body createProjectBody
+}
+
+type projectResponse struct {
+	Body *promptd.Project
+}
+
+func (s *server) createProject(ctx context.Context, in *createProjectRequest) (*projectResponse, error) {
+	if err := promptd.ValidateProjectName("body.name", in.Body.Name); err != nil {
+		return nil, err
+	}
+	p, err := s.store.CreateProject(ctx, in.Body.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &projectResponse{Body: p}, nil
+}
+
+type projectPageResponse struct {
+	Body *promptd.Page[promptd.Project]
+}
+
+func (s *server) listProjects(ctx context.Context, _ *struct{}) (*projectPageResponse, error) {
+	projects, err := s.store.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &projectPageResponse{Body: nonNilItems(&promptd.Page[promptd.Project]{Items: projects})}, nil
+}
+
+// createAPIKeyBody is the body of POST /api/v1/projects/{id}/api-keys.
+type createAPIKeyBody struct {
+	Name          string       `json:"name" example:"ci-bot" doc:"What the key is for; recorded as the actor of its changes"`
+	Role          promptd.Role `json:"role" enum:"admin,editor,viewer" doc:"viewer reads; editor also changes prompts and publishes events; admin does everything in the project"`
+	InstanceAdmin bool         `json:"instanceAdmin,omitempty" doc:"Also lets the key create projects and keys in any project (role admin only)"`
+}
+
+type createAPIKeyRequest struct {
+	ProjectID string `path:"id" doc:"The project's id"`
+	Body      createAPIKeyBody
+}
+
+// createdAPIKey is a new key with its secret, which no other response shows.
+type createdAPIKey struct {
+	promptd.APIKey
+	Secret string `json:"secret" example:"pd_…" doc:"The key to send as Authorization: Bearer <secret>. Shown only in this response."`
+}
+
+type createdAPIKeyResponse struct {
+	Body *createdAPIKey
+}
+
+func (s *server) createAPIKey(ctx context.Context, in *createAPIKeyRequest) (*createdAPIKeyResponse, error) {
+	ck := promptd.CreateAPIKeyInput{Name: in.Body.Name, Role: in.Body.Role, InstanceAdmin: in.Body.InstanceAdmin}
+	if err := ck.Validate(); err != nil {
+		return nil, err
+	}
+	secret := promptd.NewAPIKeySecret()
+	key, err := s.store.CreateAPIKey(ctx, in.ProjectID, ck, secret)
+	if err != nil {
+		return nil, err
+	}
+	return &createdAPIKeyResponse{Body: &createdAPIKey{APIKey: *key, Secret: secret}}, nil
+}
+
+type apiKeyPageResponse struct {
+	Body *promptd.Page[promptd.APIKey]
+}
+
+type listAPIKeysRequest struct {
+	ProjectID string `path:"id" doc:"The project's id"`
+}
+
+func (s *server) listAPIKeys(ctx context.Context, in *listAPIKeysRequest) (*apiKeyPageResponse, error) {
+	if _, err := s.store.FindProject(ctx, in.ProjectID); err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListAPIKeys(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return &apiKeyPageResponse{Body: nonNilItems(&promptd.Page[promptd.APIKey]{Items: keys})}, nil
+}
+
+type deleteAPIKeyRequest struct {
+	ProjectID string `path:"id" doc:"The project's id"`
+	KeyID     string `path:"keyId" doc:"The key's id"`
+}
+
+func (s *server) deleteAPIKey(ctx context.Context, in *deleteAPIKeyRequest) (*struct{}, error) {
+	if err := s.store.DeleteAPIKey(ctx, in.ProjectID, in.KeyID); err != nil {
+		return nil, err
+	}
+	return &struct{}{}, nil
+}
