@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from the
+// module's build information.
+var version = ""
+
+func promptdVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+// cli is the command line: every flag has an environment twin.
+type cli struct {
+	Serve   serveCmd   `cmd:"" help:"Run the promptd server."`
+	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
+	Version versionCmd `cmd:"" help:"Print the version and exit."`
+}
+
+// storeFlags choose the store: SQLite in --data-dir unless --database-url names PostgreSQL.
+type storeFlags struct {
+	DataDir     string `name:"data-dir" env:"PROMPTD_DATA_DIR" default:"./promptd-data" help:"Directory of the embedded SQLite store (created if missing)."`
+	DatabaseURL string `name:"database-url" env:"PROMPTD_DATABASE_URL" help:"A postgres:// URL selects PostgreSQL instead of SQLite."`
+}
+
+// env carries what a command writes to; tests give their own.
+type env struct {
+	stdout, stderr io.Writer
+	// ready, when set, is called with the address the server listens on.
+	ready func(addr string)
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(e *env) error {
+	_, err := fmt.Fprintf(e.stdout, "promptd %s\n", promptdVersion())
+	return err
+}
+
+type migrateCmd struct {
+	storeFlags `embed:""`
+}
+
+func (c *migrateCmd) Run(ctx context.Context, e *env) error {
+	st, desc, err := openStore(ctx, c.storeFlags)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating %s: %w", desc, err)
+	}
+	_, err = fmt.Fprintf(e.stdout, "migrations applied to %s\n", desc)
+	return err
+}
+
+// run parses args and runs the chosen command until it finishes or ctx is cancelled.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, &env{stdout: stdout, stderr: stderr})
+}
+
+func runWith(ctx context.Context, args []string, e *env) error {
+	var c cli
+	exited := false
+	parser, err := kong.New(&c,
+		kong.Name("promptd"),
+		kong.Description("A prompt registry whose every change is pushed, signed and retried to webhooks."),
+		kong.UsageOnError(),
+		kong.Writers(e.stdout, e.stderr),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Bind(e),
+		kong.Exit(func(int) { exited = true }),
+	)
+	if err != nil {
+		return fmt.Errorf("building the command line: %w", err)
+	}
+	kctx, err := parser.Parse(args)
+	if exited {
+		return nil // --help was printed
+	}
+	if err != nil {
+		var perr *kong.ParseError
+		if errors.As(err, &perr) {
+			_ = perr.Context.PrintUsage(true)
+		}
+		return err
+	}
+	return kctx.Run()
+}

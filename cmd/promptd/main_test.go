@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/promptd/promptd/internal/pgtest"
+)
+
+// lockedBuffer is an io.Writer safe for the server goroutine and the test to share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is `promptd serve` running in-process on a free port.
+type testServer struct {
+	base   string
+	stdout *lockedBuffer
+	stop   func() error
+}
+
+func startServer(t *testing.T, args ...string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	addrCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runWith(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...),
+			&env{stdout: stdout, stderr: stderr, ready: func(a string) { addrCh <- a }})
+	}()
+	select {
+	case addr := <-addrCh:
+		var once sync.Once
+		var stopErr error
+		s := &testServer{base: "http://" + addr, stdout: stdout, stop: func() error {
+			once.Do(func() { cancel(); stopErr = <-done })
+			return stopErr
+		}}
+		t.Cleanup(func() { _ = s.stop() })
+		return s
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited before listening: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start within 30s\nstderr:\n%s", stderr)
+	}
+	return nil
+}
+
+// call sends one API request and decodes the JSON answer into out (when not nil).
+func call(t *testing.T, key, method, url string, body any, wantStatus int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: status %d, want %d; body: %s", method, url, resp.StatusCode, wantStatus, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decoding %s: %v", method, url, raw, err)
+		}
+	}
+}
+
+type versionJSON struct {
+	Name    string   `json:"name"`
+	Version int      `json:"version"`
+	Labels  []string `json:"labels"`
+}
+
+type eventJSON struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+const testKey = "pd_e2e_test_key_0123456789abcdef"
+
+// exerciseAPI drives the API the way the README's walkthrough does: create, label, move, fetch,
+// and read the events.
+func exerciseAPI(t *testing.T, base, key string) {
+	t.Helper()
+	api := base + "/api/v1"
+	var v versionJSON
+	call(t, key, "POST", api+"/prompts", map[string]any{"name": "customer-support/billing", "prompt": "Hello {{name}}", "commitMessage": "first"}, 201, &v)
+	if v.Version != 1 || strings.Join(v.Labels, ",") != "latest" {
+		t.Fatalf("first version = %+v", v)
+	}
+	call(t, key, "POST", api+"/prompts", map[string]any{
+		"name": "customer-support/billing", "type": "chat", "labels": []string{"production"},
+		"prompt": []map[string]string{{"role": "system", "content": "You answer billing questions."}},
+	}, 201, &v)
+	if v.Version != 2 || strings.Join(v.Labels, ",") != "latest,production" {
+		t.Fatalf("second version = %+v", v)
+	}
+	call(t, key, "PATCH", api+"/prompts/customer-support%2Fbilling/versions/1", map[string]any{"labels": []string{"production"}}, 200, &v)
+	if strings.Join(v.Labels, ",") != "production" {
+		t.Fatalf("after the move, version 1 = %+v", v)
+	}
+	call(t, key, "GET", api+"/prompts/customer-support%2Fbilling", nil, 200, &v)
+	if v.Version != 1 {
+		t.Fatalf("production resolves to version %d, want 1", v.Version)
+	}
+	call(t, key, "GET", api+"/prompts/customer-support%2Fbilling?label=latest", nil, 200, &v)
+	if v.Version != 2 {
+		t.Fatalf("latest resolves to version %d, want 2", v.Version)
+	}
+
+	var events struct{ Items []eventJSON }
+	call(t, key, "GET", api+"/events?limit=100", nil, 200, &events)
+	var types []string
+	for _, e := range events.Items {
+		types = append(types, e.Type)
+	}
+	want := []string{ // newest first
+		"prompt-version.updated", "prompt-version.updated", // the move: version 2 lost production, version 1 gained it
+		"prompt-version.updated", "prompt-version.created", // version 2: version 1 lost latest
+		"prompt-version.created", "prompt.created",
+	}
+	if strings.Join(types, " ") != strings.Join(want, " ") {
+		t.Fatalf("events = %v, want %v", types, want)
+	}
+	var env struct {
+		ID, Type, Action, APIVersion string
+		Prompt                       struct {
+			Name    string
+			Version int
+			Labels  []string
+		}
+		Changes struct{ LabelsAdded, LabelsRemoved []string }
+	}
+	if err := json.Unmarshal(events.Items[1].Payload, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.ID != events.Items[1].ID || env.Type != "prompt-version" || env.Action != "updated" || env.APIVersion != "v1" ||
+		env.Prompt.Name != "customer-support/billing" || env.Prompt.Version != 1 || strings.Join(env.Changes.LabelsAdded, ",") != "production" {
+		t.Fatalf("payload of the label move = %s", events.Items[1].Payload)
+	}
+}
+
+func TestServeEndToEndSQLite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir, "--bootstrap-key", testKey)
+	if strings.Contains(s.stdout.String(), "shown only this once") {
+		t.Errorf("a bootstrap key from the environment must not be printed:\n%s", s.stdout)
+	}
+	exerciseAPI(t, s.base, testKey)
+	if err := s.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "promptd.db")); err != nil {
+		t.Fatalf("the SQLite database is not in the data dir: %v", err)
+	}
+
+	// A second serve on the same data dir keeps the data and the key.
+	s2 := startServer(t, "--data-dir", dir)
+	if strings.Contains(s2.stdout.String(), "pd_") {
+		t.Errorf("a second start printed a key:\n%s", s2.stdout)
+	}
+	var v versionJSON
+	call(t, testKey, "GET", s2.base+"/api/v1/prompts/customer-support%2Fbilling?version=2", nil, 200, &v)
+	if v.Version != 2 {
+		t.Fatalf("after restart: %+v", v)
+	}
+}
+
+func TestServeEndToEndPostgres(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s := startServer(t, "--database-url", url, "--bootstrap-key", testKey)
+	exerciseAPI(t, s.base, testKey)
+}
+
+var printedKeyRE = regexp.MustCompile(`pd_[A-Za-z0-9_-]{43}`)
+
+func TestFirstStartPrintsKeyOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir)
+	key := printedKeyRE.FindString(s.stdout.String())
+	if key == "" {
+		t.Fatalf("first start printed no key:\n%s", s.stdout)
+	}
+	call(t, key, "GET", s.base+"/api/v1/prompts", nil, 200, nil)
+	call(t, key, "GET", s.base+"/api/v1/projects", nil, 200, nil) // also the instance-admin key
+	call(t, "pd_not_a_key_000000000000000", "GET", s.base+"/api/v1/prompts", nil, 401, nil)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, "--data-dir", dir)
+	if k := printedKeyRE.FindString(s2.stdout.String()); k != "" {
+		t.Fatalf("second start printed a key again:\n%s", s2.stdout)
+	}
+	call(t, key, "GET", s2.base+"/api/v1/prompts", nil, 200, nil)
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--database-url", "mysql://x"}, "--database-url"},
+		{[]string{"serve", "--bootstrap-key", "short", "--data-dir", t.TempDir()}, "PROMPTD_BOOTSTRAP_KEY"},
+		{[]string{"serve", "--addr", "127.0.0.1:99999", "--data-dir", t.TempDir()}, "--addr"},
+		{[]string{"nosuchcommand"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), tt.args, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestBinary builds the real binary and checks what only a process shows: `version`,
+// `migrate`, and a graceful exit on SIGTERM.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "promptd")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "promptd v0.0.0-test" {
+		t.Fatalf("promptd version = %q, %v", out, err)
+	}
+	dir := t.TempDir()
+	out, err = exec.Command(bin, "migrate", "--data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "migrations applied") {
+		t.Fatalf("promptd migrate: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	cmd.Env = append(os.Environ(), "PROMPTD_BOOTSTRAP_KEY="+testKey)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(stdout)
+	var base string
+	for lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), "serving on "); ok {
+			base = after
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no 'serving on' line; stderr:\n%s", stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	call(t, testKey, "POST", base+"/api/v1/prompts", map[string]any{"name": "smoke", "prompt": "hi"}, 201, nil)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("serve did not exit cleanly on SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not exit within 20s of SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log line; stderr:\n%s", stderr.String())
+	}
+}
