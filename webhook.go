@@ -1,6 +1,8 @@
 package promptd
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gobwas/glob"
+
+	"github.com/promptd/promptd/webhook"
 )
 
 // Webhook defaults and bounds (spec §4).
@@ -303,4 +307,21 @@ func (m *Matcher) Match(ev *Event) bool {
 		return false
 	}
 	return true
+}
+
+// NewWebhookSecret returns a new signing secret: "whsec_" and the base64 of 32 random bytes.
+func NewWebhookSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("promptd: crypto/rand failed: " + err.Error())
+	}
+	return webhook.SecretPrefix + base64.StdEncoding.EncodeToString(b[:])
+}
+
+// ValidateWebhookSecret checks a secret given by a user, naming field.
+func ValidateWebhookSecret(field, secret string) error {
+	if _, err := webhook.DecodeSecret(secret); err != nil {
+		return Invalid(field, "%v", err)
+	}
+	return nil
 }
