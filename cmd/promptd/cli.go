@@ -27,6 +27,7 @@ func promptdVersion() string {
 // cli is the command line: every flag has an environment twin.
 type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the promptd server."`
+	Listen  listenCmd  `cmd:"" help:"Receive webhooks locally: verify, print, optionally fail or forward them."`
 	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
 	Version versionCmd `cmd:"" help:"Print the version and exit."`
 }

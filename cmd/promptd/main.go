@@ -2,6 +2,7 @@
 // every change is pushed, signed and retried to webhooks.
 //
 //	promptd serve --dev      run the server on the embedded SQLite store
+//	promptd listen --secret whsec_…   receive webhooks locally, verify and print them
 //	promptd migrate          apply database migrations and exit
 //	promptd version          print the version
 package main
