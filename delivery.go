@@ -123,10 +123,12 @@ type DeliveryService interface {
 	// FindDelivery returns one delivery with all its attempts. Returns ENOTFOUND.
 	FindDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
 	// ResendDelivery queues a new delivery of the same event to the same webhook, due now (a
-	// new attempt series; receivers see the same event id). Returns ENOTFOUND.
+	// new attempt series; receivers see the same event id), whatever the original's status.
+	// Returns ENOTFOUND, or ECONFLICT when the webhook is disabled.
 	ResendDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
-	// RecoverDeliveries re-queues, as new attempt series due now, the webhook's failed
-	// deliveries created since since, and returns how many. Returns ENOTFOUND.
+	// RecoverDeliveries re-queues, as new attempt series due now, the webhook's failed and
+	// cancelled deliveries created since since, and returns how many. Returns ENOTFOUND, or
+	// ECONFLICT when the webhook is disabled (enable it first).
 	RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error)
 	// CreateTestDelivery records a webhook.test event and a delivery of it to this webhook
 	// only (whatever its filters and enabled state). The delivery is due after

@@ -8,15 +8,29 @@ import (
 
 // Store is everything promptd keeps. store/sqlite and store/postgres implement it, and
 // store/storetest holds the one conformance suite both must pass. Every method that changes
-// prompts writes the change's events in the same transaction as the change.
+// prompts writes the change's events in the same transaction as the change, together with
+// their deliveries to the matching webhooks.
 type Store interface {
 	PromptService
 	EventService
 	ProjectService
+	WebhookService
+	DeliveryService
+	Queue
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
 	Close() error
+}
+
+// SecretBox encrypts what a store keeps secret at rest: webhook signing secrets and custom
+// header values (AES-256-GCM under the master key; internal/secretbox.Box implements it).
+type SecretBox interface {
+	// Seal encrypts plain.
+	Seal(plain []byte) ([]byte, error)
+	// Open decrypts a value made by Seal; it fails for a value sealed under another key or
+	// altered.
+	Open(sealed []byte) ([]byte, error)
 }
 
 // PromptService manages prompts and their versions. Every method scopes its work to

@@ -8,6 +8,12 @@
 // failing. Migrations take a session advisory lock, so instances starting together migrate
 // once.
 //
+// Deliveries are claimed with FOR UPDATE SKIP LOCKED, so any number of instances split the
+// queue without waiting for each other. A transaction that makes deliveries due runs
+// pg_notify on NotifyChannel, and every store keeps a dedicated connection that LISTENs on
+// it, so the engines of all instances wake at once. Purge takes a transaction-level advisory
+// lock, so one instance at a time purges.
+//
 // The tables live in the first schema of the connection's search_path; a URL may choose it
 // with the search_path query parameter (postgres://…/db?search_path=promptd).
 package postgres
@@ -56,6 +62,10 @@ func Dialect() sqlstore.Dialect {
 		ForUpdate:         " FOR UPDATE",
 		HasTag:            `EXISTS (SELECT 1 FROM jsonb_array_elements_text(%[1]s::jsonb) AS t(tag) WHERE t.tag = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
+		SkipLocked:        " FOR UPDATE SKIP LOCKED",
+		NotifyQueued:      notifyStatement(""), // Open names the instance
+		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
+		// Listen is set by Open, which knows how to connect.
 	}
 }
 
@@ -65,8 +75,9 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &e) && e.Code == uniqueViolation
 }
 
-// Open connects to the database at url (postgres://user:pass@host:port/db?…) and checks
-// that it answers. It does not migrate: call Migrate.
+// Open connects to the database at url (postgres://user:pass@host:port/db?…), checks that
+// it answers, and starts listening for the notifications of other instances on a dedicated
+// connection (reconnected with backoff until Close). It does not migrate: call Migrate.
 func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
@@ -79,8 +90,16 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connecting: %w", err)
 	}
-	s, err := sqlstore.New(db, db, Dialect())
+	l, err := newListener(ctx, url)
 	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: listening for notifications: %w", err)
+	}
+	d := Dialect()
+	d.NotifyQueued, d.Listen = notifyStatement(l.instance), l.run
+	s, err := sqlstore.New(db, db, d)
+	if err != nil {
+		l.close()
 		db.Close()
 		return nil, err
 	}

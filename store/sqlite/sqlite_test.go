@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -128,4 +129,25 @@ func TestPragmas(t *testing.T) {
 	if _, err := other.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err == nil {
 		t.Error("another connection could write while an IMMEDIATE transaction was open")
 	}
+}
+
+// TestEncryptedAtRest reads the database file through a connection of its own: no secret and
+// no custom header value is stored in clear.
+func TestEncryptedAtRest(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "promptd.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	storetest.CheckEncryptedAtRest(t, s, raw)
 }

@@ -17,10 +17,20 @@ import (
 )
 
 // insertEvents writes events in the caller's transaction, so they commit or roll back with
-// the change that caused them (the transactional outbox). Every event of every method goes
-// through here; the durable fan-out to webhook deliveries belongs here too. The payload is
-// stored as the exact bytes receivers will get.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []*promptd.Event) error {
+// the change that caused them (the transactional outbox), and fans them out to the matching
+// webhooks' deliveries in the same transaction (fanOut), so a committed event always has its
+// deliveries. Every event of every method goes through here, except the webhook.test event
+// of CreateTestDelivery, which is addressed to one webhook. The payload is stored as the
+// exact bytes receivers will get.
+func (s *Store) insertEvents(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
+	if err := insertEventRows(ctx, tx, events); err != nil {
+		return err
+	}
+	return s.fanOut(ctx, tx, events)
+}
+
+// insertEventRows writes events without fanning them out.
+func insertEventRows(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
 	for _, ev := range events {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO events (id, project_id, type, created_at, payload) VALUES ($1, $2, $3, $4, $5)`,
@@ -92,7 +102,7 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 		out      *promptd.Event
 		replayed bool
 	)
-	err := s.write(ctx, "publish event", func(tx *sql.Tx, now time.Time) error {
+	err := s.write(ctx, "publish event", func(tx *writeTx, now time.Time) error {
 		ev, err := promptd.NewDataEvent(projectID, in.Type, data, now)
 		if err != nil {
 			return err
@@ -122,7 +132,7 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 // hashes match (a replay) and ECONFLICT if not; an older key is taken over. A concurrent
 // transaction claiming the same key waits on the INSERT until this one ends, then finds the
 // row, so two publishes with one key never both create an event.
-func (s *Store) claimIdempotencyKey(ctx context.Context, tx *sql.Tx, projectID, key string, hash []byte, eventID string, now time.Time) (replay *promptd.Event, err error) {
+func (s *Store) claimIdempotencyKey(ctx context.Context, tx *writeTx, projectID, key string, hash []byte, eventID string, now time.Time) (replay *promptd.Event, err error) {
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO idempotency_keys (project_id, idem_key, request_hash, event_id, created_at)
 		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, idem_key) DO NOTHING`,

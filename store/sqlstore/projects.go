@@ -25,7 +25,7 @@ func (s *Store) Bootstrap(ctx context.Context, key string, force bool) (bool, er
 		return false, err
 	}
 	created := false
-	err := s.write(ctx, "bootstrap", func(tx *sql.Tx, now time.Time) error {
+	err := s.write(ctx, "bootstrap", func(tx *writeTx, now time.Time) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO instance (id, initialized_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, millis(now)); err != nil {
 			return fmt.Errorf("claiming the instance row: %w", err)
@@ -166,7 +166,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, projectID string, in promptd.C
 		return nil, err
 	}
 	var k *promptd.APIKey
-	err := s.write(ctx, "create API key", func(tx *sql.Tx, now time.Time) error {
+	err := s.write(ctx, "create API key", func(tx *writeTx, now time.Time) error {
 		var exists int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM projects WHERE id = $1`, projectID).Scan(&exists)
 		if errors.Is(err, sql.ErrNoRows) {

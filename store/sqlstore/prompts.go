@@ -17,7 +17,7 @@ import (
 type change struct {
 	s      *Store
 	ctx    context.Context
-	tx     *sql.Tx
+	tx     *writeTx
 	p      *promptRow
 	actor  promptd.Actor
 	now    time.Time
@@ -117,7 +117,7 @@ func changesFunc(labelChanges map[int]*promptd.Changes, tagsAdded, tagsRemoved [
 // lockOrCreatePrompt locks the named prompt, creating it when it does not exist; created
 // reports that it did. Two transactions creating the same prompt at once are safe: the
 // second waits for the first (ON CONFLICT DO NOTHING), then locks the row the first made.
-func (s *Store) lockOrCreatePrompt(ctx context.Context, tx *sql.Tx, projectID, name string, now time.Time) (p *promptRow, created bool, err error) {
+func (s *Store) lockOrCreatePrompt(ctx context.Context, tx *writeTx, projectID, name string, now time.Time) (p *promptRow, created bool, err error) {
 	p, err = s.getPrompt(ctx, tx, projectID, name, true)
 	if promptd.ErrorKind(err) != promptd.ENOTFOUND {
 		return p, false, err
@@ -147,7 +147,7 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		return nil, err
 	}
 	var out *promptd.Version
-	err := s.write(ctx, "create version", func(tx *sql.Tx, now time.Time) error {
+	err := s.write(ctx, "create version", func(tx *writeTx, now time.Time) error {
 		p, created, err := s.lockOrCreatePrompt(ctx, tx, projectID, in.Name, now)
 		if err != nil {
 			return err
@@ -219,7 +219,7 @@ func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.A
 		return nil, err
 	}
 	var out *promptd.Version
-	err = s.write(ctx, "set labels", func(tx *sql.Tx, now time.Time) error {
+	err = s.write(ctx, "set labels", func(tx *writeTx, now time.Time) error {
 		p, err := s.getPrompt(ctx, tx, projectID, name, true)
 		if err != nil {
 			return err
@@ -280,7 +280,7 @@ func (s *Store) UpdatePrompt(ctx context.Context, projectID string, actor prompt
 		}
 	}
 	var out *promptd.Prompt
-	err := s.write(ctx, "update prompt", func(tx *sql.Tx, now time.Time) error {
+	err := s.write(ctx, "update prompt", func(tx *writeTx, now time.Time) error {
 		p, err := s.getPrompt(ctx, tx, projectID, name, true)
 		if err != nil {
 			return err
@@ -363,7 +363,7 @@ func (s *Store) UpdatePrompt(ctx context.Context, projectID string, actor prompt
 // DeleteVersion deletes one version; deleting the last one deletes the prompt. See
 // promptd.PromptService.
 func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promptd.Actor, name string, version int) error {
-	return s.write(ctx, "delete version", func(tx *sql.Tx, now time.Time) error {
+	return s.write(ctx, "delete version", func(tx *writeTx, now time.Time) error {
 		p, err := s.getPrompt(ctx, tx, projectID, name, true)
 		if err != nil {
 			return err
@@ -418,7 +418,7 @@ func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promp
 
 // DeletePrompt deletes the prompt and all its versions. See promptd.PromptService.
 func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor promptd.Actor, name string) error {
-	return s.write(ctx, "delete prompt", func(tx *sql.Tx, now time.Time) error {
+	return s.write(ctx, "delete prompt", func(tx *writeTx, now time.Time) error {
 		p, err := s.getPrompt(ctx, tx, projectID, name, true)
 		if err != nil {
 			return err

@@ -8,6 +8,16 @@
 // the prompt's labels, lets the pure functions of package promptd compute the new state and
 // the events, writes the difference and inserts the events (insertEvents), so a committed
 // change always has its events and a failed one leaves nothing behind.
+//
+// insertEvents also fans each event out, in the same transaction, to one delivery per
+// matching webhook of its project: the deliveries table is the delivery engine's queue
+// (promptd.Queue). A delivery is due when it is pending or delivering and next_attempt_at has
+// passed; while it is delivering, next_attempt_at is the end of its lease, so the work of an
+// engine that died comes back by itself. Claims lease due rows (FOR UPDATE SKIP LOCKED on
+// PostgreSQL, the single writer on SQLite), Record ends the leases fenced on the claim that
+// made the attempt, and every commit that made work due wakes the engines through Notify
+// (and, on PostgreSQL, through NOTIFY in other processes). Webhook secrets and custom header
+// values are sealed with the SecretBox given to SetSecretBox.
 package sqlstore
 
 import (
@@ -53,6 +63,26 @@ type Dialect struct {
 	// IsUniqueViolation reports whether err is a violation of a UNIQUE or PRIMARY KEY
 	// constraint. It must judge by the driver's error code, never by the message text.
 	IsUniqueViolation func(err error) bool
+
+	// SkipLocked ends the SELECT that picks the deliveries a claim leases, e.g.
+	// " FOR UPDATE SKIP LOCKED", so that concurrent claimers lock disjoint rows without
+	// waiting for each other. It is "" where write transactions are serialised anyway.
+	SkipLocked string
+
+	// NotifyQueued, when not "", is a statement run in a write transaction that made
+	// deliveries due, to wake the engines of other processes when it commits, e.g.
+	// "SELECT pg_notify(…)". Listen receives what it sends.
+	NotifyQueued string
+
+	// Listen, when set, runs from New until Close, calling wake whenever another process
+	// made deliveries due (see NotifyQueued), and once after each reconnection, when it may
+	// have missed some. It returns when ctx ends.
+	Listen func(ctx context.Context, wake func())
+
+	// TryPurgeLock, when not "", is a query run at the start of every Purge transaction that
+	// returns one boolean: whether this process may purge now. It is how one instance at a
+	// time purges, e.g. "SELECT pg_try_advisory_xact_lock(…)".
+	TryPurgeLock string
 }
 
 // validate reports a Dialect that misses a field sqlstore needs.
@@ -79,6 +109,15 @@ type Store struct {
 	rdb *sql.DB // reads outside transactions; the same pool as db when the database has one
 	d   Dialect
 	now atomic.Pointer[func() time.Time]
+	box atomic.Pointer[boxRef]
+
+	failNext atomic.Pointer[error] // FailNextCommit
+
+	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+
+	hooks hookCache // decrypted webhook settings and secrets, for claims
 }
 
 var _ promptd.Store = (*Store)(nil)
@@ -96,8 +135,18 @@ func New(write, read *sql.DB, d Dialect) (*Store, error) {
 	if read == nil {
 		read = write
 	}
-	s := &Store{db: write, rdb: read, d: d}
+	s := &Store{db: write, rdb: read, d: d, notify: make(chan struct{}, 1), listenDone: make(chan struct{})}
 	s.SetClock(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopListen = cancel
+	if d.Listen == nil {
+		close(s.listenDone)
+	} else {
+		go func() {
+			defer close(s.listenDone)
+			d.Listen(ctx, s.wake)
+		}()
+	}
 	return s, nil
 }
 
@@ -143,8 +192,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the store's connection pools.
+// Close stops listening for other processes' notifications and closes the store's
+// connection pools.
 func (s *Store) Close() error {
+	s.stopListen()
+	<-s.listenDone
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
@@ -159,24 +211,107 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// writeTx is a write transaction: the *sql.Tx, the store clock read when it began, and
+// whether it made deliveries due (then Notify fires when it commits).
+type writeTx struct {
+	*sql.Tx
+	now    time.Time
+	queued bool
+}
+
+// queue records that tx makes deliveries due: engines are woken when it commits, in this
+// process through Notify and in others through the dialect's NotifyQueued.
+func (s *Store) queue(ctx context.Context, tx *writeTx) error {
+	if tx.queued {
+		return nil
+	}
+	tx.queued = true
+	if s.d.NotifyQueued != "" {
+		if _, err := tx.ExecContext(ctx, s.d.NotifyQueued); err != nil {
+			return fmt.Errorf("notifying other instances: %w", err)
+		}
+	}
+	return nil
+}
+
 // write runs fn in a write transaction and commits it when fn succeeds. On SQLite the
 // transaction begins IMMEDIATE on the single write connection, so write transactions never
 // interleave; on PostgreSQL fn locks the rows it changes. fn must do all its database work
 // through tx. now is the store clock read once the transaction has begun, so that the times
-// a change records follow the order in which changes are serialised.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// a change records follow the order in which changes are serialised. When fn made
+// deliveries due (queue), Notify fires after the commit.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(tx, s.clock()); err != nil {
+	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
+	tx := &writeTx{Tx: sqlTx, now: s.clock()}
+	if err := fn(tx, tx.now); err != nil {
 		return wrap(op, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if injected := s.failNext.Swap(nil); injected != nil {
+		return wrap(op, *injected) // rolled back by the deferred Rollback
+	}
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
+	if tx.queued {
+		s.wake()
+	}
 	return nil
+}
+
+// FailNextCommit makes the next write transaction fail with err after all its statements
+// ran, instead of committing, so that it rolls back. It is for tests
+// (storetest.CommitFailer): they check that a change that fails at the last moment leaves
+// nothing behind, neither events nor deliveries.
+func (s *Store) FailNextCommit(err error) {
+	if err == nil {
+		s.failNext.Store(nil)
+		return
+	}
+	s.failNext.Store(&err)
+}
+
+// Notify returns the channel that receives whenever deliveries became due: committed by
+// this store, or, where the dialect can listen, by another process. See promptd.Queue.
+func (s *Store) Notify() <-chan struct{} { return s.notify }
+
+// wake signals Notify's channel without blocking: one pending signal is enough.
+func (s *Store) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// SecretBox encrypts the secrets the store keeps (webhook secrets, custom header values).
+// *secretbox.Box implements it.
+type SecretBox = promptd.SecretBox
+
+type boxRef struct{ b SecretBox }
+
+// SetSecretBox sets the box that seals webhook secrets and custom header values at rest.
+// The webhook and queue methods return EINTERNAL until it is set; prompts and events do not
+// need it.
+func (s *Store) SetSecretBox(b SecretBox) {
+	if b == nil {
+		s.box.Store(nil)
+	} else {
+		s.box.Store(&boxRef{b: b})
+	}
+	s.hooks.reset()
+}
+
+// secretBox returns the store's box, or EINTERNAL when none is set.
+func (s *Store) secretBox() (SecretBox, error) {
+	ref := s.box.Load()
+	if ref == nil {
+		return nil, &promptd.Error{Kind: promptd.EINTERNAL,
+			Message: "the " + s.d.Name + " store has no secret box to encrypt webhook secrets: call SetSecretBox with the master key first"}
+	}
+	return ref.b, nil
 }
 
 // read runs fn in a read-only transaction that sees one snapshot of the database (REPEATABLE

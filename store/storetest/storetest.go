@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/internal/secretbox"
 	"github.com/promptd/promptd/webhook"
 )
 
@@ -22,9 +24,23 @@ type ClockSetter interface {
 	SetClock(now func() time.Time)
 }
 
+// SecretBoxSetter is implemented by stores that encrypt secrets at rest with a box their
+// caller gives them. Exercise needs it for the webhook tests.
+type SecretBoxSetter interface {
+	SetSecretBox(b promptd.SecretBox)
+}
+
+// CommitFailer is implemented by stores that can be told to fail their next write
+// transaction after all its statements ran, instead of committing. Exercise needs it to
+// check that a change that fails at the last moment leaves neither events nor deliveries.
+type CommitFailer interface {
+	FailNextCommit(err error)
+}
+
 // Exercise runs the conformance suite against the stores newStore returns. newStore must
-// return a new, empty, migrated store that implements ClockSetter, and release it when t
-// ends. The tests run in parallel, each with its own store.
+// return a new, empty, migrated store that implements ClockSetter, SecretBoxSetter and
+// CommitFailer, and release it when t ends. The suite sets the clock and the secret box
+// itself. The tests run in parallel, each with its own store.
 func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 	su := suite{newStore: newStore}
 	tests := []struct {
@@ -53,6 +69,30 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"ConcurrentLabelMoves", su.testConcurrentLabelMoves},
 		{"ConcurrentRenames", su.testConcurrentRenames},
 		{"ConcurrentIdempotentPublish", su.testConcurrentIdempotentPublish},
+		{"Webhooks", su.testWebhooks},
+		{"WebhookUpdates", su.testWebhookUpdates},
+		{"WebhookSecrets", su.testWebhookSecrets},
+		{"WebhooksNeedASecretBox", su.testNoSecretBox},
+		{"FanOut", su.testFanOut},
+		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
+		{"RolledBackChangesQueueNothing", su.testRollback},
+		{"Claim", su.testClaim},
+		{"ClaimLeases", su.testClaimLeases},
+		{"ClaimSkipsDisabledWebhooks", su.testClaimDisabled},
+		{"ConcurrentClaims", su.testConcurrentClaims},
+		{"Record", su.testRecord},
+		{"RecordFencing", su.testRecordFencing},
+		{"AutoDisable", su.testAutoDisable},
+		{"DisableReason", su.testDisableReason},
+		{"Release", su.testRelease},
+		{"ClaimDelivery", su.testClaimDelivery},
+		{"NextDueAndStats", su.testNextDueAndStats},
+		{"Purge", su.testPurge},
+		{"ListDeliveries", su.testListDeliveries},
+		{"ResendDelivery", su.testResend},
+		{"RecoverDeliveries", su.testRecover},
+		{"TestDelivery", su.testTestDelivery},
+		{"WebhookProjectIsolation", su.testWebhookIsolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +143,26 @@ func (su suite) store(t *testing.T) (promptd.Store, *Clock) {
 	}
 	clock := NewClock(clockStart)
 	cs.SetClock(clock.Now)
+	bs, ok := s.(SecretBoxSetter)
+	if !ok {
+		t.Fatalf("storetest: %T does not implement storetest.SecretBoxSetter", s)
+	}
+	bs.SetSecretBox(NewSecretBox(t))
 	return s, clock
+}
+
+// NewSecretBox returns a box with a random master key.
+func NewSecretBox(t testing.TB) *secretbox.Box {
+	t.Helper()
+	key := make([]byte, secretbox.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
 }
 
 // env is a store with one project and an actor working in it.

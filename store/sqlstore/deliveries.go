@@ -1,0 +1,296 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// deliveryColumns are the columns scanDelivery reads.
+const deliveryColumns = `id, project_id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
+	last_status_code, last_error, created_at, updated_at`
+
+func scanDelivery(row scanner) (*promptd.Delivery, error) {
+	var (
+		d                promptd.Delivery
+		next             sql.NullInt64
+		created, updated int64
+	)
+	if err := row.Scan(&d.ID, &d.ProjectID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.AttemptCount, &next,
+		&d.LastStatusCode, &d.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	if next.Valid {
+		t := fromMillis(next.Int64)
+		d.NextAttemptAt = &t
+	}
+	d.CreatedAt, d.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &d, nil
+}
+
+func deliveryNotFound(id string) error {
+	return promptd.Errorf(promptd.ENOTFOUND, "delivery %q not found", id)
+}
+
+func getDelivery(ctx context.Context, q querier, projectID, id string) (*promptd.Delivery, error) {
+	d, err := scanDelivery(q.QueryRowContext(ctx,
+		`SELECT `+deliveryColumns+` FROM deliveries WHERE project_id = $1 AND id = $2`, projectID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, deliveryNotFound(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading delivery: %w", err)
+	}
+	return d, nil
+}
+
+// ListDeliveries returns the project's deliveries, newest first, without their attempts, one
+// page at a time. Returns EINVALID for an unknown status or a bad cursor. See
+// promptd.DeliveryService.
+func (s *Store) ListDeliveries(ctx context.Context, projectID string, f promptd.DeliveryFilter) (*promptd.Page[promptd.Delivery], error) {
+	if err := f.PageRequest.Normalize(); err != nil {
+		return nil, err
+	}
+	if f.Status != "" && !slices.Contains(promptd.DeliveryStatuses, f.Status) {
+		return nil, promptd.Invalid("query.status", "must be one of %s, got %q", strings.Join(promptd.DeliveryStatuses, ", "), f.Status)
+	}
+	var a args
+	where := []string{"project_id = " + a.add(projectID)}
+	if f.Cursor != "" {
+		before, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "id < "+a.add(before))
+	}
+	if f.WebhookID != "" {
+		where = append(where, "webhook_id = "+a.add(f.WebhookID))
+	}
+	if f.EventID != "" {
+		where = append(where, "event_id = "+a.add(f.EventID))
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+a.add(f.Status))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= "+a.add(millis(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "created_at < "+a.add(millis(f.Until)))
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY id DESC LIMIT `+strconv.Itoa(f.Limit+1), a...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	page := &promptd.Page[promptd.Delivery]{Items: []promptd.Delivery{}}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		page.Items = append(page.Items, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	if len(page.Items) > f.Limit {
+		page.Items = page.Items[:f.Limit]
+		page.NextCursor = encodeCursor(page.Items[f.Limit-1].ID)
+	}
+	return page, nil
+}
+
+// FindDelivery returns one delivery of the project with all its attempts, oldest first.
+// Returns ENOTFOUND. See promptd.DeliveryService.
+func (s *Store) FindDelivery(ctx context.Context, projectID, id string) (*promptd.Delivery, error) {
+	var out *promptd.Delivery
+	err := s.read(ctx, "find delivery", func(tx *sql.Tx) error {
+		d, err := getDelivery(ctx, tx, projectID, id)
+		if err != nil {
+			return err
+		}
+		if d.Attempts, err = getAttempts(ctx, tx, id); err != nil {
+			return err
+		}
+		out = d
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func getAttempts(ctx context.Context, q querier, deliveryID string) ([]promptd.Attempt, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT number, started_at, duration_ms, url, request_headers, status_code, response_headers, response_body, error
+		 FROM attempts WHERE delivery_id = $1 ORDER BY id`, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("loading attempts: %w", err)
+	}
+	defer rows.Close()
+	out := []promptd.Attempt{}
+	for rows.Next() {
+		var (
+			at                promptd.Attempt
+			started           int64
+			reqHdrs, respHdrs string
+		)
+		if err := rows.Scan(&at.Number, &started, &at.DurationMs, &at.URL, &reqHdrs, &at.StatusCode, &respHdrs,
+			&at.ResponseBody, &at.Error); err != nil {
+			return nil, fmt.Errorf("loading attempts: %w", err)
+		}
+		at.StartedAt = fromMillis(started)
+		if err := json.Unmarshal([]byte(reqHdrs), &at.RequestHeaders); err != nil {
+			return nil, fmt.Errorf("attempt of delivery %s: decoding request headers: %w", deliveryID, err)
+		}
+		if err := json.Unmarshal([]byte(respHdrs), &at.ResponseHeaders); err != nil {
+			return nil, fmt.Errorf("attempt of delivery %s: decoding response headers: %w", deliveryID, err)
+		}
+		if len(at.ResponseHeaders) == 0 {
+			at.ResponseHeaders = nil
+		}
+		out = append(out, at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading attempts: %w", err)
+	}
+	return out, nil
+}
+
+// requireEnabled returns ENOTFOUND when the webhook is not the project's, and ECONFLICT when
+// it is disabled: work queued for a disabled webhook would never be sent.
+func requireEnabled(ctx context.Context, tx *writeTx, projectID, webhookID string) error {
+	var enabled bool
+	err := tx.QueryRowContext(ctx, `SELECT enabled FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return webhookNotFound(webhookID)
+	}
+	if err != nil {
+		return fmt.Errorf("loading webhook: %w", err)
+	}
+	if !enabled {
+		return promptd.Errorf(promptd.ECONFLICT, "webhook %q is disabled: enable it first", webhookID)
+	}
+	return nil
+}
+
+// insertDelivery inserts one pending delivery of ev to the webhook, due at due, and wakes
+// the engines when the transaction commits.
+func (s *Store) insertDelivery(ctx context.Context, tx *writeTx, projectID, webhookID, eventID, eventType string, due time.Time) (*promptd.Delivery, error) {
+	d := &promptd.Delivery{
+		ID: newID(), ProjectID: projectID, WebhookID: webhookID, EventID: eventID, EventType: eventType,
+		Status: promptd.StatusPending, NextAttemptAt: &due, CreatedAt: tx.now, UpdatedAt: tx.now,
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7)`,
+		d.ID, projectID, webhookID, eventID, eventType, millis(due), millis(tx.now)); err != nil {
+		return nil, fmt.Errorf("inserting delivery: %w", err)
+	}
+	return d, s.queue(ctx, tx)
+}
+
+// ResendDelivery queues a new delivery of the same event to the same webhook, due now,
+// whatever the status of the original. Returns ENOTFOUND, or ECONFLICT when the webhook is
+// disabled. See promptd.DeliveryService.
+func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*promptd.Delivery, error) {
+	var out *promptd.Delivery
+	err := s.write(ctx, "resend delivery", func(tx *writeTx, now time.Time) error {
+		d, err := getDelivery(ctx, tx, projectID, id)
+		if err != nil {
+			return err
+		}
+		if err := requireEnabled(ctx, tx, projectID, d.WebhookID); err != nil {
+			return err
+		}
+		out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecoverDeliveries re-queues the webhook's failed and cancelled deliveries created since
+// since: each becomes pending, due now, with a new attempt series (attempt count 0; earlier
+// attempts stay in the log). It returns how many. Returns ENOTFOUND, or ECONFLICT when the
+// webhook is disabled. See promptd.DeliveryService.
+func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, "recover deliveries", func(tx *writeTx, now time.Time) error {
+		if err := requireEnabled(ctx, tx, projectID, webhookID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE deliveries SET status = 'pending', attempt_count = 0, next_attempt_at = $1, updated_at = $1
+			 WHERE webhook_id = $2 AND status IN ('failed', 'cancelled') AND created_at >= $3`,
+			millis(now), webhookID, millis(since))
+		if err != nil {
+			return fmt.Errorf("re-queueing deliveries: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("re-queueing deliveries: %w", err)
+		}
+		if n > 0 {
+			return s.queue(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// testEventMessage is the message of every webhook.test event.
+const testEventMessage = "This is a test event from promptd."
+
+// CreateTestDelivery records a webhook.test event (not fanned out) and one pending delivery
+// of it to this webhook, whatever its filters and state, due after promptd.TestReservation.
+// Returns ENOTFOUND. See promptd.DeliveryService.
+func (s *Store) CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*promptd.Delivery, error) {
+	var out *promptd.Delivery
+	err := s.write(ctx, "create test delivery", func(tx *writeTx, now time.Time) error {
+		var name string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return webhookNotFound(webhookID)
+		}
+		if err != nil {
+			return fmt.Errorf("loading webhook: %w", err)
+		}
+		data, err := json.Marshal(struct {
+			WebhookID string `json:"webhookId"`
+			Name      string `json:"name"`
+			Message   string `json:"message"`
+		}{webhookID, name, testEventMessage})
+		if err != nil {
+			return fmt.Errorf("encoding the test event: %w", err)
+		}
+		ev, err := promptd.NewDataEvent(projectID, promptd.EventWebhookTest, data, now)
+		if err != nil {
+			return err
+		}
+		if err := insertEventRows(ctx, tx, []*promptd.Event{ev}); err != nil {
+			return err
+		}
+		out, err = s.insertDelivery(ctx, tx, projectID, webhookID, ev.ID, ev.Type, now.Add(promptd.TestReservation))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

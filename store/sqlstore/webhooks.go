@@ -1,0 +1,649 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// webhookColumns are the columns scanWebhook reads.
+const webhookColumns = `id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
+	timeout_seconds, max_in_flight, disabled_reason, revision, created_at, updated_at`
+
+// retryJSON is how a retry policy is stored: the schedule in milliseconds.
+type retryJSON struct {
+	ScheduleMs []int64 `json:"scheduleMs"`
+	RetryOn    string  `json:"retryOn"`
+}
+
+// webhookRow is a scanned row of the webhooks table whose custom headers are still sealed.
+type webhookRow struct {
+	w        promptd.Webhook
+	sealed   []byte
+	revision int64
+}
+
+func scanWebhook(row scanner) (*webhookRow, error) {
+	var (
+		r                        webhookRow
+		events, filters, retry   string
+		created, updated         int64
+		timeoutSecs, maxInFlight int
+	)
+	w := &r.w
+	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
+		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &r.revision, &created, &updated); err != nil {
+		return nil, err
+	}
+	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
+	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if err := decodeMatching(events, filters, w); err != nil {
+		return nil, err
+	}
+	var rj retryJSON
+	if err := json.Unmarshal([]byte(retry), &rj); err != nil {
+		return nil, fmt.Errorf("webhook %s: decoding retry policy: %w", w.ID, err)
+	}
+	w.Retry.RetryOn = rj.RetryOn
+	w.Retry.Schedule = make([]time.Duration, len(rj.ScheduleMs))
+	for i, ms := range rj.ScheduleMs {
+		w.Retry.Schedule[i] = time.Duration(ms) * time.Millisecond
+	}
+	return &r, nil
+}
+
+// decodeMatching decodes the stored event list and filters into w.
+func decodeMatching(events, filters string, w *promptd.Webhook) error {
+	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
+		return fmt.Errorf("webhook %s: decoding events: %w", w.ID, err)
+	}
+	if err := json.Unmarshal([]byte(filters), &w.Filters); err != nil {
+		return fmt.Errorf("webhook %s: decoding filters: %w", w.ID, err)
+	}
+	w.Events = nonNil(w.Events)
+	w.Filters.PromptNames = nonNil(w.Filters.PromptNames)
+	w.Filters.Labels = nonNil(w.Filters.Labels)
+	w.Filters.Tags = nonNil(w.Filters.Tags)
+	return nil
+}
+
+// open returns the webhook with its custom headers decrypted.
+func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
+	plain, err := box.Open(r.sealed)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: decrypting custom headers: %w", r.w.ID, err)
+	}
+	w := r.w
+	if err := json.Unmarshal(plain, &w.Headers); err != nil {
+		return nil, fmt.Errorf("webhook %s: decoding custom headers: %w", r.w.ID, err)
+	}
+	if w.Headers == nil {
+		w.Headers = map[string]string{}
+	}
+	return &w, nil
+}
+
+// encodedWebhook is a webhook's settings as they are stored.
+type encodedWebhook struct {
+	events, filters, retry string
+	headers                []byte // sealed
+}
+
+// encodeWebhook encodes w's settings for storage, sealing its custom headers with box. It
+// also compiles w's filters, so that a webhook the fan-out could not match is never stored.
+func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
+	if strings.TrimSpace(w.URL) == "" {
+		return nil, promptd.Invalid("body.url", "is required")
+	}
+	if _, err := promptd.NewMatcher(w); err != nil {
+		return nil, promptd.Invalid("body.filters.promptNames", "%v", err)
+	}
+	events, _ := json.Marshal(nonNil(w.Events))
+	filters, _ := json.Marshal(promptd.Filters{
+		PromptNames: nonNil(w.Filters.PromptNames), Labels: nonNil(w.Filters.Labels), Tags: nonNil(w.Filters.Tags),
+	})
+	rj := retryJSON{RetryOn: w.Retry.RetryOn, ScheduleMs: make([]int64, len(w.Retry.Schedule))}
+	for i, d := range w.Retry.Schedule {
+		rj.ScheduleMs[i] = d.Milliseconds()
+	}
+	retry, _ := json.Marshal(rj)
+	headers := w.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	plain, err := json.Marshal(headers)
+	if err != nil {
+		return nil, fmt.Errorf("encoding custom headers: %w", err)
+	}
+	sealed, err := box.Seal(plain)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting custom headers: %w", err)
+	}
+	return &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// cloneWebhook returns a deep copy of w, so that the store never shares the caller's maps and
+// slices.
+func cloneWebhook(w *promptd.Webhook) *promptd.Webhook {
+	c := *w
+	c.Events = slices.Clone(nonNil(w.Events))
+	c.Filters = promptd.Filters{
+		PromptNames: slices.Clone(nonNil(w.Filters.PromptNames)),
+		Labels:      slices.Clone(nonNil(w.Filters.Labels)),
+		Tags:        slices.Clone(nonNil(w.Filters.Tags)),
+	}
+	c.Headers = maps.Clone(w.Headers)
+	if c.Headers == nil {
+		c.Headers = map[string]string{}
+	}
+	c.Retry.Schedule = slices.Clone(w.Retry.Schedule)
+	return &c
+}
+
+func webhookNotFound(id string) error {
+	return promptd.Errorf(promptd.ENOTFOUND, "webhook %q not found", id)
+}
+
+// nullMillis returns t as stored, or NULL for nil.
+func nullMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return millis(*t)
+}
+
+// CreateWebhook stores w (normalized by the caller) with secret as its first signing secret,
+// both encrypted at rest, and returns it with ID, ProjectID and times set. A webhook created
+// disabled keeps w.DisabledReason. Returns EINVALID for an unusable secret or filter,
+// ENOTFOUND for an unknown project, EINTERNAL when no secret box is set. See
+// promptd.WebhookService.
+func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.Webhook, secret string) (*promptd.Webhook, error) {
+	if w == nil {
+		return nil, promptd.Invalid("body", "a webhook is required")
+	}
+	if err := promptd.ValidateWebhookSecret("body.secret", secret); err != nil {
+		return nil, err
+	}
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	out := cloneWebhook(w)
+	enc, err := encodeWebhook(box, out)
+	if err != nil {
+		return nil, wrap("create webhook", err)
+	}
+	sealedSecret, err := box.Seal([]byte(secret))
+	if err != nil {
+		return nil, fmt.Errorf("create webhook: encrypting the secret: %w", err)
+	}
+	out.ID, out.ProjectID = newID(), projectID
+	if out.Enabled {
+		out.DisabledReason = ""
+	}
+	err = s.write(ctx, "create webhook", func(tx *writeTx, now time.Time) error {
+		if err := projectExists(ctx, tx, projectID); err != nil {
+			return err
+		}
+		out.CreatedAt, out.UpdatedAt = now, now
+		var disabledAt any
+		if !out.Enabled {
+			disabledAt = millis(now)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO webhooks (id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
+				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
+			out.ID, projectID, out.Name, out.URL, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
+			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now)); err != nil {
+			return fmt.Errorf("inserting webhook: %w", err)
+		}
+		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// projectExists returns ENOTFOUND when the project does not exist.
+func projectExists(ctx context.Context, q querier, projectID string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM projects WHERE id = $1`, projectID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return promptd.Errorf(promptd.ENOTFOUND, "project %q not found", projectID)
+	}
+	if err != nil {
+		return fmt.Errorf("looking up project: %w", err)
+	}
+	return nil
+}
+
+func insertSecret(ctx context.Context, tx *writeTx, webhookID string, sealed []byte, now time.Time) error {
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO webhook_secrets (id, webhook_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)`,
+		newID(), webhookID, sealed, millis(now)); err != nil {
+		return fmt.Errorf("inserting webhook secret: %w", err)
+	}
+	return nil
+}
+
+// getWebhook loads one webhook of the project, headers still sealed. Returns ENOTFOUND.
+func getWebhook(ctx context.Context, q querier, projectID, id string) (*webhookRow, error) {
+	r, err := scanWebhook(q.QueryRowContext(ctx,
+		`SELECT `+webhookColumns+` FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, webhookNotFound(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading webhook: %w", err)
+	}
+	return r, nil
+}
+
+// FindWebhook returns one webhook of the project with its custom headers decrypted. Returns
+// ENOTFOUND, or EINTERNAL when no secret box is set. See promptd.WebhookService.
+func (s *Store) FindWebhook(ctx context.Context, projectID, id string) (*promptd.Webhook, error) {
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	r, err := getWebhook(ctx, s.rdb, projectID, id)
+	if err != nil {
+		return nil, wrap("find webhook", err)
+	}
+	w, err := r.open(box)
+	if err != nil {
+		return nil, fmt.Errorf("find webhook: %w", err)
+	}
+	return w, nil
+}
+
+// ListWebhooks returns the project's webhooks, oldest first, one page at a time. See
+// promptd.WebhookService.
+func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.PageRequest) (*promptd.Page[promptd.Webhook], error) {
+	if err := p.Normalize(); err != nil {
+		return nil, err
+	}
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	var a args
+	where := "project_id = " + a.add(projectID)
+	if p.Cursor != "" {
+		after, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		where += " AND id > " + a.add(after)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE `+where+
+		` ORDER BY id LIMIT `+strconv.Itoa(p.Limit+1), a...)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	defer rows.Close()
+	page := &promptd.Page[promptd.Webhook]{Items: []promptd.Webhook{}}
+	for rows.Next() {
+		r, err := scanWebhook(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+		w, err := r.open(box)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+		page.Items = append(page.Items, *w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	if len(page.Items) > p.Limit {
+		page.Items = page.Items[:p.Limit]
+		page.NextCursor = encodeCursor(page.Items[p.Limit-1].ID)
+	}
+	return page, nil
+}
+
+// UpdateWebhook replaces the settings of webhook w.ID with w's (normalized by the caller).
+// Enabling a disabled webhook clears its disabled reason and failure count; disabling an
+// enabled one records w.DisabledReason and cancels its pending deliveries (and those whose
+// lease has run out). Returns ENOTFOUND, EINVALID, or EINTERNAL when no secret box is set.
+// See promptd.WebhookService.
+func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.Webhook) (*promptd.Webhook, error) {
+	if w == nil {
+		return nil, promptd.Invalid("body", "a webhook is required")
+	}
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	in := cloneWebhook(w)
+	enc, err := encodeWebhook(box, in)
+	if err != nil {
+		return nil, wrap("update webhook", err)
+	}
+	var out *promptd.Webhook
+	err = s.write(ctx, "update webhook", func(tx *writeTx, now time.Time) error {
+		var (
+			enabled    bool
+			reason     string
+			disabledAt sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx,
+			`SELECT enabled, disabled_reason, disabled_at FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForUpdate,
+			projectID, in.ID).Scan(&enabled, &reason, &disabledAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return webhookNotFound(in.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("loading webhook: %w", err)
+		}
+		health := ""
+		switch {
+		case in.Enabled:
+			reason, disabledAt = "", sql.NullInt64{}
+			if !enabled {
+				health = `, consecutive_failures = 0, first_failure_at = NULL`
+			}
+		case enabled: // disabled now
+			reason, disabledAt = in.DisabledReason, sql.NullInt64{Int64: millis(now), Valid: true}
+		}
+		r, err := scanWebhook(tx.QueryRowContext(ctx,
+			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
+				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
+				disabled_at = $12, revision = revision + 1, updated_at = $13`+health+`
+			 WHERE id = $14 RETURNING `+webhookColumns,
+			in.Name, in.URL, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
+			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID))
+		if err != nil {
+			return fmt.Errorf("updating webhook: %w", err)
+		}
+		if enabled && !in.Enabled {
+			if err := cancelQueued(ctx, tx, in.ID, now); err != nil {
+				return err
+			}
+		}
+		out, err = r.open(box)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hooks.forget(in.ID)
+	return out, nil
+}
+
+// webhookDisabledError is the last_error of a delivery cancelled because its webhook was
+// disabled.
+const webhookDisabledError = "webhook disabled"
+
+// cancelQueued cancels the webhook's pending deliveries, and those whose lease has run out,
+// when it is disabled.
+func cancelQueued(ctx context.Context, tx *writeTx, webhookID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, last_error = '`+webhookDisabledError+`', updated_at = $1
+		 WHERE webhook_id = $2 AND (status = 'pending' OR (status = 'delivering' AND next_attempt_at <= $1))`,
+		millis(now), webhookID); err != nil {
+		return fmt.Errorf("cancelling the deliveries of a disabled webhook: %w", err)
+	}
+	return nil
+}
+
+// DeleteWebhook deletes a webhook of the project with its secrets, deliveries and their
+// attempts. Returns ENOTFOUND. See promptd.WebhookService.
+func (s *Store) DeleteWebhook(ctx context.Context, projectID, id string) error {
+	err := s.write(ctx, "delete webhook", func(tx *writeTx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, id)
+		if err != nil {
+			return fmt.Errorf("deleting webhook: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("deleting webhook: %w", err)
+		} else if n == 0 {
+			return webhookNotFound(id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.hooks.forget(id)
+	return nil
+}
+
+// storedSecret is a decrypted signing secret and its validity.
+type storedSecret struct {
+	secret    string
+	createdAt time.Time
+	expiresAt *time.Time
+}
+
+func (k storedSecret) validAt(now time.Time) bool {
+	return k.expiresAt == nil || k.expiresAt.After(now)
+}
+
+// secretColumns are the columns scanSecret reads, after the webhook id.
+const secretColumns = `webhook_id, secret, created_at, expires_at`
+
+// secretOrder sorts secrets newest first.
+const secretOrder = ` ORDER BY created_at DESC, id DESC`
+
+func scanSecret(row scanner, box SecretBox) (webhookID string, k storedSecret, err error) {
+	var (
+		sealed  []byte
+		created int64
+		expires sql.NullInt64
+	)
+	if err := row.Scan(&webhookID, &sealed, &created, &expires); err != nil {
+		return "", k, err
+	}
+	plain, err := box.Open(sealed)
+	if err != nil {
+		return "", k, fmt.Errorf("webhook %s: decrypting a secret: %w", webhookID, err)
+	}
+	k = storedSecret{secret: string(plain), createdAt: fromMillis(created)}
+	if expires.Valid {
+		t := fromMillis(expires.Int64)
+		k.expiresAt = &t
+	}
+	return webhookID, k, nil
+}
+
+// validSecrets loads and decrypts the webhook's secrets valid at now, newest first.
+func validSecrets(ctx context.Context, q querier, box SecretBox, webhookID string, now time.Time) ([]promptd.WebhookSecret, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+secretColumns+` FROM webhook_secrets
+		WHERE webhook_id = $1 AND (expires_at IS NULL OR expires_at > $2)`+secretOrder, webhookID, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("loading secrets: %w", err)
+	}
+	defer rows.Close()
+	out := []promptd.WebhookSecret{}
+	for rows.Next() {
+		_, k, err := scanSecret(rows, box)
+		if err != nil {
+			return nil, fmt.Errorf("loading secrets: %w", err)
+		}
+		out = append(out, promptd.WebhookSecret{Secret: k.secret, CreatedAt: k.createdAt, ExpiresAt: k.expiresAt})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading secrets: %w", err)
+	}
+	return out, nil
+}
+
+// WebhookSecrets returns the webhook's secrets valid now, newest first. Returns ENOTFOUND, or
+// EINTERNAL when no secret box is set. See promptd.WebhookService.
+func (s *Store) WebhookSecrets(ctx context.Context, projectID, id string) ([]promptd.WebhookSecret, error) {
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	var out []promptd.WebhookSecret
+	err = s.read(ctx, "webhook secrets", func(tx *sql.Tx) error {
+		if _, err := getWebhook(ctx, tx, projectID, id); err != nil {
+			return err
+		}
+		out, err = validSecrets(ctx, tx, box, id, s.clock())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RotateWebhookSecret makes secret the webhook's current secret; the previous current one
+// stays valid for overlap, and secrets that have expired are deleted. It returns the secrets
+// valid now, newest first. Returns ENOTFOUND, EINVALID for an unusable secret or a negative
+// overlap, or EINTERNAL when no secret box is set. See promptd.WebhookService.
+func (s *Store) RotateWebhookSecret(ctx context.Context, projectID, id, secret string, overlap time.Duration) ([]promptd.WebhookSecret, error) {
+	if err := promptd.ValidateWebhookSecret("body.secret", secret); err != nil {
+		return nil, err
+	}
+	if overlap < 0 {
+		return nil, promptd.Invalid("body.overlap", "must not be negative, got %s", overlap)
+	}
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := box.Seal([]byte(secret))
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret: encrypting the secret: %w", err)
+	}
+	var out []promptd.WebhookSecret
+	err = s.write(ctx, "rotate webhook secret", func(tx *writeTx, now time.Time) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET revision = revision + 1 WHERE project_id = $1 AND id = $2`, projectID, id)
+		if err != nil {
+			return fmt.Errorf("locking webhook: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("locking webhook: %w", err)
+		} else if n == 0 {
+			return webhookNotFound(id)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE webhook_secrets SET expires_at = $1 WHERE webhook_id = $2 AND expires_at IS NULL`,
+			millis(now.Add(overlap)), id); err != nil {
+			return fmt.Errorf("expiring the current secret: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM webhook_secrets WHERE webhook_id = $1 AND expires_at <= $2`, id, millis(now)); err != nil {
+			return fmt.Errorf("deleting expired secrets: %w", err)
+		}
+		if err := insertSecret(ctx, tx, id, sealed, now); err != nil {
+			return err
+		}
+		out, err = validSecrets(ctx, tx, box, id, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hooks.forget(id)
+	return out, nil
+}
+
+// hookCache keeps, per webhook and revision, what the hot paths would otherwise rebuild for
+// every event or delivery: the compiled matcher (fan-out) and the decrypted settings and
+// secrets (claims). An entry is used only while the stored revision is the cached one, so a
+// change made by any process is seen at the next load.
+type hookCache struct {
+	mu       sync.Mutex
+	matchers map[string]cachedMatcher
+	configs  map[string]*hookConfig
+}
+
+type cachedMatcher struct {
+	revision int64
+	m        *promptd.Matcher
+}
+
+// hookConfig is what a job needs of its webhook: its settings with decrypted headers (shared
+// by the jobs, never modified) and all its stored secrets, newest first.
+type hookConfig struct {
+	revision int64
+	webhook  *promptd.Webhook
+	secrets  []storedSecret
+}
+
+// secretsAt returns the secrets valid at now, newest first.
+func (c *hookConfig) secretsAt(now time.Time) []string {
+	out := make([]string, 0, len(c.secrets))
+	for _, k := range c.secrets {
+		if k.validAt(now) {
+			out = append(out, k.secret)
+		}
+	}
+	return out
+}
+
+func (c *hookCache) matcher(id string, revision int64) *promptd.Matcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.matchers[id]; ok && e.revision == revision {
+		return e.m
+	}
+	return nil
+}
+
+func (c *hookCache) putMatcher(id string, revision int64, m *promptd.Matcher) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.matchers == nil {
+		c.matchers = map[string]cachedMatcher{}
+	}
+	c.matchers[id] = cachedMatcher{revision: revision, m: m}
+}
+
+func (c *hookCache) config(id string, revision int64) *hookConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.configs[id]; e != nil && e.revision == revision {
+		return e
+	}
+	return nil
+}
+
+func (c *hookCache) putConfig(id string, e *hookConfig) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.configs == nil {
+		c.configs = map[string]*hookConfig{}
+	}
+	c.configs[id] = e
+}
+
+// forget drops what is cached of a webhook (changed or deleted by this process).
+func (c *hookCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.matchers, id)
+	delete(c.configs, id)
+}
+
+// reset drops every decrypted entry (the secret box changed).
+func (c *hookCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.configs = nil
+}

@@ -1,0 +1,623 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/webhook"
+)
+
+func (su suite) testClaim(t *testing.T) {
+	e := su.env(t)
+	w, secret := e.webhookWithSecret(t, "hook")
+	ev := e.publish(t, "a.b")
+	jobs := e.claim(t, 10)
+	if len(jobs) != 1 {
+		t.Fatalf("claimed %d jobs, want 1", len(jobs))
+	}
+	job := jobs[0]
+	d := e.deliveriesOf(t, w.ID)[0]
+	checkEq(t, "job", "DeliveryID", job.DeliveryID, d.ID)
+	checkEq(t, "job", "ProjectID", job.ProjectID, e.project)
+	checkEq(t, "job", "EventID", job.EventID, ev.ID)
+	checkEq(t, "job", "EventType", job.EventType, "a.b")
+	checkEq(t, "job", "Attempt", job.Attempt, 1)
+	checkEq(t, "job", "Payload", string(job.Payload), string(ev.Payload))
+	checkJSON(t, "job", "Webhook", job.Webhook, w)
+	checkJSON(t, "job", "Secrets", job.Secrets, []string{secret})
+	d = *e.delivery(t, d.ID)
+	checkEq(t, "claimed delivery", "status", d.Status, promptd.StatusDelivering)
+	checkEq(t, "claimed delivery", "attemptCount", d.AttemptCount, 1)
+	checkEq(t, "claimed delivery", "updatedAt", d.UpdatedAt.Equal(e.clock.Now()), true)
+	if d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.clock.Now().Add(testLease)) {
+		t.Errorf("claimed delivery: nextAttemptAt (the lease) %v, want %v", d.NextAttemptAt, e.clock.Now().Add(testLease))
+	}
+	if jobs := e.claim(t, 10); len(jobs) != 0 {
+		t.Errorf("a leased delivery was claimed again: %d jobs", len(jobs))
+	}
+	e.record(t, e.result(job, promptd.StatusSucceeded, 200))
+
+	// Oldest due first, up to the limit.
+	other := e.webhook(t, "other")
+	var order []string
+	for i := range 3 {
+		e.clock.Advance(time.Second)
+		order = append(order, e.publish(t, fmt.Sprintf("order.e%d", i)).ID)
+	}
+	var got []string
+	for range 3 {
+		for _, j := range e.claim(t, 2) {
+			got = append(got, j.EventID)
+			e.record(t, e.result(j, promptd.StatusSucceeded, 200))
+		}
+	}
+	checkJSON(t, "claim order", "event ids", got, []string{order[0], order[0], order[1], order[1], order[2], order[2]})
+
+	// The skip list.
+	e.publish(t, "skip.me")
+	jobs = e.claim(t, 10, w.ID)
+	if len(jobs) != 1 || jobs[0].Webhook.ID != other.ID {
+		t.Errorf("claim skipping %s: %d jobs", w.Name, len(jobs))
+	}
+	jobs = e.claim(t, 10, other.ID, "unknown-webhook")
+	if len(jobs) != 1 || jobs[0].Webhook.ID != w.ID {
+		t.Errorf("claim skipping %s: %d jobs", other.Name, len(jobs))
+	}
+	if jobs := e.claim(t, 0); len(jobs) != 0 {
+		t.Errorf("a claim of 0 returned %d jobs", len(jobs))
+	}
+}
+
+// testClaimLeases checks that an unfinished claim becomes due again when its lease ends, as
+// the next attempt.
+func (su suite) testClaimLeases(t *testing.T) {
+	e := su.env(t)
+	e.webhook(t, "hook")
+	e.publish(t, "a.b")
+	first := e.claimOne(t)
+	e.clock.Advance(testLease - time.Millisecond)
+	if jobs := e.claim(t, 10); len(jobs) != 0 {
+		t.Fatalf("claimed %d jobs before the lease ended", len(jobs))
+	}
+	if at, ok, err := e.s.NextDue(t.Context()); err != nil || !ok || !at.Equal(e.clock.Now().Add(time.Millisecond)) {
+		t.Errorf("NextDue during the lease: %v %v %v, want the lease's end", at, ok, err)
+	}
+	e.clock.Advance(time.Millisecond)
+	second := e.claimOne(t)
+	checkEq(t, "reclaimed", "DeliveryID", second.DeliveryID, first.DeliveryID)
+	checkEq(t, "reclaimed", "Attempt", second.Attempt, 2)
+	d := e.delivery(t, first.DeliveryID)
+	checkEq(t, "reclaimed delivery", "attemptCount", d.AttemptCount, 2)
+	if !d.NextAttemptAt.Equal(e.clock.Now().Add(testLease)) {
+		t.Errorf("reclaimed delivery: lease until %v", d.NextAttemptAt)
+	}
+}
+
+// testClaimDisabled checks that the deliveries of a disabled webhook are not claimed, even
+// when their lease runs out, except test deliveries; and that a retry recorded for a
+// disabled webhook is cancelled.
+func (su suite) testClaimDisabled(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	w := e.webhook(t, "hook")
+	e.publish(t, "a.one")
+	e.publish(t, "a.two")
+	jobs := e.claim(t, 10)
+	if len(jobs) != 2 {
+		t.Fatalf("claimed %d jobs, want 2", len(jobs))
+	}
+	setEnabled := func(on bool) {
+		t.Helper()
+		upd := e.findWebhook(t, w.ID)
+		upd.Enabled = on
+		if _, err := e.s.UpdateWebhook(ctx, e.project, upd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setEnabled(false)
+	e.clock.Advance(2 * testLease)
+	if got := e.claim(t, 10); len(got) != 0 {
+		t.Errorf("claimed %d deliveries of a disabled webhook", len(got))
+	}
+	if at, ok, err := e.s.NextDue(ctx); err != nil || ok {
+		t.Errorf("NextDue with only a disabled webhook's work: %v %v %v", at, ok, err)
+	}
+	e.record(t, e.result(jobs[0], promptd.StatusPending, 503))
+	d := e.delivery(t, jobs[0].DeliveryID)
+	checkEq(t, "a retry of a disabled webhook", "status", d.Status, promptd.StatusCancelled)
+	checkEq(t, "a retry of a disabled webhook", "lastError", d.LastError, "webhook disabled")
+
+	setEnabled(true)
+	again := e.claim(t, 10)
+	if len(again) != 1 || again[0].DeliveryID != jobs[1].DeliveryID || again[0].Attempt != 2 {
+		t.Fatalf("after enabling: %d jobs, want the expired lease of %s as attempt 2", len(again), jobs[1].DeliveryID)
+	}
+
+	setEnabled(false)
+	test, err := e.s.CreateTestDelivery(ctx, e.project, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(promptd.TestReservation)
+	got := e.claim(t, 10)
+	if len(got) != 1 || got[0].DeliveryID != test.ID {
+		t.Errorf("a test delivery of a disabled webhook was not claimed after its reservation: %d jobs", len(got))
+	}
+}
+
+// testConcurrentClaims claims from many goroutines at once: every delivery is handed out
+// exactly once.
+func (su suite) testConcurrentClaims(t *testing.T) {
+	e := su.env(t)
+	for i := range 3 {
+		e.webhook(t, fmt.Sprint("hook", i))
+	}
+	const events = 40
+	for i := range events {
+		e.publish(t, fmt.Sprintf("load.e%d", i))
+	}
+	var (
+		mu    sync.Mutex
+		count = map[string]int{}
+	)
+	parallel(Workers, func(int) {
+		for {
+			jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: 3, Lease: testLease})
+			if err != nil {
+				t.Errorf("Claim: %v", err)
+				return
+			}
+			if len(jobs) == 0 {
+				return
+			}
+			mu.Lock()
+			for _, j := range jobs {
+				count[j.DeliveryID]++
+				if j.Attempt != 1 {
+					t.Errorf("delivery %s claimed as attempt %d", j.DeliveryID, j.Attempt)
+				}
+			}
+			mu.Unlock()
+		}
+	})
+	if len(count) != 3*events {
+		t.Errorf("%d deliveries claimed, want %d", len(count), 3*events)
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Errorf("delivery %s claimed %d times", id, n)
+		}
+	}
+}
+
+func (su suite) testRecord(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	e.webhook(t, "hook")
+	e.publish(t, "a.ok")
+	job := e.claimOne(t)
+	e.clock.Advance(time.Second)
+	res := e.result(job, promptd.StatusSucceeded, 200)
+	res.Attempt.ResponseBody = "ok\x00\xff" // PostgreSQL text takes neither NUL nor invalid UTF-8
+	e.record(t, res)
+	d := e.delivery(t, job.DeliveryID)
+	checkEq(t, "succeeded", "status", d.Status, promptd.StatusSucceeded)
+	checkEq(t, "succeeded", "lastStatusCode", d.LastStatusCode, 200)
+	checkEq(t, "succeeded", "attemptCount", d.AttemptCount, 1)
+	checkEq(t, "succeeded", "updatedAt", d.UpdatedAt.Equal(e.clock.Now()), true)
+	if d.NextAttemptAt != nil {
+		t.Errorf("a succeeded delivery is due at %v", d.NextAttemptAt)
+	}
+	if len(d.Attempts) != 1 {
+		t.Fatalf("%d attempts, want 1", len(d.Attempts))
+	}
+	want := res.Attempt
+	want.ResponseBody = "ok\uFFFD\uFFFD"
+	checkJSON(t, "succeeded", "attempt", d.Attempts[0], want)
+
+	// A retry, then exhaustion.
+	e.publish(t, "a.retry")
+	job = e.claimOne(t)
+	signalled(e.s)
+	e.record(t, e.result(job, promptd.StatusPending, 503))
+	if !signalled(e.s) {
+		t.Error("Notify did not fire after a retry was scheduled")
+	}
+	d = e.delivery(t, job.DeliveryID)
+	checkEq(t, "retry", "status", d.Status, promptd.StatusPending)
+	checkEq(t, "retry", "lastStatusCode", d.LastStatusCode, 503)
+	if d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.clock.Now().Add(5*time.Second)) {
+		t.Errorf("retry: nextAttemptAt %v, want in 5s", d.NextAttemptAt)
+	}
+	if jobs := e.claim(t, 10); len(jobs) != 0 {
+		t.Errorf("a retry was claimed before it was due")
+	}
+	e.clock.Advance(5 * time.Second)
+	job2 := e.claimOne(t)
+	checkEq(t, "retry", "DeliveryID", job2.DeliveryID, job.DeliveryID)
+	checkEq(t, "retry", "Attempt", job2.Attempt, 2)
+	e.record(t, e.result(job2, promptd.StatusFailed, 0))
+	d = e.delivery(t, job.DeliveryID)
+	checkEq(t, "exhausted", "status", d.Status, promptd.StatusFailed)
+	checkEq(t, "exhausted", "lastError", d.LastError, "connection refused")
+	checkEq(t, "exhausted", "lastStatusCode", d.LastStatusCode, 0)
+	checkEq(t, "exhausted", "attemptCount", d.AttemptCount, 2)
+	if len(d.Attempts) != 2 || d.Attempts[0].Number != 1 || d.Attempts[1].Number != 2 || d.Attempts[1].Error != "connection refused" {
+		t.Errorf("exhausted: attempts %+v", d.Attempts)
+	}
+
+	if err := e.s.Record(ctx, nil); err != nil {
+		t.Errorf("Record(nil): %v", err)
+	}
+	bad := e.result(job2, "delivering", 200)
+	wantErr(t, e.s.Record(ctx, []*promptd.JobResult{bad}), promptd.EINVALID, "")
+}
+
+// testRecordFencing checks that the result of a claim whose lease ran out, overtaken by a
+// newer claim, is logged but does not change the delivery; and that a result for a delivery
+// that is gone does not fail its batch.
+func (su suite) testRecordFencing(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	e.webhook(t, "hook", events("a.b"))
+	doomed := e.webhook(t, "doomed", events("doomed.event"))
+	e.publish(t, "a.b")
+	stale := e.claimOne(t)
+	e.clock.Advance(testLease)
+	fresh := e.claimOne(t)
+	if fresh.DeliveryID != stale.DeliveryID || fresh.Attempt != 2 {
+		t.Fatalf("reclaim: %s attempt %d", fresh.DeliveryID, fresh.Attempt)
+	}
+	e.record(t, e.result(stale, promptd.StatusSucceeded, 200))
+	d := e.delivery(t, stale.DeliveryID)
+	checkEq(t, "after the stale result", "status", d.Status, promptd.StatusDelivering)
+	checkEq(t, "after the stale result", "attemptCount", d.AttemptCount, 2)
+	if len(d.Attempts) != 1 || d.Attempts[0].Number != 1 {
+		t.Errorf("the stale attempt is not logged: %+v", d.Attempts)
+	}
+
+	e.publish(t, "doomed.event")
+	gone := e.claimOne(t)
+	if gone.Webhook.ID != doomed.ID {
+		t.Fatal("claimed the wrong delivery")
+	}
+	if err := e.s.DeleteWebhook(ctx, e.project, doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, e.result(gone, promptd.StatusSucceeded, 200), e.result(fresh, promptd.StatusFailed, 500))
+	d = e.delivery(t, stale.DeliveryID)
+	checkEq(t, "after the fresh result", "status", d.Status, promptd.StatusFailed)
+	checkEq(t, "after the fresh result", "lastStatusCode", d.LastStatusCode, 500)
+	if len(d.Attempts) != 2 {
+		t.Errorf("%d attempts logged, want 2", len(d.Attempts))
+	}
+
+	// A late duplicate changes nothing either.
+	e.record(t, e.result(fresh, promptd.StatusSucceeded, 200))
+	checkEq(t, "after a duplicate result", "status", e.delivery(t, stale.DeliveryID).Status, promptd.StatusFailed)
+}
+
+// testAutoDisable checks the health bookkeeping on the store clock: a webhook is disabled
+// after AutoDisableFailures consecutive failed deliveries spanning at least AutoDisableSpan,
+// retries do not count, a success resets the count, enabling resets it too, and
+// webhook.disabled reaches the webhooks subscribed to it.
+func (su suite) testAutoDisable(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	h := e.webhook(t, "failing", events("h.try"))
+	g := e.webhook(t, "flaky", events("g.try"))
+	ops := e.webhook(t, "ops", events(promptd.EventWebhookDisabled))
+	deliver := func(typ, status string) {
+		t.Helper()
+		e.publish(t, typ)
+		job := e.claimOne(t)
+		e.record(t, e.result(job, status, 500))
+	}
+	enabled := func(w *promptd.Webhook) bool { t.Helper(); return e.findWebhook(t, w.ID).Enabled }
+
+	// Retries are not failed deliveries.
+	e.publish(t, "g.try")
+	for range 2 * promptd.AutoDisableFailures {
+		e.record(t, e.result(e.claimOne(t), promptd.StatusPending, 503))
+		e.clock.Advance(15 * time.Minute)
+	}
+	if !enabled(g) {
+		t.Error("retries disabled the webhook")
+	}
+	e.record(t, e.result(e.claimOne(t), promptd.StatusSucceeded, 200))
+
+	start := e.clock.Now()
+	for i := range promptd.AutoDisableFailures {
+		if i > 0 {
+			e.clock.Advance(10 * time.Minute)
+		}
+		deliver("h.try", promptd.StatusFailed)
+	}
+	if !enabled(h) {
+		t.Fatalf("disabled after %d failures over %s", promptd.AutoDisableFailures, e.clock.Now().Sub(start))
+	}
+	e.publish(t, "h.try")
+	e.publish(t, "h.try")
+	e.newEvents(t)
+	e.clock.Advance(start.Add(promptd.AutoDisableSpan).Sub(e.clock.Now()))
+	job := e.claim(t, 1)[0]
+	queued := e.claim(t, 1)[0]
+	e.record(t, e.result(queued, promptd.StatusPending, 503)) // back in the queue
+	signalled(e.s)
+	e.record(t, e.result(job, promptd.StatusFailed, 500))
+	if !signalled(e.s) {
+		t.Error("Notify did not fire after webhook.disabled was queued")
+	}
+
+	got := e.findWebhook(t, h.ID)
+	if got.Enabled || got.DisabledReason == "" {
+		t.Fatalf("after %d failures over an hour: enabled %v, reason %q", promptd.AutoDisableFailures+1, got.Enabled, got.DisabledReason)
+	}
+	if !got.UpdatedAt.Equal(e.clock.Now()) {
+		t.Errorf("disabled webhook: updatedAt %v, want now", got.UpdatedAt)
+	}
+	d := e.delivery(t, queued.DeliveryID)
+	checkEq(t, "the disabled webhook's queued delivery", "status", d.Status, promptd.StatusCancelled)
+	evs := e.newEvents(t)
+	if len(evs) != 1 || evs[0].Type != promptd.EventWebhookDisabled {
+		t.Fatalf("events %v, want one webhook.disabled", eventTypes(evs))
+	}
+	env := decodePayload(t, "webhook.disabled", evs[0])
+	checkEq(t, "webhook.disabled", "type", env.Type, "webhook")
+	checkEq(t, "webhook.disabled", "action", env.Action, "disabled")
+	var data map[string]string
+	if err := json.Unmarshal(env.Data, &data); err != nil {
+		t.Fatalf("webhook.disabled data %s: %v", env.Data, err)
+	}
+	checkJSON(t, "webhook.disabled", "data", data, map[string]string{
+		"webhookId": h.ID, "name": h.Name, "url": h.URL, "reason": got.DisabledReason,
+	})
+	subs := e.deliveriesOf(t, ops.ID)
+	if len(subs) != 1 || subs[0].EventID != evs[0].ID || subs[0].Status != promptd.StatusPending {
+		t.Fatalf("the ops webhook's deliveries: %+v", subs)
+	}
+	if jobs := e.claim(t, 10); len(jobs) != 1 || jobs[0].EventType != promptd.EventWebhookDisabled {
+		t.Errorf("claimed %d jobs, want the webhook.disabled one", len(jobs))
+	} else {
+		e.record(t, e.result(jobs[0], promptd.StatusSucceeded, 200))
+	}
+	if st, err := e.s.Stats(ctx, e.clock.Now()); err != nil || st.DisabledWebhooks != 1 {
+		t.Errorf("Stats: %+v, %v; want one disabled webhook", st, err)
+	}
+	e.publish(t, "h.try")
+	if ds := e.deliveriesOf(t, h.ID); ds[len(ds)-1].Status != promptd.StatusCancelled {
+		t.Errorf("a new event for the disabled webhook is %s, want cancelled", ds[len(ds)-1].Status)
+	}
+
+	// Enabling resets the count: one more failure does not disable it again.
+	upd := e.findWebhook(t, h.ID)
+	upd.Enabled = true
+	if _, err := e.s.UpdateWebhook(ctx, e.project, upd); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	deliver("h.try", promptd.StatusFailed)
+	if !enabled(h) {
+		t.Error("one failure after enabling disabled the webhook again")
+	}
+
+	// A success in between resets the count.
+	e.clock.Advance(time.Hour)
+	for range promptd.AutoDisableFailures - 1 {
+		deliver("g.try", promptd.StatusFailed)
+		e.clock.Advance(20 * time.Minute)
+	}
+	deliver("g.try", promptd.StatusSucceeded)
+	for range promptd.AutoDisableFailures - 1 {
+		e.clock.Advance(20 * time.Minute)
+		deliver("g.try", promptd.StatusFailed)
+	}
+	if !enabled(g) {
+		t.Error("failures on both sides of a success disabled the webhook")
+	}
+}
+
+func (su suite) testDisableReason(t *testing.T) {
+	e := su.env(t)
+	w := e.webhook(t, "gone", events("a.b"))
+	ops := e.webhook(t, "ops", events(promptd.EventWebhookDisabled))
+	e.publish(t, "a.b")
+	e.clock.Advance(time.Second)
+	e.publish(t, "a.b")
+	job := e.claim(t, 1)[0]
+	res := e.result(job, promptd.StatusFailed, 410)
+	res.DisableReason = "the endpoint answered 410 Gone"
+	e.record(t, res)
+	got := e.findWebhook(t, w.ID)
+	if got.Enabled || got.DisabledReason != res.DisableReason {
+		t.Errorf("after a DisableReason: enabled %v, reason %q", got.Enabled, got.DisabledReason)
+	}
+	ds := e.deliveriesOf(t, w.ID)
+	checkEq(t, "the other delivery", "status", ds[1].Status, promptd.StatusCancelled)
+	subs := e.deliveriesOf(t, ops.ID)
+	if len(subs) != 1 || subs[0].EventType != promptd.EventWebhookDisabled {
+		t.Fatalf("the ops webhook's deliveries: %+v", subs)
+	}
+	ev, err := e.s.FindEvent(t.Context(), e.project, subs[0].EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ev.Payload), `"reason":"the endpoint answered 410 Gone"`) {
+		t.Errorf("webhook.disabled payload: %s", ev.Payload)
+	}
+}
+
+func (su suite) testRelease(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	e.webhook(t, "hook")
+	e.publish(t, "a.one")
+	e.publish(t, "a.two")
+	jobs := e.claim(t, 10)
+	if len(jobs) != 2 {
+		t.Fatalf("claimed %d, want 2", len(jobs))
+	}
+	e.record(t, e.result(jobs[1], promptd.StatusSucceeded, 200))
+	e.clock.Advance(time.Second)
+	signalled(e.s)
+	if err := e.s.Release(ctx, []string{jobs[0].DeliveryID, jobs[1].DeliveryID, "unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	if !signalled(e.s) {
+		t.Error("Notify did not fire after a release")
+	}
+	d := e.delivery(t, jobs[0].DeliveryID)
+	checkEq(t, "released", "status", d.Status, promptd.StatusPending)
+	checkEq(t, "released", "attemptCount", d.AttemptCount, 0)
+	if d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.clock.Now()) {
+		t.Errorf("released: due %v, want now", d.NextAttemptAt)
+	}
+	checkEq(t, "a finished delivery released", "status", e.delivery(t, jobs[1].DeliveryID).Status, promptd.StatusSucceeded)
+	again := e.claimOne(t)
+	checkEq(t, "reclaimed after release", "Attempt", again.Attempt, 1)
+	if err := e.s.Release(ctx, nil); err != nil {
+		t.Errorf("Release(nil): %v", err)
+	}
+}
+
+func (su suite) testClaimDelivery(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	w := e.webhook(t, "hook", events("a.b"))
+	d, err := e.s.CreateTestDelivery(ctx, e.project, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs := e.claim(t, 10); len(jobs) != 0 {
+		t.Fatal("a reserved test delivery was claimed")
+	}
+	job, err := e.s.ClaimDelivery(ctx, d.ID, e.clock.Now(), testLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEq(t, "test job", "DeliveryID", job.DeliveryID, d.ID)
+	checkEq(t, "test job", "EventType", job.EventType, promptd.EventWebhookTest)
+	checkEq(t, "test job", "Attempt", job.Attempt, 1)
+	checkEq(t, "test job", "Webhook.ID", job.Webhook.ID, w.ID)
+	var env webhook.Event
+	if err := json.Unmarshal(job.Payload, &env); err != nil || env.ID != job.EventID {
+		t.Errorf("test job payload: %s, %v", job.Payload, err)
+	}
+	if got := e.delivery(t, d.ID); got.Status != promptd.StatusDelivering || !got.NextAttemptAt.Equal(e.clock.Now().Add(testLease)) {
+		t.Errorf("claimed test delivery: %s until %v", got.Status, got.NextAttemptAt)
+	}
+	_, err = e.s.ClaimDelivery(ctx, d.ID, e.clock.Now(), testLease)
+	wantErr(t, err, promptd.ECONFLICT, "")
+	_, err = e.s.ClaimDelivery(ctx, "0192f8a0-7c1e-7b3a-9f00-5c2d1e0a9b11", e.clock.Now(), testLease)
+	wantErr(t, err, promptd.ENOTFOUND, "")
+
+	// Any pending delivery, whatever its due time.
+	e.record(t, e.result(job, promptd.StatusSucceeded, 200))
+	e.publish(t, "a.b")
+	retry := e.claimOne(t)
+	e.record(t, e.result(retry, promptd.StatusPending, 503))
+	job, err = e.s.ClaimDelivery(ctx, retry.DeliveryID, e.clock.Now(), testLease)
+	if err != nil || job.Attempt != 2 {
+		t.Errorf("ClaimDelivery of a retry not yet due: %v, %v", job, err)
+	}
+}
+
+func (su suite) testNextDueAndStats(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	check := func(step string, wantAt time.Time, want promptd.QueueStats) {
+		t.Helper()
+		at, ok, err := e.s.NextDue(ctx)
+		if err != nil {
+			t.Fatalf("%s: NextDue: %v", step, err)
+		}
+		if ok != !wantAt.IsZero() || ok && !at.Equal(wantAt) {
+			t.Errorf("%s: NextDue = %v, %v; want %v", step, at, ok, wantAt)
+		}
+		st, err := e.s.Stats(ctx, e.clock.Now())
+		if err != nil {
+			t.Fatalf("%s: Stats: %v", step, err)
+		}
+		checkJSON(t, step, "stats", st, want)
+	}
+	check("empty", time.Time{}, promptd.QueueStats{})
+	w := e.webhook(t, "hook")
+	t0 := e.clock.Now()
+	e.publish(t, "a.b")
+	check("one new", t0, promptd.QueueStats{Pending: 1, Due: 1})
+	job := e.claimOne(t)
+	check("claimed", t0.Add(testLease), promptd.QueueStats{Delivering: 1})
+	e.record(t, e.result(job, promptd.StatusPending, 503))
+	check("retry scheduled", t0.Add(5*time.Second), promptd.QueueStats{Pending: 1})
+	e.clock.Advance(5 * time.Second)
+	check("retry due", t0.Add(5*time.Second), promptd.QueueStats{Pending: 1, Due: 1})
+	upd := e.findWebhook(t, w.ID)
+	upd.Enabled = false
+	if _, err := e.s.UpdateWebhook(ctx, e.project, upd); err != nil {
+		t.Fatal(err)
+	}
+	check("webhook disabled", time.Time{}, promptd.QueueStats{DisabledWebhooks: 1})
+}
+
+func (su suite) testPurge(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	orphan := e.publish(t, "before.webhooks") // no delivery at all
+	e.webhook(t, "hook")
+	deliver := func(typ, key, status string) (*promptd.Event, string) {
+		t.Helper()
+		ev, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: typ, IdempotencyKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := e.claimOne(t)
+		res := e.result(job, status, 200)
+		if status == promptd.StatusPending {
+			res.NextAttemptAt = e.clock.Now().Add(100 * 24 * time.Hour) // out of the way
+		}
+		e.record(t, res)
+		return ev, job.DeliveryID
+	}
+	ok, okD := deliver("a.ok", "", promptd.StatusSucceeded)
+	failed, failedD := deliver("a.failed", "", promptd.StatusFailed)
+	keyed, keyedD := deliver("a.keyed", "old-key", promptd.StatusSucceeded)
+	pending, pendingD := deliver("a.pending", "", promptd.StatusPending)
+	e.clock.Advance(31 * 24 * time.Hour)
+	recent, recentD := deliver("a.recent", "new-key", promptd.StatusSucceeded)
+
+	n, err := e.s.Purge(ctx, e.clock.Now().Add(-30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 expired key; 3 finished deliveries with their 3 attempts; the events of the orphan,
+	// ok, failed, keyed.
+	if n != 1+6+4 {
+		t.Errorf("Purge removed %d rows, want 11", n)
+	}
+	for _, id := range []string{okD, failedD, keyedD} {
+		_, err := e.s.FindDelivery(ctx, e.project, id)
+		wantErr(t, err, promptd.ENOTFOUND, "")
+	}
+	for _, ev := range []*promptd.Event{orphan, ok, failed, keyed} {
+		_, err := e.s.FindEvent(ctx, e.project, ev.ID)
+		wantErr(t, err, promptd.ENOTFOUND, "")
+	}
+	e.delivery(t, pendingD)
+	e.delivery(t, recentD)
+	for _, ev := range []*promptd.Event{pending, recent} {
+		if _, err := e.s.FindEvent(ctx, e.project, ev.ID); err != nil {
+			t.Errorf("FindEvent(%s) after purge: %v", ev.Type, err)
+		}
+	}
+	if _, replayed, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "a.recent", IdempotencyKey: "new-key"}); err != nil || !replayed {
+		t.Errorf("a live idempotency key did not survive the purge: replayed=%v, %v", replayed, err)
+	}
+	if n, err := e.s.Purge(ctx, e.clock.Now().Add(-30*24*time.Hour)); err != nil || n != 0 {
+		t.Errorf("second Purge: %d, %v", n, err)
+	}
+}
