@@ -26,8 +26,9 @@ type Config struct {
 	Concurrency int
 	// BatchSize bounds one claim (default 256).
 	BatchSize int
-	// Lease is how long a claim holds before the delivery is due again (default 2 min; it
-	// must exceed the longest request timeout).
+	// Lease is how long a claim holds before the delivery is due again: after a crash,
+	// claimed deliveries are sent again once it runs out (default 40 s; it must exceed the
+	// longest request timeout, 30 s).
 	Lease time.Duration
 	// ShutdownTimeout bounds how long Run waits for requests in flight once its context
 	// ends (default 10 s); what is still running then is released, not lost.
@@ -62,7 +63,7 @@ func (c *Config) setDefaults() error {
 		c.BatchSize = 256
 	}
 	if c.Lease <= 0 {
-		c.Lease = 2 * time.Minute
+		c.Lease = 40 * time.Second
 	}
 	if c.Lease <= time.Duration(promptd.MaxTimeoutSeconds)*time.Second {
 		return fmt.Errorf("delivery: Config.Lease must exceed the longest request timeout (%ds), got %s", promptd.MaxTimeoutSeconds, c.Lease)
