@@ -32,6 +32,13 @@ type testEnv struct {
 // newEnv starts a test server; cfg's zero fields are filled in.
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
+	return newWiredEnv(t, cfg, nil)
+}
+
+// newWiredEnv is newEnv with a hook that may complete cfg with the store before the
+// server starts.
+func newWiredEnv(t *testing.T, cfg Config, wire func(e *testEnv, cfg *Config)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "promptd.db"))
 	if err != nil {
@@ -56,6 +63,9 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	}
 	if cfg.Version == "" {
 		cfg.Version = "test"
+	}
+	if wire != nil {
+		wire(e, &cfg)
 	}
 	e.srv = httptest.NewServer(New(cfg))
 	t.Cleanup(e.srv.Close)

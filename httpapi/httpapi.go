@@ -40,6 +40,23 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; larger ones are answered 413. Zero means
 	// DefaultMaxBodyBytes; negative values are invalid.
 	MaxBodyBytes int64
+
+	// Webhooks and Deliveries serve the webhook and delivery routes; give both or neither.
+	// When they are nil those routes are not registered.
+	Webhooks   promptd.WebhookService
+	Deliveries promptd.DeliveryService
+	// Sender sends test deliveries at once (POST /api/v1/webhooks/{id}/test). Required with
+	// Webhooks; *delivery.Engine implements it.
+	Sender Sender
+	// URLPolicy says which webhook URLs are accepted (whether http:// is).
+	URLPolicy promptd.URLPolicy
+}
+
+// Sender sends one delivery right away and reports the attempt; *delivery.Engine
+// implements it. SendNow claims the delivery (ENOTFOUND, or ECONFLICT when it is no longer
+// pending), sends it, records the outcome and returns it.
+type Sender interface {
+	SendNow(ctx context.Context, deliveryID string) (*promptd.JobResult, error)
 }
 
 // Validate reports the first invalid field of c, by name.
@@ -49,6 +66,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("httpapi: Config.MaxBodyBytes must not be negative, got %d", c.MaxBodyBytes)
+	}
+	if (c.Webhooks == nil) != (c.Deliveries == nil) {
+		return errors.New("httpapi: Config.Webhooks and Config.Deliveries go together: set both or neither")
+	}
+	if c.Webhooks != nil && c.Sender == nil {
+		return errors.New("httpapi: Config.Sender is required with Config.Webhooks (for the test route)")
 	}
 	return nil
 }
@@ -73,6 +96,10 @@ type server struct {
 	logger       *slog.Logger
 	version      string
 	maxBodyBytes int64
+	webhooks     promptd.WebhookService  // nil: no webhook routes
+	deliveries   promptd.DeliveryService // nil: no delivery routes
+	sender       Sender
+	urlPolicy    promptd.URLPolicy
 	mux          *http.ServeMux
 	api          huma.API
 	openAPIJSON  []byte // /api/openapi.json
@@ -92,6 +119,10 @@ func New(cfg Config) http.Handler {
 		logger:       cfg.Logger,
 		version:      cfg.Version,
 		maxBodyBytes: cfg.MaxBodyBytes,
+		webhooks:     cfg.Webhooks,
+		deliveries:   cfg.Deliveries,
+		sender:       cfg.Sender,
+		urlPolicy:    cfg.URLPolicy,
 		mux:          http.NewServeMux(),
 	}
 	s.api = humago.New(s.mux, s.humaConfig())
@@ -100,6 +131,10 @@ func New(cfg Config) http.Handler {
 	s.registerHealth()
 	s.registerPrompts()
 	s.registerEvents()
+	if s.webhooks != nil {
+		s.registerWebhooks()
+		s.registerDeliveries()
+	}
 	s.registerProjects()
 
 	if err := s.renderDescriptions(); err != nil {
@@ -130,9 +165,17 @@ func (s *server) humaConfig() huma.Config {
 	cfg.Tags = []*huma.Tag{
 		{Name: tagPrompts, Description: "Prompts, their versions and labels."},
 		{Name: tagEvents, Description: "The event log, and custom events published through the delivery engine."},
-		{Name: tagProjects, Description: "Projects and API keys (instance admin only)."},
-		{Name: tagHealth, Description: "Liveness and readiness probes."},
 	}
+	if s.webhooks != nil {
+		cfg.Tags = append(cfg.Tags,
+			&huma.Tag{Name: tagWebhooks, Description: "Webhooks: where events are delivered, signed with which secrets, retried how."},
+			&huma.Tag{Name: tagDeliveries, Description: "The delivery log: every event sent to every webhook, with its attempts; resend."},
+		)
+	}
+	cfg.Tags = append(cfg.Tags,
+		&huma.Tag{Name: tagProjects, Description: "Projects and API keys (instance admin only)."},
+		&huma.Tag{Name: tagHealth, Description: "Liveness and readiness probes."},
+	)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {
 			Type:         "http",
@@ -146,10 +189,12 @@ func (s *server) humaConfig() huma.Config {
 
 // The OpenAPI tags, one per resource.
 const (
-	tagPrompts  = "Prompts"
-	tagEvents   = "Events"
-	tagProjects = "Projects"
-	tagHealth   = "Health"
+	tagPrompts    = "Prompts"
+	tagEvents     = "Events"
+	tagWebhooks   = "Webhooks"
+	tagDeliveries = "Deliveries"
+	tagProjects   = "Projects"
+	tagHealth     = "Health"
 )
 
 // register adds one operation: need is the access it requires (read by authorize), and h

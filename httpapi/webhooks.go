@@ -1,0 +1,585 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/promptd/promptd"
+)
+
+// The webhook routes. Admins manage webhooks; every key of the project may read them, but
+// only admins see custom header values, and secrets appear only in the create response and
+// the secret routes (admin).
+func (s *server) registerWebhooks() {
+	register(s, huma.Operation{
+		OperationID:   "create-webhook",
+		Method:        http.MethodPost,
+		Path:          "/api/v1/webhooks",
+		Summary:       "Create a webhook",
+		Description:   "Subscribes a URL to the project's events. The response carries the signing secret in `secret`: given in the request, or generated (`whsec_` and the base64 of 32 random bytes). Read it again later with get-webhook-secret.",
+		Tags:          []string{tagWebhooks},
+		DefaultStatus: http.StatusCreated,
+	}, admin, s.createWebhook)
+
+	register(s, huma.Operation{
+		OperationID: "list-webhooks",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/webhooks",
+		Summary:     "List webhooks",
+		Description: "Lists the project's webhooks, oldest first, one page at a time. Custom header values are shown to admin keys only.",
+		Tags:        []string{tagWebhooks},
+	}, viewer, s.listWebhooks)
+
+	register(s, huma.Operation{
+		OperationID: "get-webhook",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/webhooks/{id}",
+		Summary:     "Get a webhook",
+		Description: "Returns one webhook. Custom header values are shown to admin keys only.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, viewer, s.getWebhook)
+
+	register(s, huma.Operation{
+		OperationID: "update-webhook",
+		Method:      http.MethodPatch,
+		Path:        "/api/v1/webhooks/{id}",
+		Summary:     "Update a webhook",
+		Description: "Changes only the fields present in the body; `filters` and `retry` are merged field by field, `headers` and `events` are replaced as a whole. Setting `enabled` to true re-enables a webhook promptd disabled, and clears its failure count.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, admin, s.updateWebhook)
+
+	register(s, huma.Operation{
+		OperationID:   "delete-webhook",
+		Method:        http.MethodDelete,
+		Path:          "/api/v1/webhooks/{id}",
+		Summary:       "Delete a webhook",
+		Description:   "Deletes the webhook and its deliveries.",
+		Tags:          []string{tagWebhooks},
+		DefaultStatus: http.StatusNoContent,
+		Errors:        []int{http.StatusNotFound},
+	}, admin, s.deleteWebhook)
+
+	register(s, huma.Operation{
+		OperationID: "get-webhook-secret",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/webhooks/{id}/secret",
+		Summary:     "Get a webhook's signing secrets",
+		Description: "Returns the secrets valid now, newest first: the current one, and during a rotation's overlap the previous one with its `expiresAt`.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, admin, s.getWebhookSecret)
+
+	register(s, huma.Operation{
+		OperationID: "rotate-webhook-secret",
+		Method:      http.MethodPost,
+		Path:        "/api/v1/webhooks/{id}/secret/rotate",
+		Summary:     "Rotate a webhook's signing secret",
+		Description: "Makes a new current secret (given, or generated). The previous one stays valid for `overlap` (24h by default, at most 7 days; 0 ends it now): meanwhile `webhook-signature` carries both signatures, while the single-signature header carries the new one only. Answers the secrets valid now, newest first.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, admin, s.rotateWebhookSecret)
+
+	register(s, huma.Operation{
+		OperationID: "test-webhook",
+		Method:      http.MethodPost,
+		Path:        "/api/v1/webhooks/{id}/test",
+		Summary:     "Send a test event",
+		Description: "Sends a `webhook.test` event to this webhook now, whatever its filters and enabled state, and answers with the attempt: the receiver's status, headers and body, and the duration. The delivery is logged like any other and retried by the webhook's policy if it failed.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, admin, s.testWebhook)
+
+	register(s, huma.Operation{
+		OperationID: "recover-webhook",
+		Method:      http.MethodPost,
+		Path:        "/api/v1/webhooks/{id}/recover",
+		Summary:     "Re-queue failed deliveries",
+		Description: "Re-queues, as new attempt series due now, the webhook's failed deliveries created at or after `since`, and answers how many.",
+		Tags:        []string{tagWebhooks},
+		Errors:      []int{http.StatusNotFound},
+	}, admin, s.recoverWebhook)
+}
+
+// maxRotationOverlap bounds how long a rotated-out secret may stay valid.
+const maxRotationOverlap = 7 * 24 * time.Hour
+
+// maskedHeaderValue replaces custom header values in what non-admin keys see.
+const maskedHeaderValue = "••••••"
+
+// webhookView is a webhook as the API shows it.
+type webhookView struct {
+	ID              string            `json:"id" doc:"The webhook's id"`
+	ProjectID       string            `json:"projectId"`
+	Name            string            `json:"name"`
+	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd"`
+	Enabled         bool              `json:"enabled" doc:"false: new events are recorded as cancelled deliveries"`
+	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
+	Filters         filtersView       `json:"filters"`
+	Headers         map[string]string `json:"headers" doc:"Custom headers sent with every request; their values are shown to admin keys only (others see ••••••)"`
+	SignatureHeader string            `json:"signatureHeader" example:"x-promptd-signature" doc:"The header carrying t=<unix seconds>,s=<hex HMAC-SHA256>"`
+	Retry           retryView         `json:"retry"`
+	TimeoutSeconds  int               `json:"timeoutSeconds" doc:"Per-request timeout"`
+	MaxInFlight     int               `json:"maxInFlight" doc:"Requests in flight to this webhook at most"`
+	DisabledReason  string            `json:"disabledReason,omitempty" doc:"Why promptd disabled the webhook (e.g. it answered 410 Gone, or kept failing)"`
+	DisabledAt      *time.Time        `json:"disabledAt,omitempty" doc:"Set while the webhook is disabled: the time of its last change, which is when it was disabled unless it was edited since"`
+	CreatedAt       time.Time         `json:"createdAt"`
+	UpdatedAt       time.Time         `json:"updatedAt"`
+}
+
+// filtersView is a webhook's prompt filters.
+type filtersView struct {
+	PromptNames []string `json:"promptNames" example:"[\"production/*\"]" doc:"Glob patterns on the prompt's name: * within a folder, ** across folders"`
+	Labels      []string `json:"labels" doc:"The version's labels (after the change; before it for a version that lost the label)"`
+	Tags        []string `json:"tags" doc:"The prompt's tags"`
+}
+
+// retryView is a webhook's retry policy.
+type retryView struct {
+	Schedule []string `json:"schedule" example:"[\"5s\",\"30s\",\"5m\"]" doc:"The wait before each retry, as Go durations; its length is the number of retries"`
+	RetryOn  string   `json:"retryOn" enum:"default,all-non-2xx" doc:"default retries network errors, timeouts, 408, 425, 429 and 5xx; all-non-2xx retries every answer that is not 2xx"`
+}
+
+// viewWebhook shows w; custom header values are masked unless showHeaderValues.
+func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
+	v := webhookView{
+		ID:              w.ID,
+		ProjectID:       w.ProjectID,
+		Name:            w.Name,
+		URL:             w.URL,
+		Enabled:         w.Enabled,
+		Events:          nonNil(w.Events),
+		Filters:         filtersView{PromptNames: nonNil(w.Filters.PromptNames), Labels: nonNil(w.Filters.Labels), Tags: nonNil(w.Filters.Tags)},
+		Headers:         make(map[string]string, len(w.Headers)),
+		SignatureHeader: w.SignatureHeader,
+		Retry:           retryView{Schedule: formatSchedule(w.Retry.Schedule), RetryOn: w.Retry.RetryOn},
+		TimeoutSeconds:  w.TimeoutSeconds,
+		MaxInFlight:     w.MaxInFlight,
+		DisabledReason:  w.DisabledReason,
+		CreatedAt:       w.CreatedAt,
+		UpdatedAt:       w.UpdatedAt,
+	}
+	for name, value := range w.Headers {
+		if !showHeaderValues {
+			value = maskedHeaderValue
+		}
+		v.Headers[name] = value
+	}
+	if !w.Enabled {
+		at := w.UpdatedAt
+		v.DisabledAt = &at
+	}
+	return v
+}
+
+// showsHeaderValues reports whether the caller may see custom header values.
+func showsHeaderValues(ctx context.Context) bool {
+	return keyFrom(ctx).Role.Allows(promptd.RoleAdmin)
+}
+
+// nonNil makes a nil slice empty, so that it is [] rather than null in JSON.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// formatSchedule writes durations as the shortest Go duration strings ("5m", not "5m0s").
+func formatSchedule(ds []time.Duration) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = formatDuration(d)
+	}
+	return out
+}
+
+// formatDuration is d.String() without its trailing zero units: 5m, 2h, 1h30m.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// parseSchedule reads a retry schedule given as Go duration strings. A nil list stays nil
+// (the default schedule); an empty one means no retries.
+func parseSchedule(field string, in []string) ([]time.Duration, error) {
+	if in == nil {
+		return nil, nil
+	}
+	if len(in) > promptd.MaxRetrySteps {
+		return nil, promptd.Invalid(field, "at most %d retries, got %d", promptd.MaxRetrySteps, len(in))
+	}
+	out := make([]time.Duration, 0, len(in))
+	for i, s := range in {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return nil, promptd.Invalid(field, "item %d: %q is not a duration such as 5s, 30m or 2h", i, s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// webhookURL is where GET answers with w.
+func webhookURL(w *promptd.Webhook) string {
+	return "/api/v1/webhooks/" + url.PathEscape(w.ID)
+}
+
+// filtersBody is the filters of a new webhook.
+type filtersBody struct {
+	PromptNames []string `json:"promptNames,omitempty" example:"[\"production/*\"]" doc:"Glob patterns on the prompt's name: * within a folder, ** across folders"`
+	Labels      []string `json:"labels,omitempty" example:"[\"production\"]" doc:"Only versions carrying one of these labels (after the change; before it for a version that lost the label)"`
+	Tags        []string `json:"tags,omitempty" doc:"Only prompts with one of these tags"`
+}
+
+// retryBody is the retry policy of a new webhook.
+type retryBody struct {
+	Schedule []string `json:"schedule,omitempty" example:"[\"5s\",\"30s\",\"5m\",\"30m\",\"2h\"]" doc:"The wait before each retry as Go durations (1s to 168h each, at most 20); [] for no retries. Default: 5s, 30s, 5m, 30m, 2h, 5h, 10h, 24h"`
+	RetryOn  string   `json:"retryOn,omitempty" enum:"default,all-non-2xx" doc:"default (the default) retries network errors, timeouts, 408, 425, 429 and 5xx; all-non-2xx retries every answer that is not 2xx"`
+}
+
+// createWebhookBody is the body of POST /api/v1/webhooks.
+type createWebhookBody struct {
+	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
+	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment"`
+	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
+	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver (promptd's, or custom <resource>.<action> types); all when empty"`
+	Filters         *filtersBody      `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
+	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers sent with every request (at most 20); they may not override the headers promptd sets"`
+	SignatureHeader string            `json:"signatureHeader,omitempty" example:"x-promptd-signature" doc:"The name of the t=…,s=… signature header, for receivers written for another product; x-promptd-signature when left out"`
+	Retry           *retryBody        `json:"retry,omitempty"`
+	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30" doc:"Per-request timeout; 15 when left out"`
+	MaxInFlight     int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256" doc:"Requests in flight to this webhook at most; 16 when left out"`
+	Secret          string            `json:"secret,omitempty" example:"whsec_…" doc:"The signing secret: whsec_ and base64; generated when left out"`
+}
+
+type createWebhookRequest struct {
+	Body createWebhookBody
+}
+
+// createdWebhook is a new webhook with its secret.
+type createdWebhook struct {
+	webhookView
+	Secret string `json:"secret" example:"whsec_…" doc:"The signing secret. Admins can read it again with get-webhook-secret."`
+}
+
+type createdWebhookResponse struct {
+	Location string `header:"Location" doc:"The URL of the webhook"`
+	Body     *createdWebhook
+}
+
+func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*createdWebhookResponse, error) {
+	key := keyFrom(ctx)
+	b := in.Body
+	w := &promptd.Webhook{
+		Name:            b.Name,
+		URL:             b.URL,
+		Enabled:         b.Enabled == nil || *b.Enabled,
+		Events:          b.Events,
+		Headers:         b.Headers,
+		SignatureHeader: b.SignatureHeader,
+		TimeoutSeconds:  b.TimeoutSeconds,
+		MaxInFlight:     b.MaxInFlight,
+	}
+	if b.Filters != nil {
+		w.Filters = promptd.Filters{PromptNames: b.Filters.PromptNames, Labels: b.Filters.Labels, Tags: b.Filters.Tags}
+	}
+	if b.Retry != nil {
+		schedule, err := parseSchedule("body.retry.schedule", b.Retry.Schedule)
+		if err != nil {
+			return nil, err
+		}
+		w.Retry = promptd.RetryPolicy{Schedule: schedule, RetryOn: b.Retry.RetryOn}
+	}
+	if err := w.Normalize(s.urlPolicy); err != nil {
+		return nil, err
+	}
+	secret := b.Secret
+	if secret == "" {
+		secret = promptd.NewWebhookSecret()
+	} else if err := promptd.ValidateWebhookSecret("body.secret", secret); err != nil {
+		return nil, err
+	}
+	created, err := s.webhooks.CreateWebhook(ctx, key.ProjectID, w, secret)
+	if err != nil {
+		return nil, err
+	}
+	return &createdWebhookResponse{
+		Location: webhookURL(created),
+		Body:     &createdWebhook{webhookView: viewWebhook(created, true), Secret: secret},
+	}, nil
+}
+
+type listWebhooksRequest struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"500" doc:"Page size; 50 when left out"`
+	Cursor string `query:"cursor" doc:"The nextCursor of the previous page; leave out for the first page"`
+}
+
+type webhookPageResponse struct {
+	Body *promptd.Page[webhookView]
+}
+
+func (s *server) listWebhooks(ctx context.Context, in *listWebhooksRequest) (*webhookPageResponse, error) {
+	key := keyFrom(ctx)
+	p := pageRequest(in.Limit, in.Cursor)
+	if err := p.Normalize(); err != nil {
+		return nil, err
+	}
+	page, err := s.webhooks.ListWebhooks(ctx, key.ProjectID, p)
+	if err != nil {
+		return nil, err
+	}
+	show := showsHeaderValues(ctx)
+	out := &promptd.Page[webhookView]{Items: make([]webhookView, 0, len(page.Items)), NextCursor: page.NextCursor}
+	for i := range page.Items {
+		out.Items = append(out.Items, viewWebhook(&page.Items[i], show))
+	}
+	return &webhookPageResponse{Body: out}, nil
+}
+
+// webhookIDRequest addresses one webhook.
+type webhookIDRequest struct {
+	ID string `path:"id" doc:"The webhook's id"`
+}
+
+type webhookResponse struct {
+	Body *webhookView
+}
+
+func (s *server) getWebhook(ctx context.Context, in *webhookIDRequest) (*webhookResponse, error) {
+	key := keyFrom(ctx)
+	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	v := viewWebhook(w, showsHeaderValues(ctx))
+	return &webhookResponse{Body: &v}, nil
+}
+
+// filtersPatch changes some of a webhook's filters.
+type filtersPatch struct {
+	PromptNames *[]string `json:"promptNames,omitempty" doc:"Replaces the name patterns"`
+	Labels      *[]string `json:"labels,omitempty" doc:"Replaces the label filter"`
+	Tags        *[]string `json:"tags,omitempty" doc:"Replaces the tag filter"`
+}
+
+// retryPatch changes some of a webhook's retry policy.
+type retryPatch struct {
+	Schedule *[]string `json:"schedule,omitempty" example:"[\"5s\",\"30s\",\"5m\"]" doc:"Replaces the schedule (Go durations); [] for no retries"`
+	RetryOn  *string   `json:"retryOn,omitempty" enum:"default,all-non-2xx"`
+}
+
+// updateWebhookBody is the body of PATCH /api/v1/webhooks/{id}: every field is optional,
+// and only those present change.
+type updateWebhookBody struct {
+	Name            *string            `json:"name,omitempty" doc:"The new name; empty for the URL"`
+	URL             *string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd"`
+	Enabled         *bool              `json:"enabled,omitempty" doc:"false stops deliveries (new events are recorded as cancelled); true re-enables"`
+	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`
+	Filters         *filtersPatch      `json:"filters,omitempty" doc:"Changes the filter kinds present"`
+	Headers         *map[string]string `json:"headers,omitempty" doc:"Replaces all custom headers; {} removes them"`
+	SignatureHeader *string            `json:"signatureHeader,omitempty" doc:"The new signature header name; empty for x-promptd-signature"`
+	Retry           *retryPatch        `json:"retry,omitempty" doc:"Changes the retry fields present"`
+	TimeoutSeconds  *int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30"`
+	MaxInFlight     *int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256"`
+}
+
+type updateWebhookRequest struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body updateWebhookBody
+}
+
+func (s *server) updateWebhook(ctx context.Context, in *updateWebhookRequest) (*webhookResponse, error) {
+	key := keyFrom(ctx)
+	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Body.apply(w); err != nil {
+		return nil, err
+	}
+	if err := w.Normalize(s.urlPolicy); err != nil {
+		return nil, err
+	}
+	updated, err := s.webhooks.UpdateWebhook(ctx, key.ProjectID, w)
+	if err != nil {
+		return nil, err
+	}
+	v := viewWebhook(updated, true)
+	return &webhookResponse{Body: &v}, nil
+}
+
+// apply copies the fields present in b onto w.
+func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
+	set(&w.Name, b.Name)
+	set(&w.URL, b.URL)
+	set(&w.Enabled, b.Enabled)
+	if w.Enabled {
+		w.DisabledReason = ""
+	}
+	set(&w.Events, b.Events)
+	set(&w.Headers, b.Headers)
+	set(&w.SignatureHeader, b.SignatureHeader)
+	set(&w.TimeoutSeconds, b.TimeoutSeconds)
+	set(&w.MaxInFlight, b.MaxInFlight)
+	if f := b.Filters; f != nil {
+		set(&w.Filters.PromptNames, f.PromptNames)
+		set(&w.Filters.Labels, f.Labels)
+		set(&w.Filters.Tags, f.Tags)
+	}
+	if r := b.Retry; r != nil {
+		if r.Schedule != nil {
+			schedule, err := parseSchedule("body.retry.schedule", nonNil(*r.Schedule))
+			if err != nil {
+				return err
+			}
+			w.Retry.Schedule = schedule
+		}
+		set(&w.Retry.RetryOn, r.RetryOn)
+	}
+	return nil
+}
+
+// set assigns *v to *dst when v is not nil.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *server) deleteWebhook(ctx context.Context, in *webhookIDRequest) (*struct{}, error) {
+	key := keyFrom(ctx)
+	if err := s.webhooks.DeleteWebhook(ctx, key.ProjectID, in.ID); err != nil {
+		return nil, err
+	}
+	return &struct{}{}, nil
+}
+
+// webhookSecrets is the secrets of a webhook valid now.
+type webhookSecrets struct {
+	Secrets []promptd.WebhookSecret `json:"secrets" doc:"Newest first: the current secret, then a rotated-out one still valid until its expiresAt"`
+}
+
+type webhookSecretsResponse struct {
+	Body *webhookSecrets
+}
+
+func (s *server) getWebhookSecret(ctx context.Context, in *webhookIDRequest) (*webhookSecretsResponse, error) {
+	key := keyFrom(ctx)
+	secrets, err := s.webhooks.WebhookSecrets(ctx, key.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookSecretsResponse{Body: &webhookSecrets{Secrets: nonNil(secrets)}}, nil
+}
+
+// rotateSecretBody is the body of POST /api/v1/webhooks/{id}/secret/rotate.
+type rotateSecretBody struct {
+	Overlap string `json:"overlap,omitempty" example:"24h" doc:"How long the previous secret stays valid, as a Go duration: 24h when left out, at most 168h; 0 invalidates it now"`
+	Secret  string `json:"secret,omitempty" example:"whsec_…" doc:"The new secret: whsec_ and base64; generated when left out"`
+}
+
+type rotateSecretRequest struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body *rotateSecretBody
+}
+
+func (s *server) rotateWebhookSecret(ctx context.Context, in *rotateSecretRequest) (*webhookSecretsResponse, error) {
+	key := keyFrom(ctx)
+	var b rotateSecretBody
+	if in.Body != nil {
+		b = *in.Body
+	}
+	overlap := promptd.DefaultRotationOverlap
+	if b.Overlap != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(b.Overlap))
+		if err != nil {
+			return nil, promptd.Invalid("body.overlap", "%q is not a duration such as 24h, 30m or 0", b.Overlap)
+		}
+		if d < 0 || d > maxRotationOverlap {
+			return nil, promptd.Invalid("body.overlap", "must be between 0 and %s, got %s", formatDuration(maxRotationOverlap), b.Overlap)
+		}
+		overlap = d
+	}
+	secret := b.Secret
+	if secret == "" {
+		secret = promptd.NewWebhookSecret()
+	} else if err := promptd.ValidateWebhookSecret("body.secret", secret); err != nil {
+		return nil, err
+	}
+	secrets, err := s.webhooks.RotateWebhookSecret(ctx, key.ProjectID, in.ID, secret, overlap)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookSecretsResponse{Body: &webhookSecrets{Secrets: nonNil(secrets)}}, nil
+}
+
+// testResult is the outcome of a test delivery, as the receiver answered it.
+type testResult struct {
+	DeliveryID    string          `json:"deliveryId" doc:"The test delivery, in the delivery log"`
+	Status        string          `json:"status" enum:"succeeded,failed,pending" doc:"succeeded (2xx), failed (not retried), or pending (will be retried at nextAttemptAt)"`
+	NextAttemptAt *time.Time      `json:"nextAttemptAt,omitempty"`
+	Attempt       promptd.Attempt `json:"attempt" doc:"The request sent (signature and custom header values masked) and the receiver's answer"`
+}
+
+type testResultResponse struct {
+	Body *testResult
+}
+
+func (s *server) testWebhook(ctx context.Context, in *webhookIDRequest) (*testResultResponse, error) {
+	key := keyFrom(ctx)
+	d, err := s.deliveries.CreateTestDelivery(ctx, key.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.sender.SendNow(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &testResult{DeliveryID: d.ID, Status: res.Status, Attempt: res.Attempt}
+	if res.Status == promptd.StatusPending && !res.NextAttemptAt.IsZero() {
+		at := res.NextAttemptAt
+		out.NextAttemptAt = &at
+	}
+	return &testResultResponse{Body: out}, nil
+}
+
+// recoverBody is the body of POST /api/v1/webhooks/{id}/recover.
+type recoverBody struct {
+	Since time.Time `json:"since" doc:"Re-queue failed deliveries created at or after this time (RFC 3339)"`
+}
+
+type recoverRequest struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body recoverBody
+}
+
+// recoverResult says how many deliveries were re-queued.
+type recoverResult struct {
+	Requeued int `json:"requeued" doc:"How many failed deliveries were re-queued"`
+}
+
+type recoverResponse struct {
+	Body *recoverResult
+}
+
+func (s *server) recoverWebhook(ctx context.Context, in *recoverRequest) (*recoverResponse, error) {
+	key := keyFrom(ctx)
+	n, err := s.deliveries.RecoverDeliveries(ctx, key.ProjectID, in.ID, in.Body.Since)
+	if err != nil {
+		return nil, err
+	}
+	return &recoverResponse{Body: &recoverResult{Requeued: n}}, nil
+}
