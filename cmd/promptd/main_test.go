@@ -216,7 +216,7 @@ func TestServeEndToEndSQLite(t *testing.T) {
 func TestServeEndToEndPostgres(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
-	s := startServer(t, "--database-url", url, "--bootstrap-key", testKey)
+	s := startServer(t, "--database-url", url, "--data-dir", t.TempDir(), "--bootstrap-key", testKey)
 	exerciseAPI(t, s.base, testKey)
 }
 

@@ -11,10 +11,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/delivery"
 	"github.com/promptd/promptd/httpapi"
+	"github.com/promptd/promptd/internal/secretbox"
 	"github.com/promptd/promptd/store/postgres"
 	"github.com/promptd/promptd/store/sqlite"
 	"github.com/promptd/promptd/store/sqlstore"
@@ -24,10 +31,17 @@ type serveCmd struct {
 	storeFlags `embed:""`
 
 	Addr         string        `name:"addr" env:"PROMPTD_ADDR" default:"127.0.0.1:8080" help:"Address to listen on."`
-	Dev          bool          `name:"dev" env:"PROMPTD_DEV" help:"Development mode: human-readable debug logs; later also plain-http and loopback webhook URLs."`
+	Dev          bool          `name:"dev" env:"PROMPTD_DEV" help:"Development mode: human-readable debug logs, http:// webhook URLs and loopback destinations allowed."`
 	MaxBodyBytes int64         `name:"max-body-bytes" env:"PROMPTD_MAX_BODY_BYTES" default:"1048576" help:"Largest request body accepted, in bytes."`
 	BootstrapKey string        `name:"bootstrap-key" env:"PROMPTD_BOOTSTRAP_KEY" help:"Use this key as the default project's admin and instance-admin key instead of generating one (prefer the environment variable)."`
-	ShutdownWait time.Duration `name:"shutdown-timeout" env:"PROMPTD_SHUTDOWN_TIMEOUT" default:"15s" help:"How long a graceful shutdown waits for requests in flight."`
+	ShutdownWait time.Duration `name:"shutdown-timeout" env:"PROMPTD_SHUTDOWN_TIMEOUT" default:"15s" help:"How long a graceful shutdown waits for requests in flight (API calls and webhook deliveries)."`
+
+	AllowInsecureHTTP bool          `name:"allow-insecure-http" env:"PROMPTD_ALLOW_INSECURE_HTTP" help:"Accept http:// webhook URLs (on with --dev)."`
+	WebhookAllowCIDR  []string      `name:"webhook-allow-cidr" env:"PROMPTD_WEBHOOK_ALLOW_CIDR" sep:"," help:"Let webhooks reach this otherwise refused range (loopback, private, link-local…); repeatable. --dev allows loopback."`
+	MasterKey         string        `name:"master-key" env:"PROMPTD_MASTER_KEY" help:"Key that encrypts secrets at rest: 64 hex digits or base64 of 32 bytes. Default: a key file created in --data-dir (set it through the environment; all instances sharing a database need the same key)."`
+	Retention         time.Duration `name:"retention" env:"PROMPTD_RETENTION" default:"720h" help:"How long finished deliveries, their attempts and events are kept."`
+	Concurrency       int           `name:"delivery-concurrency" env:"PROMPTD_DELIVERY_CONCURRENCY" default:"512" help:"Webhook requests in flight at most, across all webhooks."`
+	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
 }
 
 func (c *serveCmd) Run(ctx context.Context, e *env) error {
@@ -38,6 +52,16 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		if err := promptd.ValidateAPIKeySecret("PROMPTD_BOOTSTRAP_KEY", c.BootstrapKey); err != nil {
 			return err
 		}
+	}
+	if c.Retention < time.Hour {
+		return fmt.Errorf("--retention must be at least 1h, got %s", c.Retention)
+	}
+	allow, err := delivery.ParseCIDRs(c.WebhookAllowCIDR)
+	if err != nil {
+		return fmt.Errorf("--webhook-allow-cidr: %w", err)
+	}
+	if c.Dev {
+		allow = append(allow, delivery.LoopbackCIDRs...)
 	}
 	logger := newLogger(e, c.Dev)
 
@@ -59,15 +83,49 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("bootstrapping %s: %w", desc, err)
 	}
 
+	masterKey, keySource, err := secretbox.LoadKey(c.MasterKey, c.DataDir)
+	if err != nil {
+		return err
+	}
+	box, err := secretbox.New(masterKey)
+	if err != nil {
+		return err
+	}
+	st.SetSecretBox(box)
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := delivery.NewMetrics(registry, st)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	engine, err := delivery.New(delivery.Config{
+		Queue:           st,
+		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow}),
+		Logger:          logger,
+		UserAgent:       "promptd/" + promptdVersion(),
+		Concurrency:     c.Concurrency,
+		ShutdownTimeout: c.ShutdownWait,
+		Metrics:         metrics,
+	})
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
 	base := "http://" + displayAddr(ln.Addr())
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", httpapi.New(httpapi.Config{
+		Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
+		Webhooks: st, Deliveries: st, Sender: engine,
+		URLPolicy: promptd.URLPolicy{AllowHTTP: c.AllowInsecureHTTP || c.Dev},
+	}))
 	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Config{
-			Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
-		}),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -77,6 +135,10 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stdout, "promptd %s serving on %s\n", promptdVersion(), base)
 	fmt.Fprintf(e.stdout, "  store:     %s\n", desc)
 	fmt.Fprintf(e.stdout, "  API docs:  %s/api/docs\n", base)
+	fmt.Fprintf(e.stdout, "  secrets:   encrypted with the master key from %s\n", keySource)
+	if c.Dev {
+		fmt.Fprintf(e.stdout, "  dev mode:  http:// and loopback webhook URLs allowed\n")
+	}
 	switch {
 	case created && !force:
 		fmt.Fprintf(e.stdout, "\nCreated project %q with an admin API key. It is shown only this once:\n\n  %s\n\n", promptd.DefaultProjectName, key)
@@ -87,6 +149,19 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	if e.ready != nil {
 		e.ready(ln.Addr().String())
 	}
+
+	// The engine and the retention purge stop when ctx ends; the engine then lets its
+	// requests in flight finish (up to --shutdown-timeout) and releases the rest.
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	if c.Deliver {
+		workers.Go(func() { _ = engine.Run(workCtx) })
+	} else {
+		logger.Warn("the delivery engine is off in this instance (--no-deliver): deliveries queue up until an instance with it runs")
+	}
+	workers.Go(func() { delivery.RunRetention(workCtx, st, c.Retention, time.Hour, time.Now, logger) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
