@@ -194,6 +194,7 @@ func TestServeEndToEndSQLite(t *testing.T) {
 		t.Errorf("a bootstrap key from the environment must not be printed:\n%s", s.stdout)
 	}
 	exerciseAPI(t, s.base, testKey)
+	checkMetrics(t, s.base)
 	if err := s.stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
@@ -218,6 +219,30 @@ func TestServeEndToEndPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	s := startServer(t, "--database-url", url, "--data-dir", t.TempDir(), "--bootstrap-key", testKey)
 	exerciseAPI(t, s.base, testKey)
+}
+
+// checkMetrics reads /metrics and checks the engine's series are there, with no label that
+// grows with the number of webhooks.
+func checkMetrics(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	text := string(raw)
+	for _, name := range []string{
+		"promptd_queue_pending", "promptd_queue_due", "promptd_queue_delivering",
+		"promptd_webhooks_disabled", "promptd_delivery_requests_in_flight", "go_goroutines",
+	} {
+		if !strings.Contains(text, "\n"+name+" ") {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if strings.Contains(text, "webhook_id") || strings.Contains(text, "webhookId") {
+		t.Error("/metrics labels series by webhook")
+	}
 }
 
 var printedKeyRE = regexp.MustCompile(`pd_[A-Za-z0-9_-]{43}`)
