@@ -74,8 +74,10 @@ type Webhook struct {
 	TimeoutSeconds  int
 	MaxInFlight     int
 	DisabledReason  string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// DisabledAt is when the webhook was disabled; nil while it is enabled.
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // reservedHeaders are the headers promptd sets itself; custom headers may not override them.

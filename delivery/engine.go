@@ -334,7 +334,8 @@ func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobRe
 	now := e.cfg.Now()
 	att, result := send(context.WithoutCancel(ctx), e.cfg.Client, job, e.cfg.UserAgent, now)
 	res := decide(job, att, result, e.cfg.Jitter(), now)
-	if err := e.cfg.Queue.Record(ctx, []*promptd.JobResult{res}); err != nil {
+	// The attempt happened: record it even if the caller has gone away meanwhile.
+	if err := e.cfg.Queue.Record(context.WithoutCancel(ctx), []*promptd.JobResult{res}); err != nil {
 		return nil, fmt.Errorf("recording the test delivery: %w", err)
 	}
 	e.cfg.Metrics.recorded(res)

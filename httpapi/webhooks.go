@@ -128,7 +128,7 @@ type webhookView struct {
 	TimeoutSeconds  int               `json:"timeoutSeconds" doc:"Per-request timeout"`
 	MaxInFlight     int               `json:"maxInFlight" doc:"Requests in flight to this webhook at most"`
 	DisabledReason  string            `json:"disabledReason,omitempty" doc:"Why promptd disabled the webhook (e.g. it answered 410 Gone, or kept failing)"`
-	DisabledAt      *time.Time        `json:"disabledAt,omitempty" doc:"Set while the webhook is disabled: the time of its last change, which is when it was disabled unless it was edited since"`
+	DisabledAt      *time.Time        `json:"disabledAt,omitempty" doc:"When the webhook was disabled; absent while it is enabled"`
 	CreatedAt       time.Time         `json:"createdAt"`
 	UpdatedAt       time.Time         `json:"updatedAt"`
 }
@@ -171,10 +171,7 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		}
 		v.Headers[name] = value
 	}
-	if !w.Enabled {
-		at := w.UpdatedAt
-		v.DisabledAt = &at
-	}
+	v.DisabledAt = w.DisabledAt
 	return v
 }
 

@@ -18,7 +18,7 @@ import (
 
 // webhookColumns are the columns scanWebhook reads.
 const webhookColumns = `id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
-	timeout_seconds, max_in_flight, disabled_reason, revision, created_at, updated_at`
+	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
 type retryJSON struct {
@@ -38,15 +38,20 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 		r                        webhookRow
 		events, filters, retry   string
 		created, updated         int64
+		disabledAt               sql.NullInt64
 		timeoutSecs, maxInFlight int
 	)
 	w := &r.w
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
-		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &r.revision, &created, &updated); err != nil {
+		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated); err != nil {
 		return nil, err
 	}
 	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
 	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if disabledAt.Valid && !w.Enabled {
+		at := fromMillis(disabledAt.Int64)
+		w.DisabledAt = &at
+	}
 	if err := decodeMatching(events, filters, w); err != nil {
 		return nil, err
 	}
@@ -206,6 +211,7 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		var disabledAt any
 		if !out.Enabled {
 			disabledAt = millis(now)
+			out.DisabledAt = &now
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
