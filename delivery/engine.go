@@ -173,8 +173,14 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 				}
 				continue
 			}
+			var excess []string
 			for _, job := range jobs {
-				e.dispatch(reqCtx, wg, job)
+				if !e.dispatch(reqCtx, wg, job) {
+					excess = append(excess, job.DeliveryID)
+				}
+			}
+			if len(excess) > 0 {
+				e.releaseAll(excess)
 			}
 			claimed = len(jobs)
 			if claimed == limit {
@@ -230,11 +236,17 @@ func (e *Engine) hook(w *promptd.Webhook) *hookState {
 	return h
 }
 
-// dispatch starts one job in its own goroutine. A job over its webhook's cap (claims can
-// race with the counts) is still sent: caps are kept by claiming, not by dropping work.
-func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job) {
+// dispatch starts one job in its own goroutine, unless its webhook is at its in-flight cap:
+// a claim can take more of one webhook's deliveries than it has free slots (the claim only
+// skips webhooks that are already full), and those are given back (false) rather than sent,
+// so that the cap holds.
+func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job) bool {
 	e.mu.Lock()
 	h := e.hook(job.Webhook)
+	if h.inFlight >= h.limit() {
+		e.mu.Unlock()
+		return false
+	}
 	h.inFlight++
 	e.inFlight++
 	e.cfg.Metrics.inFlight(e.inFlight)
@@ -247,6 +259,7 @@ func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.
 			e.recorder.add(res)
 		}
 	}()
+	return true
 }
 
 // finish frees the slot of a finished request and wakes the claim loop.
@@ -309,12 +322,15 @@ func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now
 	return res
 }
 
-func (e *Engine) release(job *promptd.Job) {
+func (e *Engine) release(job *promptd.Job) { e.releaseAll([]string{job.DeliveryID}) }
+
+// releaseAll gives claimed deliveries back without counting an attempt.
+func (e *Engine) releaseAll(ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.cfg.Queue.Release(ctx, []string{job.DeliveryID}); err != nil {
-		// The lease runs out by itself; the delivery is not lost.
-		e.cfg.Logger.Warn("releasing a delivery", "delivery", job.DeliveryID, "err", err)
+	if err := e.cfg.Queue.Release(ctx, ids); err != nil {
+		// The leases run out by themselves; the deliveries are not lost.
+		e.cfg.Logger.Warn("releasing deliveries", "deliveries", len(ids), "err", err)
 	}
 }
 

@@ -353,7 +353,12 @@ func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
 	release := make(chan struct{})
+	var hanging, maxHanging atomic.Int32
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hanging.Add(1)
+		defer hanging.Add(-1)
+		for m := maxHanging.Load(); n > m && !maxHanging.CompareAndSwap(m, n); m = maxHanging.Load() {
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -376,5 +381,8 @@ func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 			t.Fatalf("the healthy webhook got %d of %d deliveries while the other hangs", healthy.Load(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if m := maxHanging.Load(); m != 4 {
+		t.Fatalf("the hanging webhook had %d requests in flight at most; its cap is 4", m)
 	}
 }
