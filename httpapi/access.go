@@ -127,7 +127,7 @@ func (s *server) authorize(ctx huma.Context, next func(huma.Context)) {
 			s.writeError(ctx, err)
 			return
 		}
-		key, err := s.store.Authenticate(ctx.Context(), secret)
+		key, err := s.keys.authenticate(ctx.Context(), secret, s.store.Authenticate)
 		if err != nil {
 			s.writeError(ctx, err)
 			return

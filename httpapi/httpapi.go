@@ -93,6 +93,7 @@ func (c Config) withDefaults() Config {
 // server holds what the handlers share.
 type server struct {
 	store        promptd.Store
+	keys         *keyCache
 	logger       *slog.Logger
 	version      string
 	maxBodyBytes int64
@@ -116,6 +117,7 @@ func New(cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	s := &server{
 		store:        cfg.Store,
+		keys:         newKeyCache(),
 		logger:       cfg.Logger,
 		version:      cfg.Version,
 		maxBodyBytes: cfg.MaxBodyBytes,

@@ -162,6 +162,7 @@ type deleteAPIKeyRequest struct {
 }
 
 func (s *server) deleteAPIKey(ctx context.Context, in *deleteAPIKeyRequest) (*struct{}, error) {
+	defer s.keys.forget()
 	if err := s.store.DeleteAPIKey(ctx, in.ProjectID, in.KeyID); err != nil {
 		return nil, err
 	}

@@ -68,7 +68,9 @@ func TestProjectsAndKeys(t *testing.T) {
 	}
 	e.call("GET", "/api/v1/projects", ia.Secret, nil, 200, nil)
 
-	// Revoked: 204, then the key no longer works and a second delete is a 404.
+	// Revoked: 204, then the key no longer works (at once, though it was just used and so
+	// cached) and a second delete is a 404.
+	e.call("GET", "/api/v1/prompts", k.Secret, nil, 200, nil)
 	e.call("DELETE", "/api/v1/projects/"+p.ID+"/api-keys/"+k.ID, e.admin, nil, 204, nil)
 	e.send(req{method: "GET", path: "/api/v1/prompts", key: k.Secret}).problem(t, 401)
 	e.send(req{method: "DELETE", path: "/api/v1/projects/" + p.ID + "/api-keys/" + k.ID, key: e.admin}).problem(t, 404)

@@ -82,6 +82,12 @@ func Open(path string) (*sqlstore.Store, error) {
 }
 
 // openPools opens the write pool (one connection, IMMEDIATE transactions) and the read pool.
+// Page cache sizes, in KiB: the write connection's, and each read connection's.
+const (
+	WriterCacheKiB = 64 << 10
+	ReaderCacheKiB = 8 << 10
+)
+
 func openPools(path string) (write, read *sql.DB, err error) {
 	if path == "" {
 		return nil, nil, errors.New("sqlite: the database path is empty")
@@ -101,6 +107,9 @@ func openPools(path string) (write, read *sql.DB, err error) {
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")
 	w.Set("_txlock", "immediate")
+	// The writer walks the queue index and the tables on every claim and record: give it
+	// a page cache that holds a large queue (64 MiB; SQLite's default is 2 MiB).
+	w.Add("_pragma", fmt.Sprintf("cache_size(-%d)", WriterCacheKiB))
 	write, err = sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
@@ -118,6 +127,7 @@ func openPools(path string) (write, read *sql.DB, err error) {
 
 	r := cloneValues(common)
 	r.Add("_pragma", "query_only(1)")
+	r.Add("_pragma", fmt.Sprintf("cache_size(-%d)", ReaderCacheKiB))
 	read, err = sql.Open("sqlite", path+"?"+r.Encode())
 	if err != nil {
 		write.Close()
