@@ -136,6 +136,40 @@ type DeliveryService interface {
 	// answer synchronously; should the caller die first, an engine picks it up then.
 	// Returns ENOTFOUND.
 	CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*Delivery, error)
+	// WebhookHealth summarises, per webhook of the project, the attempts started at or after
+	// since: how many, how many succeeded, their median duration (a store may take it over
+	// the latest thousand or so attempts only) and the latest failure. Webhooks without
+	// attempts in the window are absent from the map.
+	WebhookHealth(ctx context.Context, projectID string, since time.Time) (map[string]WebhookHealth, error)
+}
+
+// WebhookHealth is a webhook's delivery health over a window of time (see
+// DeliveryService.WebhookHealth).
+type WebhookHealth struct {
+	// Attempts is the number of attempts in the window; Succeeded those answered with a 2xx.
+	Attempts  int `json:"attempts"`
+	Succeeded int `json:"succeeded"`
+	// P50Ms is the median attempt duration in milliseconds (the lower median for an even
+	// count).
+	P50Ms int64 `json:"p50Ms"`
+	// LastFailureAt is when the latest failed attempt started; nil when none failed.
+	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`
+	// LastFailure describes the latest failed attempt: "HTTP <status>" when the receiver
+	// answered, else its error (e.g. a timeout).
+	LastFailure string `json:"lastFailure,omitempty"`
+}
+
+// SuccessRate is the share of attempts that succeeded, from 0 to 1; 0 without attempts.
+func (h WebhookHealth) SuccessRate() float64 {
+	if h.Attempts == 0 {
+		return 0
+	}
+	return float64(h.Succeeded) / float64(h.Attempts)
+}
+
+// AttemptSucceeded reports whether an attempt counts as a success: a 2xx answer.
+func AttemptSucceeded(a *Attempt) bool {
+	return a.Error == "" && a.StatusCode >= 200 && a.StatusCode < 300
 }
 
 // Job is a claimed delivery with everything needed to send it.

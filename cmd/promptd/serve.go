@@ -25,6 +25,7 @@ import (
 	"github.com/promptd/promptd/store/postgres"
 	"github.com/promptd/promptd/store/sqlite"
 	"github.com/promptd/promptd/store/sqlstore"
+	"github.com/promptd/promptd/web"
 )
 
 type serveCmd struct {
@@ -119,10 +120,18 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	base := "http://" + displayAddr(ln.Addr())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-	mux.Handle("/", httpapi.New(httpapi.Config{
+	urlPolicy := promptd.URLPolicy{AllowHTTP: c.AllowInsecureHTTP || c.Dev}
+	api := httpapi.New(httpapi.Config{
 		Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
 		Webhooks: st, Deliveries: st, Sender: engine,
-		URLPolicy: promptd.URLPolicy{AllowHTTP: c.AllowInsecureHTTP || c.Dev},
+		URLPolicy: urlPolicy,
+	})
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	// Everything else is the dashboard.
+	mux.Handle("/", web.New(web.Config{
+		Store: st, Sender: engine, Box: box, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(),
 	}))
 	srv := &http.Server{
 		Handler:           mux,
@@ -133,6 +142,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	}
 
 	fmt.Fprintf(e.stdout, "promptd %s serving on %s\n", promptdVersion(), base)
+	fmt.Fprintf(e.stdout, "  dashboard: %s/\n", base)
 	fmt.Fprintf(e.stdout, "  store:     %s\n", desc)
 	fmt.Fprintf(e.stdout, "  API docs:  %s/api/docs\n", base)
 	fmt.Fprintf(e.stdout, "  secrets:   encrypted with the master key from %s\n", keySource)

@@ -93,6 +93,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"RecoverDeliveries", su.testRecover},
 		{"TestDelivery", su.testTestDelivery},
 		{"WebhookProjectIsolation", su.testWebhookIsolation},
+		{"WebhookHealth", su.testWebhookHealth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

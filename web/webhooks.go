@@ -1,0 +1,459 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// healthWindow is the period the webhook health figures cover.
+const healthWindow = 24 * time.Hour
+
+// webhookRow is a webhook with its health.
+type webhookRow struct {
+	W      promptd.Webhook
+	Health *promptd.WebhookHealth // nil: no attempts in the window
+}
+
+// webhooksPage lists the project's webhooks with their health over the last 24 hours.
+func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	ctx := r.Context()
+	var rows []webhookRow
+	p := promptd.PageRequest{Limit: promptd.MaxPageLimit}
+	for {
+		page, err := s.store.ListWebhooks(ctx, sess.key.ProjectID, p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, wh := range page.Items {
+			rows = append(rows, webhookRow{W: wh})
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		p.Cursor = page.NextCursor
+	}
+	health, err := s.store.WebhookHealth(ctx, sess.key.ProjectID, time.Now().Add(-healthWindow))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for i := range rows {
+		if h, ok := health[rows[i].W.ID]; ok {
+			rows[i].Health = &h
+		}
+	}
+	s.render(w, r, http.StatusOK, "webhooks.html", "Webhooks", "webhooks", rows)
+}
+
+// webhookForm is the create and edit form of a webhook, as typed.
+type webhookForm struct {
+	ID              string // empty when creating
+	Name            string
+	URL             string
+	Enabled         bool
+	Events          []string
+	CustomEvents    string
+	PromptNames     string
+	Labels          string
+	Tags            string
+	Headers         string // one "Name: value" per line
+	SignatureHeader string
+	Schedule        string
+	RetryOn         string
+	TimeoutSeconds  string
+	MaxInFlight     string
+	Secret          string
+	Errors          fieldErrors
+	EventTypes      []string // the checkboxes
+	AllowHTTP       bool
+}
+
+// webhookFormFields are the form fields domain errors can name.
+var webhookFormFields = []string{"name", "url", "events", "filters.promptNames", "filters.labels", "filters.tags",
+	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret"}
+
+// subscribableEvents are the checkboxes of the form: promptd's event types but the test
+// event, which is never subscribed to.
+func subscribableEvents() []string {
+	return slices.DeleteFunc(slices.Clone(promptd.BuiltinEventTypes), func(e string) bool { return e == promptd.EventWebhookTest })
+}
+
+// formFromWebhook fills the form with w's settings.
+func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
+	f := webhookForm{
+		ID: w.ID, Name: w.Name, URL: w.URL, Enabled: w.Enabled,
+		PromptNames:     strings.Join(w.Filters.PromptNames, ", "),
+		Labels:          strings.Join(w.Filters.Labels, ", "),
+		Tags:            strings.Join(w.Filters.Tags, ", "),
+		SignatureHeader: w.SignatureHeader,
+		Schedule:        formatSchedule(w.Retry.Schedule),
+		RetryOn:         w.Retry.RetryOn,
+		TimeoutSeconds:  strconv.Itoa(w.TimeoutSeconds),
+		MaxInFlight:     strconv.Itoa(w.MaxInFlight),
+		EventTypes:      subscribableEvents(),
+		AllowHTTP:       s.urlPolicy.AllowHTTP,
+	}
+	var custom []string
+	for _, e := range w.Events {
+		if slices.Contains(promptd.BuiltinEventTypes, e) {
+			f.Events = append(f.Events, e)
+		} else {
+			custom = append(custom, e)
+		}
+	}
+	f.CustomEvents = strings.Join(custom, ", ")
+	var hdrs []string
+	for name, value := range w.Headers {
+		hdrs = append(hdrs, name+": "+value)
+	}
+	slices.Sort(hdrs)
+	f.Headers = strings.Join(hdrs, "\n")
+	return f
+}
+
+// formatSchedule writes a retry schedule as short Go durations: "5s, 30s, 5m".
+func formatSchedule(ds []time.Duration) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		out[i] = s
+	}
+	return strings.Join(out, ", ")
+}
+
+// readWebhookForm reads the posted form.
+func readWebhookForm(r *http.Request) webhookForm {
+	return webhookForm{
+		Name:            r.PostFormValue("name"),
+		URL:             strings.TrimSpace(r.PostFormValue("url")),
+		Enabled:         r.PostFormValue("enabled") == "on",
+		Events:          r.PostForm["events"],
+		CustomEvents:    r.PostFormValue("customEvents"),
+		PromptNames:     r.PostFormValue("promptNames"),
+		Labels:          r.PostFormValue("labels"),
+		Tags:            r.PostFormValue("tags"),
+		Headers:         r.PostFormValue("headers"),
+		SignatureHeader: strings.TrimSpace(r.PostFormValue("signatureHeader")),
+		Schedule:        r.PostFormValue("schedule"),
+		RetryOn:         r.PostFormValue("retryOn"),
+		TimeoutSeconds:  strings.TrimSpace(r.PostFormValue("timeoutSeconds")),
+		MaxInFlight:     strings.TrimSpace(r.PostFormValue("maxInFlight")),
+		Secret:          strings.TrimSpace(r.PostFormValue("secret")),
+		EventTypes:      subscribableEvents(),
+	}
+}
+
+// apply copies the form onto w; what the form cannot even parse is an EINVALID naming the
+// field, as Normalize names the rest.
+func (f *webhookForm) apply(w *promptd.Webhook) error {
+	w.Name, w.URL, w.Enabled = f.Name, f.URL, f.Enabled
+	w.Events = append(slices.Clone(f.Events), splitList(f.CustomEvents)...)
+	w.Filters = promptd.Filters{PromptNames: splitList(f.PromptNames), Labels: splitList(f.Labels), Tags: splitList(f.Tags)}
+	w.Headers = map[string]string{}
+	for _, line := range strings.Split(normalizeNewlines(f.Headers), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return promptd.Invalid("body.headers", "write one header per line as Name: value; %q has no colon", line)
+		}
+		w.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
+	}
+	w.SignatureHeader = f.SignatureHeader
+	w.Retry.Schedule = []time.Duration{}
+	for _, item := range strings.FieldsFunc(f.Schedule, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' }) {
+		d, err := time.ParseDuration(item)
+		if err != nil {
+			return promptd.Invalid("body.retry.schedule", "%q is not a duration such as 5s, 30m or 2h", item)
+		}
+		w.Retry.Schedule = append(w.Retry.Schedule, d)
+	}
+	w.Retry.RetryOn = f.RetryOn
+	var err error
+	if w.TimeoutSeconds, err = optionalInt("body.timeoutSeconds", f.TimeoutSeconds); err != nil {
+		return err
+	}
+	if w.MaxInFlight, err = optionalInt("body.maxInFlight", f.MaxInFlight); err != nil {
+		return err
+	}
+	return nil
+}
+
+// optionalInt reads a whole number; empty is 0 (the default).
+func optionalInt(field, s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, promptd.Invalid(field, "must be a whole number, got %q", s)
+	}
+	return n, nil
+}
+
+// newWebhookPage shows the create form with the defaults filled in.
+func (s *server) newWebhookPage(w http.ResponseWriter, r *http.Request) {
+	f := webhookForm{
+		Enabled:         true,
+		SignatureHeader: promptd.DefaultSignatureName,
+		Schedule:        formatSchedule(promptd.DefaultRetrySchedule),
+		RetryOn:         promptd.RetryOnDefault,
+		TimeoutSeconds:  strconv.Itoa(promptd.DefaultTimeoutSeconds),
+		MaxInFlight:     strconv.Itoa(promptd.DefaultMaxInFlight),
+		EventTypes:      subscribableEvents(),
+		AllowHTTP:       s.urlPolicy.AllowHTTP,
+	}
+	s.render(w, r, http.StatusOK, "webhook_form.html", "New webhook", "webhooks", f)
+}
+
+// createWebhook creates a webhook from the form.
+func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	f := readWebhookForm(r)
+	f.AllowHTTP = s.urlPolicy.AllowHTTP
+	wh := &promptd.Webhook{}
+	err := f.apply(wh)
+	if err == nil {
+		err = wh.Normalize(s.urlPolicy)
+	}
+	secret := f.Secret
+	if err == nil {
+		if secret == "" {
+			secret = promptd.NewWebhookSecret()
+		} else {
+			err = promptd.ValidateWebhookSecret("body.secret", secret)
+		}
+	}
+	if err == nil {
+		var created *promptd.Webhook
+		if created, err = s.store.CreateWebhook(r.Context(), sess.key.ProjectID, wh, secret); err == nil {
+			http.Redirect(w, r, "/webhooks/"+created.ID+"?done=created", http.StatusSeeOther)
+			return
+		}
+	}
+	if f.Errors = invalid(err, webhookFormFields...); f.Errors == nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusBadRequest, "webhook_form.html", "New webhook", "webhooks", f)
+}
+
+// editWebhookPage shows the edit form.
+func (s *server) editWebhookPage(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	wh, err := s.store.FindWebhook(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "webhook_form.html", "Edit "+wh.Name, "webhooks", s.formFromWebhook(wh))
+}
+
+// updateWebhook saves the edit form.
+func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	wh, err := s.store.FindWebhook(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := readWebhookForm(r)
+	f.ID, f.AllowHTTP = wh.ID, s.urlPolicy.AllowHTTP
+	wasEnabled := wh.Enabled
+	err = f.apply(wh)
+	if err == nil {
+		if wh.Enabled && !wasEnabled {
+			wh.DisabledReason = ""
+		}
+		err = wh.Normalize(s.urlPolicy)
+	}
+	if err == nil {
+		if _, err = s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh); err == nil {
+			http.Redirect(w, r, "/webhooks/"+wh.ID+"?done=saved", http.StatusSeeOther)
+			return
+		}
+	}
+	if f.Errors = invalid(err, webhookFormFields...); f.Errors == nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusBadRequest, "webhook_form.html", "Edit "+wh.Name, "webhooks", f)
+}
+
+// webhookData is a webhook's page.
+type webhookData struct {
+	W            *promptd.Webhook
+	Health       *promptd.WebhookHealth
+	Recent       []promptd.Delivery
+	Schedule     string
+	RecoverSince string // datetime-local value
+}
+
+// webhookPage shows a webhook: settings, health, recent deliveries and its controls.
+func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	ctx := r.Context()
+	wh, err := s.store.FindWebhook(ctx, sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !sess.key.Role.Allows(promptd.RoleAdmin) {
+		for name := range wh.Headers {
+			wh.Headers[name] = "••••••"
+		}
+	}
+	d := webhookData{W: wh, Schedule: formatSchedule(wh.Retry.Schedule), RecoverSince: time.Now().UTC().Add(-healthWindow).Format(datetimeLocal)}
+	health, err := s.store.WebhookHealth(ctx, sess.key.ProjectID, time.Now().Add(-healthWindow))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if h, ok := health[wh.ID]; ok {
+		d.Health = &h
+	}
+	recent, err := s.store.ListDeliveries(ctx, sess.key.ProjectID, promptd.DeliveryFilter{WebhookID: wh.ID, PageRequest: promptd.PageRequest{Limit: 10}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Recent = recent.Items
+	s.render(w, r, http.StatusOK, "webhook.html", wh.Name, "webhooks", d)
+}
+
+// datetimeLocal is the format of <input type="datetime-local">; the dashboard reads and
+// writes it in UTC.
+const datetimeLocal = "2006-01-02T15:04"
+
+// testResult is the outcome of the Test button.
+type testResult struct {
+	DeliveryID    string
+	Status        string
+	NextAttemptAt time.Time
+	Attempt       promptd.Attempt
+}
+
+// testWebhook sends a webhook.test event now and shows the receiver's answer (an htmx
+// fragment).
+func (s *server) testWebhook(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	d, err := s.store.CreateTestDelivery(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.sender.SendNow(r.Context(), d.ID)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("sending the test delivery: %w", err))
+		return
+	}
+	out := testResult{DeliveryID: d.ID, Status: res.Status, NextAttemptAt: res.NextAttemptAt, Attempt: res.Attempt}
+	// The page's health figures and recent deliveries reload themselves on this event.
+	w.Header().Set("HX-Trigger", "webhook-tested")
+	s.renderFragment(w, r, "webhook.html", "test-result", out)
+}
+
+// secretsData is the secrets fragment.
+type secretsData struct {
+	ID      string
+	Secrets []promptd.WebhookSecret
+	Rotated bool
+}
+
+// revealSecret shows the webhook's valid secrets (an htmx fragment; admins only).
+func (s *server) revealSecret(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	id := r.PathValue("id")
+	secrets, err := s.store.WebhookSecrets(r.Context(), sess.key.ProjectID, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderFragment(w, r, "webhook.html", "secrets", secretsData{ID: id, Secrets: secrets})
+}
+
+// rotateSecret makes a new secret; the old one stays valid for the chosen overlap.
+func (s *server) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	id := r.PathValue("id")
+	overlap := promptd.DefaultRotationOverlap
+	if o := strings.TrimSpace(r.PostFormValue("overlap")); o != "" {
+		d, err := time.ParseDuration(o)
+		if err != nil || d < 0 || d > 7*24*time.Hour {
+			s.fail(w, r, promptd.Invalid("body.overlap", "%q is not a duration between 0 and 168h", o))
+			return
+		}
+		overlap = d
+	}
+	secrets, err := s.store.RotateWebhookSecret(r.Context(), sess.key.ProjectID, id, promptd.NewWebhookSecret(), overlap)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderFragment(w, r, "webhook.html", "secrets", secretsData{ID: id, Secrets: secrets, Rotated: true})
+}
+
+// setEnabled enables or disables a webhook.
+func (s *server) setEnabled(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	wh, err := s.store.FindWebhook(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wh.Enabled = r.PostFormValue("enabled") == "true"
+	done := "disabled"
+	if wh.Enabled {
+		wh.DisabledReason, done = "", "enabled"
+	}
+	if err := wh.Normalize(s.urlPolicy); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/webhooks/"+wh.ID+"?done="+done, http.StatusSeeOther)
+}
+
+// recoverDeliveries re-queues the webhook's failed deliveries since the given time.
+func (s *server) recoverDeliveries(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	id := r.PathValue("id")
+	since, err := time.Parse(datetimeLocal, r.PostFormValue("since"))
+	if err != nil {
+		s.fail(w, r, promptd.Invalid("body.since", "pick a date and time (UTC)"))
+		return
+	}
+	if _, err := s.store.RecoverDeliveries(r.Context(), sess.key.ProjectID, id, since); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/deliveries?webhook="+id+"&done=recovered", http.StatusSeeOther)
+}
+
+// deleteWebhook deletes a webhook and its deliveries.
+func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	if err := s.store.DeleteWebhook(r.Context(), sess.key.ProjectID, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/webhooks?done=deleted", http.StatusSeeOther)
+}
