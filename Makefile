@@ -3,11 +3,16 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: test vet fmt build
+.PHONY: test vet fmt build bench chromium
 
 ## test: formatting and vet checks, then every test with the race detector
-test: vet
+test: vet chromium
 	$(GO) test -race -count=1 ./...
+
+## chromium: the browser the dashboard's browser tests drive (Debian's package; needs root)
+chromium:
+	@command -v chromium >/dev/null || (echo "installing chromium for the dashboard's browser tests…" && \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 ## vet: gofmt must have nothing to say, go vet must be clean
 vet:
@@ -22,3 +27,8 @@ fmt:
 ## build: the promptd binary in bin/
 build:
 	$(GO) build -o bin/promptd ./cmd/promptd
+
+## bench: a short pass (under 3 minutes) over every delivery benchmark scenario; not part of
+## make test. Full runs and the measured figures: docs/benchmarks.md
+bench:
+	$(GO) run ./cmd/promptd-bench -scenario all -duration 5s -backlog 20000 -drain-timeout 30s

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// apiClient calls one promptd's HTTP API with the bootstrap admin key.
+type apiClient struct {
+	base string
+	key  string
+	hc   *http.Client
+}
+
+// newAPIClient returns a client for the promptd at base that keeps up to conns connections
+// alive.
+func newAPIClient(base, key string, conns int) *apiClient {
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     time.Minute,
+	}
+	return &apiClient{base: base, key: key, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// call sends a JSON request and decodes a JSON answer into out (if not nil). An answer other
+// than want is an error that quotes the body.
+func (c *apiClient) call(ctx context.Context, method, path string, body []byte, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// createWebhook subscribes url to events and returns the webhook's id.
+func (c *apiClient) createWebhook(ctx context.Context, name, url string, events []string) (string, error) {
+	body, err := json.Marshal(map[string]any{"name": name, "url": url, "events": events})
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/api/v1/webhooks", body, http.StatusCreated, &out); err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", fmt.Errorf("POST /api/v1/webhooks: the answer has no id")
+	}
+	return out.ID, nil
+}
+
+// publish publishes one custom event through POST /api/v1/events and returns its id and
+// timestamp (the store's clock when the event's transaction began, in milliseconds). body
+// is the whole request body, {"type": …, "data": …}.
+func (c *apiClient) publish(ctx context.Context, body []byte) (uuid.UUID, time.Time, error) {
+	var out struct {
+		ID        string    `json:"id"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/api/v1/events", body, http.StatusCreated, &out); err != nil {
+		return uuid.UUID{}, time.Time{}, err
+	}
+	id, err := uuid.Parse(out.ID)
+	return id, out.Timestamp, err
+}
+
+// metric returns the value of an unlabelled Prometheus metric from GET /metrics, and
+// whether it was there.
+func (c *apiClient) metric(ctx context.Context, name string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	return parseMetric(resp.Body, name)
+}
+
+// parseMetric finds the sample of an unlabelled metric in the Prometheus text format.
+func parseMetric(r io.Reader, name string) (float64, bool) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// hasPprof reports whether the promptd at base serves /debug/pprof/ itself.
+func (c *apiClient) hasPprof(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/debug/pprof/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
