@@ -91,21 +91,9 @@ func (s *Store) ListDeliveries(ctx context.Context, projectID string, f promptd.
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	defer rows.Close()
-	page := &promptd.Page[promptd.Delivery]{Items: []promptd.Delivery{}}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", err)
-		}
-		page.Items = append(page.Items, *d)
-	}
-	if err := rows.Err(); err != nil {
+	page, err := readPage(rows, f.Limit, scanDelivery, func(d *promptd.Delivery) string { return d.ID })
+	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	if len(page.Items) > f.Limit {
-		page.Items = page.Items[:f.Limit]
-		page.NextCursor = encodeCursor(page.Items[f.Limit-1].ID)
 	}
 	return page, nil
 }

@@ -222,21 +222,9 @@ func (s *Store) ListEvents(ctx context.Context, projectID string, f promptd.Even
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	defer rows.Close()
-	page := &promptd.Page[promptd.Event]{Items: []promptd.Event{}}
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		page.Items = append(page.Items, *ev)
-	}
-	if err := rows.Err(); err != nil {
+	page, err := readPage(rows, f.Limit, scanEvent, func(ev *promptd.Event) string { return ev.ID })
+	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
-	}
-	if len(page.Items) > f.Limit {
-		page.Items = page.Items[:f.Limit]
-		page.NextCursor = encodeCursor(page.Items[f.Limit-1].ID)
 	}
 	return page, nil
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -71,4 +72,27 @@ func prefixRange(prefix string) (upper string, ok bool) {
 		}
 	}
 	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1), true
+}
+
+// readPage reads rows fetched with LIMIT limit+1 into a page: scan turns each row into an
+// item, key gives the cursor of the last item kept when there is one more row than limit.
+// It closes rows.
+func readPage[T any](rows *sql.Rows, limit int, scan func(scanner) (*T, error), key func(*T) string) (*promptd.Page[T], error) {
+	defer rows.Close()
+	page := &promptd.Page[T]{Items: []T{}}
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, *item)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.NextCursor = encodeCursor(key(&page.Items[limit-1]))
+	}
+	return page, nil
 }

@@ -306,25 +306,15 @@ func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.Pa
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
-	defer rows.Close()
-	page := &promptd.Page[promptd.Webhook]{Items: []promptd.Webhook{}}
-	for rows.Next() {
-		r, err := scanWebhook(rows)
+	page, err := readPage(rows, p.Limit, func(row scanner) (*promptd.Webhook, error) {
+		r, err := scanWebhook(row)
 		if err != nil {
-			return nil, fmt.Errorf("list webhooks: %w", err)
+			return nil, err
 		}
-		w, err := r.open(box)
-		if err != nil {
-			return nil, fmt.Errorf("list webhooks: %w", err)
-		}
-		page.Items = append(page.Items, *w)
-	}
-	if err := rows.Err(); err != nil {
+		return r.open(box)
+	}, func(w *promptd.Webhook) string { return w.ID })
+	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	if len(page.Items) > p.Limit {
-		page.Items = page.Items[:p.Limit]
-		page.NextCursor = encodeCursor(page.Items[p.Limit-1].ID)
 	}
 	return page, nil
 }
