@@ -21,6 +21,9 @@ import (
 	"github.com/promptd/promptd/internal/pgtest"
 )
 
+// testVersion is the version the test binary is built with.
+const testVersion = "v0.0.0-test"
+
 // buildOnce builds the promptd binary once for every test of the package that needs a
 // real process.
 var buildOnce = sync.OnceValues(func() (string, error) {
@@ -29,7 +32,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "promptd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
@@ -61,7 +64,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if _, after, ok := strings.Cut(lines.Text(), "serving on "); ok {

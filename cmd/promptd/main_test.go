@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -288,17 +287,16 @@ func TestCommandLineErrors(t *testing.T) {
 	}
 }
 
-// TestBinary builds the real binary and checks what only a process shows: `version`,
-// `migrate`, and a graceful exit on SIGTERM.
+// TestBinary checks, on the built binary, what only a process shows: `version`, `migrate`,
+// and a graceful exit on SIGTERM.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "promptd")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "version").Output()
-	if err != nil || strings.TrimSpace(string(out)) != "promptd v0.0.0-test" {
+	if err != nil || strings.TrimSpace(string(out)) != "promptd "+testVersion {
 		t.Fatalf("promptd version = %q, %v", out, err)
 	}
 	dir := t.TempDir()
@@ -307,45 +305,22 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("promptd migrate: %v\n%s", err, out)
 	}
 
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	cmd.Env = append(os.Environ(), "PROMPTD_BOOTSTRAP_KEY="+testKey)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := bufio.NewScanner(stdout)
-	var base string
-	for lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), "serving on "); ok {
-			base = after
-			break
-		}
-	}
-	if base == "" {
-		t.Fatalf("no 'serving on' line; stderr:\n%s", stderr.String())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	call(t, testKey, "POST", base+"/api/v1/prompts", map[string]any{"name": "smoke", "prompt": "hi"}, 201, nil)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	p := startProcess(t, "--data-dir", dir)
+	call(t, testKey, "POST", p.base+"/api/v1/prompts", map[string]any{"name": "smoke", "prompt": "hi"}, 201, nil)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
+	go func() { waitErr <- p.cmd.Wait() }()
 	select {
 	case err := <-waitErr:
 		if err != nil {
-			t.Fatalf("serve did not exit cleanly on SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+			t.Fatalf("serve did not exit cleanly on SIGTERM: %v\nstderr:\n%s", err, p.stderr)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit within 20s of SIGTERM")
 	}
-	if !strings.Contains(stderr.String(), "shutting down") {
-		t.Errorf("no shutdown log line; stderr:\n%s", stderr.String())
+	if !strings.Contains(p.stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log line; stderr:\n%s", p.stderr)
 	}
 }

@@ -220,19 +220,11 @@ func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.A
 	}
 	var out *promptd.Version
 	err = s.write(ctx, "set labels", func(tx *writeTx, now time.Time) error {
-		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		p, v, before, err := s.lockVersion(ctx, tx, projectID, name, version)
 		if err != nil {
 			return err
 		}
 		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
-		v, err := getVersion(ctx, tx, p, version)
-		if err != nil {
-			return err
-		}
-		before, err := getLabels(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
 		after, err := before.WithLabelsSet(field, version, labels)
 		if err != nil {
 			return err
@@ -364,19 +356,11 @@ func (s *Store) UpdatePrompt(ctx context.Context, projectID string, actor prompt
 // promptd.PromptService.
 func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promptd.Actor, name string, version int) error {
 	return s.write(ctx, "delete version", func(tx *writeTx, now time.Time) error {
-		p, err := s.getPrompt(ctx, tx, projectID, name, true)
+		p, v, before, err := s.lockVersion(ctx, tx, projectID, name, version)
 		if err != nil {
 			return err
 		}
 		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
-		v, err := getVersion(ctx, tx, p, version)
-		if err != nil {
-			return err
-		}
-		before, err := getLabels(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
 		var highest sql.NullInt64
 		if err := tx.QueryRowContext(ctx,
 			`SELECT MAX(number) FROM versions WHERE prompt_id = $1 AND number <> $2`, p.ID, version).Scan(&highest); err != nil {
@@ -448,4 +432,22 @@ func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor prompt
 		}
 		return c.finish()
 	})
+}
+
+// lockVersion locks the named prompt in tx and loads one of its versions and the prompt's
+// labels: the starting point of every change to one version. Returns ENOTFOUND.
+func (s *Store) lockVersion(ctx context.Context, tx *writeTx, projectID, name string, version int) (*promptRow, *versionRow, promptd.LabelMap, error) {
+	p, err := s.getPrompt(ctx, tx, projectID, name, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := getVersion(ctx, tx, p, version)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	labels, err := getLabels(ctx, tx, p.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, v, labels, nil
 }
