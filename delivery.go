@@ -203,15 +203,17 @@ type ClaimRequest struct {
 	Limit int
 	// Lease is how long the claim holds; an unfinished claim becomes due again after it.
 	Lease time.Duration
-	// SkipWebhooks are webhooks that must not get more work now (at their in-flight cap, or
-	// their circuit is open).
-	SkipWebhooks []string
+	// Free bounds, per webhook id, how many of the webhook's deliveries the claim may take
+	// (0: none, e.g. it is at its in-flight cap or its circuit is open). A webhook without
+	// an entry gets at most its MaxInFlight.
+	Free map[string]int
 }
 
 // Queue is the engine's view of the deliveries table.
 type Queue interface {
 	// Claim leases up to r.Limit due deliveries (pending and due, or delivering with an
-	// expired lease), oldest due first, and returns them as jobs with Attempt incremented.
+	// expired lease), at most r.Free of each webhook's, oldest due first, and returns them
+	// as jobs with Attempt incremented.
 	Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
 	// ClaimDelivery leases one delivery by id whatever its due time (for the Test button).
 	// Returns ENOTFOUND, or ECONFLICT when it is not pending.

@@ -86,14 +86,21 @@ func (c *Config) setDefaults() error {
 // Engine delivers: it claims due deliveries, sends them with per-webhook isolation, and
 // records the outcomes in batches. Several engines (one per promptd instance) may share a
 // store.
+//
+// Each webhook has at most its MaxInFlight requests in flight. The engine claims more of its
+// deliveries ahead (they wait in memory, leased, for a slot: one round of the cap, several
+// for a webhook that answers fast), so that a webhook's next request starts as soon as one
+// ends instead of after a claim round trip to the store; a claimed delivery that waited too
+// long for its lease is given back unsent.
 type Engine struct {
 	cfg      Config
 	recorder *recorder
 
 	mu       sync.Mutex
-	inFlight int
+	inFlight int // requests in flight
+	waiting  int // jobs claimed ahead, over all webhooks
 	hooks    map[string]*hookState
-	freed    chan struct{} // a slot was freed
+	freed    chan struct{} // a slot was freed, or a waiting job started
 }
 
 // hookState is what the engine knows of one webhook: its requests in flight, its cap and
@@ -102,6 +109,47 @@ type hookState struct {
 	inFlight int
 	max      int
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	waiting  []waitingJob // claimed ahead, oldest first
+	avg      time.Duration // moving average of its requests' durations
+	samples  int
+}
+
+// fastRequest is the average request duration under which a webhook gets a deeper round of
+// jobs claimed ahead (aheadFast times its cap): its slots free up faster than a claim
+// round trip through a busy store.
+const (
+	fastRequest = 50 * time.Millisecond
+	aheadFast   = 8
+)
+
+// ahead returns how many claimed jobs may wait for the webhook's slots: none unless its
+// circuit is closed; one round of its cap until its requests are known to be fast, several
+// rounds then.
+func (h *hookState) ahead() int {
+	switch {
+	case h.breaker.State() != gobreaker.StateClosed:
+		return 0
+	case h.samples == 0 || h.avg > fastRequest:
+		return h.max
+	default:
+		return aheadFast * h.max
+	}
+}
+
+// took adds a request's duration to the moving average.
+func (h *hookState) took(d time.Duration) {
+	if h.samples == 0 {
+		h.avg = d
+	} else {
+		h.avg += (d - h.avg) / 8
+	}
+	h.samples++
+}
+
+// waitingJob is a claimed job waiting for a slot of its webhook.
+type waitingJob struct {
+	job       *promptd.Job
+	claimedAt time.Time
 }
 
 // limit returns the in-flight cap: the webhook's own while its circuit is closed, one probe
@@ -138,6 +186,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { e.recorder.run(); close(recDone) }()
 
 	e.loop(ctx, reqCtx, &wg)
+	e.releaseWaiting()
 
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
@@ -159,12 +208,12 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		free, skip := e.capacity()
-		limit := min(free, e.cfg.BatchSize)
+		limit, free := e.capacity()
+		limit = min(limit, e.cfg.BatchSize)
 		claimed := 0
 		if limit > 0 {
 			jobs, err := e.cfg.Queue.Claim(ctx, promptd.ClaimRequest{
-				Now: e.cfg.Now(), Limit: limit, Lease: e.cfg.Lease, SkipWebhooks: skip,
+				Now: e.cfg.Now(), Limit: limit, Lease: e.cfg.Lease, Free: free,
 			})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -173,9 +222,10 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 				}
 				continue
 			}
+			now := e.cfg.Now()
 			var excess []string
 			for _, job := range jobs {
-				if !e.dispatch(reqCtx, wg, job) {
+				if !e.dispatch(reqCtx, wg, job, now) {
 					excess = append(excess, job.DeliveryID)
 				}
 			}
@@ -208,16 +258,21 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// capacity returns how many more requests may start and which webhooks must get none now.
-func (e *Engine) capacity() (free int, skip []string) {
+// capacity returns how many jobs the next claim may take in all (requests that may start
+// now, plus as many claimed ahead) and, for every webhook the engine knows, how many of its
+// own: its free slots plus what may wait (ahead), none while its circuit is open.
+func (e *Engine) capacity() (limit int, free map[string]int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	free = make(map[string]int, len(e.hooks))
 	for id, h := range e.hooks {
-		if h.inFlight >= h.limit() || h.breaker.State() == gobreaker.StateOpen {
-			skip = append(skip, id)
+		n := 0
+		if h.breaker.State() != gobreaker.StateOpen {
+			n = h.limit() + h.ahead() - h.inFlight - len(h.waiting)
 		}
+		free[id] = max(0, n)
 	}
-	return e.cfg.Concurrency - e.inFlight, skip
+	return 2*e.cfg.Concurrency - e.inFlight - e.waiting, free
 }
 
 // hook returns the state of a webhook, creating it on first sight. Callers hold e.mu.
@@ -236,30 +291,114 @@ func (e *Engine) hook(w *promptd.Webhook) *hookState {
 	return h
 }
 
-// dispatch starts one job in its own goroutine, unless its webhook is at its in-flight cap:
-// a claim can take more of one webhook's deliveries than it has free slots (the claim only
-// skips webhooks that are already full), and those are given back (false) rather than sent,
-// so that the cap holds.
-func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job) bool {
+// dispatch starts a job claimed at claimedAt in its own goroutine when its webhook has a
+// free slot (and the engine one), or queues it behind the webhook's requests in flight. It
+// returns false, and the caller gives the job back, when the webhook already has as many
+// jobs waiting as it may (its cap was lowered, or its circuit opened, since the claim was
+// asked for).
+func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job, claimedAt time.Time) bool {
 	e.mu.Lock()
 	h := e.hook(job.Webhook)
-	if h.inFlight >= h.limit() {
+	if len(h.waiting) > 0 || h.inFlight >= h.limit() || e.inFlight >= e.cfg.Concurrency {
+		if len(h.waiting) >= h.ahead() {
+			e.mu.Unlock()
+			return false
+		}
+		h.waiting = append(h.waiting, waitingJob{job: job, claimedAt: claimedAt})
+		e.waiting++
 		e.mu.Unlock()
-		return false
+		return true
 	}
+	e.start(ctx, wg, h, job)
+	e.mu.Unlock()
+	return true
+}
+
+// start takes a slot for job and sends it, then the webhook's waiting jobs for as long as
+// there are any and the slot may be kept. Callers hold e.mu.
+func (e *Engine) start(ctx context.Context, wg *sync.WaitGroup, h *hookState, job *promptd.Job) {
 	h.inFlight++
 	e.inFlight++
 	e.cfg.Metrics.inFlight(e.inFlight)
-	e.mu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer e.finish(h)
-		if res := e.attempt(ctx, h, job); res != nil {
-			e.recorder.add(res)
+		for job != nil {
+			began := time.Now()
+			res := e.attempt(ctx, h, job)
+			if res != nil {
+				e.recorder.add(res)
+			}
+			job = e.next(h, time.Since(began))
 		}
 	}()
-	return true
+}
+
+// next returns the webhook's next waiting job to send on the slot of the request that just
+// ended, or frees the slot and returns nil. Waiting jobs whose lease would run out before
+// their request could end are given back, as are all of them while the circuit is open.
+func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
+	var stale []string
+	defer func() {
+		if len(stale) > 0 {
+			e.releaseAll(stale)
+		}
+	}()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer func() {
+		select {
+		case e.freed <- struct{}{}:
+		default:
+		}
+	}()
+	h.took(took)
+	open := h.breaker.State() == gobreaker.StateOpen
+	for len(h.waiting) > 0 && !open && h.inFlight <= h.limit() && e.inFlight <= e.cfg.Concurrency {
+		w := h.waiting[0]
+		h.waiting[0] = waitingJob{}
+		h.waiting = h.waiting[1:]
+		e.waiting--
+		if e.cfg.Now().Sub(w.claimedAt) > e.startBy(w.job) {
+			stale = append(stale, w.job.DeliveryID)
+			continue
+		}
+		return w.job
+	}
+	if open {
+		for _, w := range h.waiting {
+			stale = append(stale, w.job.DeliveryID)
+		}
+		e.waiting -= len(h.waiting)
+		h.waiting = nil
+	}
+	h.inFlight--
+	e.inFlight--
+	e.cfg.Metrics.inFlight(e.inFlight)
+	return nil
+}
+
+// startBy is how long after its claim a job may still start: its request, at its longest,
+// must end (and its result be recorded) well before the lease does.
+func (e *Engine) startBy(job *promptd.Job) time.Duration {
+	return e.cfg.Lease - time.Duration(job.Webhook.TimeoutSeconds)*time.Second - 5*time.Second
+}
+
+// releaseWaiting gives back every job still waiting for a slot (at shutdown).
+func (e *Engine) releaseWaiting() {
+	e.mu.Lock()
+	var ids []string
+	for _, h := range e.hooks {
+		for _, w := range h.waiting {
+			ids = append(ids, w.job.DeliveryID)
+		}
+		h.waiting = nil
+	}
+	e.waiting = 0
+	e.mu.Unlock()
+	if len(ids) > 0 {
+		e.releaseAll(ids)
+	}
 }
 
 // finish frees the slot of a finished request and wakes the claim loop.

@@ -386,3 +386,58 @@ func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 		t.Fatalf("the hanging webhook had %d requests in flight at most; its cap is 4", m)
 	}
 }
+
+// TestClaimAheadKeepsTheCap sends a burst to a fast webhook with a small cap: the engine
+// claims jobs ahead of its free slots, yet never has more than the cap in flight, and every
+// event arrives exactly once.
+func TestClaimAheadKeepsTheCap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	var (
+		inFlight, maxInFlight atomic.Int32
+		mu                    sync.Mutex
+		seen                  = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		seen[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	f.webhook(t, srv.URL, func(w *promptd.Webhook) { w.MaxInFlight = 3 })
+	f.start(t)
+	const n = 300
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = f.publish(t, "burst.test").ID
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		got := len(seen)
+		mu.Unlock()
+		if got == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events arrived", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a duplicate to show
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("event %s arrived %d times", id, seen[id])
+		}
+	}
+	if m := maxInFlight.Load(); m > 3 || m < 2 {
+		t.Errorf("at most %d requests were in flight; the cap is 3", m)
+	}
+}

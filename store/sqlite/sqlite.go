@@ -51,6 +51,8 @@ func Dialect() sqlstore.Dialect {
 		ForUpdate:         "",
 		HasTag:            `EXISTS (SELECT 1 FROM json_each(%[1]s) WHERE json_each.value = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
+		// One write connection: writes are committed in groups (see sqlstore).
+		SerialWrites: true,
 	}
 }
 
@@ -110,6 +112,9 @@ func openPools(path string) (write, read *sql.DB, err error) {
 	// The writer walks the queue index and the tables on every claim and record: give it
 	// a page cache that holds a large queue (64 MiB; SQLite's default is 2 MiB).
 	w.Add("_pragma", fmt.Sprintf("cache_size(-%d)", WriterCacheKiB))
+	// Group commit runs each write in a savepoint: keep the savepoints' undo pages (the
+	// sub-journal) in memory rather than in a temporary file written page by page.
+	w.Add("_pragma", "temp_store(MEMORY)")
 	write, err = sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: opening %s: %w", path, err)

@@ -86,6 +86,7 @@ func TestPragmas(t *testing.T) {
 		{"write", "foreign_keys", "1"},
 		{"write", "busy_timeout", "10000"},
 		{"write", "query_only", "0"},
+		{"write", "temp_store", "2"},
 		{"read", "journal_mode", "wal"},
 		{"read", "synchronous", "1"},
 		{"read", "foreign_keys", "1"},

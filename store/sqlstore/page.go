@@ -59,6 +59,28 @@ func (a *args) in(vs []string) string {
 	return "(" + strings.Join(ph, ", ") + ")"
 }
 
+// inPadded is in with the list padded, by repeating its last value, to the next of a few
+// lengths (1, 2, 4, 8, 16, 32, then multiples of 32), so that a statement that takes lists of
+// any length has only a few texts: the store keeps each text prepared. vs must not be empty.
+func (a *args) inPadded(vs []string) string {
+	n := 1
+	for n < len(vs) && n < 32 {
+		n *= 2
+	}
+	if len(vs) > 32 {
+		n = (len(vs) + 31) / 32 * 32
+	}
+	padded := vs
+	if n > len(vs) {
+		padded = make([]string, n)
+		copy(padded, vs)
+		for i := len(vs); i < n; i++ {
+			padded[i] = vs[len(vs)-1]
+		}
+	}
+	return a.in(padded)
+}
+
 // prefixRange returns the half-open range [prefix, upper) of the names that start with
 // prefix, compared byte by byte. ok is false when prefix contains a byte no prompt name can
 // contain: then no name matches. Prompt names are ASCII letters, digits and ._-/, so the

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -18,11 +19,10 @@ import (
 
 // The queue lives in the deliveries table. A delivery is due when its status is pending or
 // delivering and next_attempt_at has passed: for a pending delivery that is its due time, for
-// a delivering one the end of its lease, so work whose engine died comes back by itself.
-
-// claimable keeps the deliveries an engine may take: those of enabled webhooks, and test
-// deliveries, which go to their webhook whatever its state.
-const claimable = ` AND (d.event_type = '` + promptd.EventWebhookTest + `' OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled))`
+// a delivering one the end of its lease, so work whose engine died comes back by itself. The
+// queue is read per webhook, through deliveries_due_idx (webhook_id, next_attempt_at): the
+// deliveries an engine may take are those of enabled webhooks, and test deliveries, which go
+// to their webhook whatever its state.
 
 // claimedColumns are what a claim returns of each leased delivery.
 const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count`
@@ -45,13 +45,43 @@ func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
 	return out, rows.Err()
 }
 
+// queuedHook is a webhook as a claim sees it.
+type queuedHook struct {
+	id          string
+	enabled     bool
+	maxInFlight int
+	revision    int64
+}
+
+// dueOf selects, oldest due first, a webhook's due deliveries ($1 the webhook, $2 now, $3 how
+// many at most); dueTestsOf the same for a disabled webhook, whose test deliveries only are
+// claimable.
+const (
+	dueOf = `SELECT id, next_attempt_at FROM deliveries
+		WHERE webhook_id = $1 AND status IN ('pending', 'delivering') AND next_attempt_at <= $2
+		ORDER BY next_attempt_at LIMIT $3`
+	dueTestsOf = `SELECT id, next_attempt_at FROM deliveries
+		WHERE webhook_id = $1 AND status IN ('pending', 'delivering') AND next_attempt_at <= $2
+		AND event_type = '` + promptd.EventWebhookTest + `'
+		ORDER BY next_attempt_at LIMIT $3`
+)
+
+// candidate is a due delivery a claim may lease.
+type candidate struct {
+	id  string
+	due int64
+}
+
 // Claim leases up to r.Limit due deliveries (pending and due, or delivering with an expired
-// lease) of enabled webhooks not in r.SkipWebhooks, oldest due first, and returns them as
-// jobs: status delivering, next_attempt_at the end of the lease, attempt count incremented.
-// Concurrent claims never lease one delivery twice: on PostgreSQL they skip each other's
-// locked rows, on SQLite write transactions are serialised. Jobs of one webhook share one
-// *promptd.Webhook, which callers must not modify. Returns EINTERNAL when no secret box is
-// set. See promptd.Queue.
+// lease), taking from each webhook at most r.Free[webhook] (or, for a webhook not in r.Free,
+// its MaxInFlight) of its oldest due ones and, over all webhooks, the oldest due first. It
+// returns them as jobs: status delivering, next_attempt_at the end of the lease, attempt
+// count incremented. Concurrent claims never lease one delivery twice: on PostgreSQL they
+// skip each other's locked rows, on SQLite write transactions are serialised. Jobs of one
+// webhook share one *promptd.Webhook, which callers must not modify. Returns EINTERNAL when
+// no secret box is set. See promptd.Queue.
+//
+// A claim costs one index probe per webhook (deliveries_due_idx) however long the queue is.
 func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.Job, error) {
 	if r.Limit <= 0 {
 		return nil, nil
@@ -66,54 +96,123 @@ func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.J
 	if now.IsZero() {
 		now = s.clock()
 	}
-	var claimed []claimedRow
+	var jobs []*promptd.Job
 	err := s.write(ctx, "claim deliveries", func(tx *writeTx, _ time.Time) error {
-		var a args
-		nowP, leaseP := a.add(millis(now)), a.add(millis(now.Add(r.Lease)))
-		skip := ""
-		if len(r.SkipWebhooks) > 0 {
-			skip = ` AND d.webhook_id NOT IN ` + a.in(r.SkipWebhooks)
-		}
-		rows, err := tx.QueryContext(ctx, `WITH due AS MATERIALIZED (
-				SELECT d.id FROM deliveries d
-				WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= `+nowP+claimable+skip+`
-				ORDER BY d.next_attempt_at LIMIT `+strconv.Itoa(r.Limit)+s.d.SkipLocked+`
-			)
-			UPDATE deliveries SET status = 'delivering', next_attempt_at = `+leaseP+`,
-				attempt_count = attempt_count + 1, updated_at = `+nowP+`
-			WHERE id IN (SELECT id FROM due)
-			RETURNING `+claimedColumns, a...)
+		hooks, err := queuedHooks(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("leasing: %w", err)
+			return err
 		}
-		claimed, err = scanClaimed(rows)
+		var cands []candidate
+		for _, h := range hooks {
+			n := h.maxInFlight
+			if free, ok := r.Free[h.id]; ok {
+				n = free
+			}
+			if n = min(n, r.Limit); n <= 0 {
+				continue
+			}
+			q := dueOf
+			if !h.enabled {
+				q = dueTestsOf
+			}
+			if cands, err = appendDue(ctx, tx, cands, q+s.d.SkipLocked, h.id, millis(now), n); err != nil {
+				return err
+			}
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		if len(hooks) > 1 {
+			slices.SortFunc(cands, func(a, b candidate) int {
+				return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
+			})
+		}
+		cands = cands[:min(len(cands), r.Limit)]
+		claimed, err := lease(ctx, tx, cands, now, r.Lease)
+		if err != nil {
+			return err
+		}
+		revisions := make(map[string]int64, len(hooks))
+		for _, h := range hooks {
+			revisions[h.id] = h.revision
+		}
+		jobs, err = s.buildJobs(ctx, tx, claimed, revisions, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(claimed) == 0 {
-		return nil, nil
-	}
-	jobs, err := s.buildJobs(ctx, claimed, now)
-	if err != nil {
-		s.releaseAfterFailure(ctx, claimed)
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
 	return jobs, nil
 }
 
-// releaseAfterFailure gives back deliveries that were leased but could not be turned into
-// jobs, so that the failed claim costs them no attempt. Should that fail too, their leases
-// run out.
-func (s *Store) releaseAfterFailure(ctx context.Context, claimed []claimedRow) {
-	ids := make([]string, len(claimed))
-	for i, c := range claimed {
-		ids[i] = c.id
+// queuedHooks returns every webhook, in id order.
+func queuedHooks(ctx context.Context, tx *writeTx) ([]queuedHook, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, enabled, max_in_flight, revision FROM webhooks ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = s.Release(ctx, ids) //nolint:errcheck // best effort: the leases expire anyway
+	defer rows.Close()
+	var hooks []queuedHook
+	for rows.Next() {
+		var h queuedHook
+		if err := rows.Scan(&h.id, &h.enabled, &h.maxInFlight, &h.revision); err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+		hooks = append(hooks, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// appendDue appends to cands what query (dueOf or dueTestsOf) selects.
+func appendDue(ctx context.Context, tx *writeTx, cands []candidate, query, webhookID string, now int64, n int) ([]candidate, error) {
+	rows, err := tx.QueryContext(ctx, query, webhookID, now, n)
+	if err != nil {
+		return nil, fmt.Errorf("finding due deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.id, &c.due); err != nil {
+			return nil, fmt.Errorf("finding due deliveries: %w", err)
+		}
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding due deliveries: %w", err)
+	}
+	return cands, nil
+}
+
+// lease marks the candidates delivering until now+lease and counts their attempt, and
+// returns them in the candidates' order.
+func lease(ctx context.Context, tx *writeTx, cands []candidate, now time.Time, lease time.Duration) ([]claimedRow, error) {
+	ids := make([]string, len(cands))
+	order := make(map[string]int, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+		order[c.id] = i
+	}
+	claimed := make([]claimedRow, 0, len(cands))
+	for chunk := range slices.Chunk(ids, attemptsPerInsert) {
+		var a args
+		nowP, leaseP := a.add(millis(now)), a.add(millis(now.Add(lease)))
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = `+leaseP+`,
+				attempt_count = attempt_count + 1, updated_at = `+nowP+`
+			WHERE id IN `+a.inPadded(chunk)+` RETURNING `+claimedColumns, a...)
+		if err != nil {
+			return nil, fmt.Errorf("leasing: %w", err)
+		}
+		got, err := scanClaimed(rows)
+		if err != nil {
+			return nil, fmt.Errorf("leasing: %w", err)
+		}
+		claimed = append(claimed, got...)
+	}
+	slices.SortFunc(claimed, func(a, b claimedRow) int { return cmp.Compare(order[a.id], order[b.id]) })
+	return claimed, nil
 }
 
 // ClaimDelivery leases one pending delivery by id, whatever its due time and its webhook's
@@ -129,7 +228,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, now time.Time, lea
 	if now.IsZero() {
 		now = s.clock()
 	}
-	var claimed []claimedRow
+	var jobs []*promptd.Job
 	err := s.write(ctx, "claim delivery", func(tx *writeTx, _ time.Time) error {
 		rows, err := tx.QueryContext(ctx,
 			`UPDATE deliveries SET status = 'delivering', next_attempt_at = $1, attempt_count = attempt_count + 1, updated_at = $2
@@ -138,7 +237,12 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, now time.Time, lea
 		if err != nil {
 			return fmt.Errorf("leasing: %w", err)
 		}
-		if claimed, err = scanClaimed(rows); err != nil || len(claimed) == 1 {
+		claimed, err := scanClaimed(rows)
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 1 {
+			jobs, err = s.buildJobs(ctx, tx, claimed, nil, now)
 			return err
 		}
 		var status string
@@ -154,22 +258,17 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, now time.Time, lea
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := s.buildJobs(ctx, claimed, now)
-	if err != nil {
-		s.releaseAfterFailure(ctx, claimed)
-		return nil, fmt.Errorf("claim delivery: %w", err)
-	}
 	if len(jobs) == 0 { // its webhook was deleted meanwhile, and the delivery with it
 		return nil, deliveryNotFound(id)
 	}
 	return jobs[0], nil
 }
 
-// buildJobs turns leased deliveries into jobs, reading in one snapshot the events' payloads
-// (one query for the batch) and the webhooks' revisions; settings and secrets are decrypted
-// only for the webhooks whose revision is not cached. A delivery whose webhook is gone (it
-// was deleted, with its deliveries, after the claim) yields no job.
-func (s *Store) buildJobs(ctx context.Context, claimed []claimedRow, now time.Time) ([]*promptd.Job, error) {
+// buildJobs turns leased deliveries into jobs, in the claim's transaction: it reads the
+// events' payloads and takes the webhooks' settings and secrets from the cache when it holds
+// their revision (revisions, when given, are the webhooks' current ones), decrypting only
+// the others. A delivery whose webhook is gone yields no job.
+func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow, revisions map[string]int64, now time.Time) ([]*promptd.Job, error) {
 	box, err := s.secretBox()
 	if err != nil {
 		return nil, err
@@ -177,7 +276,6 @@ func (s *Store) buildJobs(ctx context.Context, claimed []claimedRow, now time.Ti
 	var (
 		eventIDs, hookIDs []string
 		payloads          = map[string][]byte{}
-		configs           map[string]*hookConfig
 	)
 	for _, c := range claimed {
 		if _, ok := payloads[c.eventID]; !ok {
@@ -188,29 +286,29 @@ func (s *Store) buildJobs(ctx context.Context, claimed []claimedRow, now time.Ti
 			hookIDs = append(hookIDs, c.webhookID)
 		}
 	}
-	err = s.read(ctx, "building jobs", func(tx *sql.Tx) error {
+	for chunk := range slices.Chunk(eventIDs, attemptsPerInsert) {
 		var a args
-		rows, err := tx.QueryContext(ctx, `SELECT id, payload FROM events WHERE id IN `+a.in(eventIDs), a...)
+		rows, err := tx.QueryContext(ctx, `SELECT id, payload FROM events WHERE id IN `+a.inPadded(chunk), a...)
 		if err != nil {
-			return fmt.Errorf("loading payloads: %w", err)
+			return nil, fmt.Errorf("loading payloads: %w", err)
 		}
-		defer rows.Close()
 		for rows.Next() {
 			var (
 				id      string
 				payload []byte
 			)
 			if err := rows.Scan(&id, &payload); err != nil {
-				return fmt.Errorf("loading payloads: %w", err)
+				rows.Close()
+				return nil, fmt.Errorf("loading payloads: %w", err)
 			}
 			payloads[id] = payload
 		}
+		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("loading payloads: %w", err)
+			return nil, fmt.Errorf("loading payloads: %w", err)
 		}
-		configs, err = s.hookConfigs(ctx, tx, box, hookIDs)
-		return err
-	})
+	}
+	configs, err := s.hookConfigs(ctx, tx, box, hookIDs, revisions)
 	if err != nil {
 		return nil, err
 	}
@@ -239,23 +337,38 @@ func (s *Store) buildJobs(ctx context.Context, claimed []claimedRow, now time.Ti
 }
 
 // hookConfigs returns the decrypted settings and secrets of the webhooks that still exist,
-// from the cache when it holds their current revision.
-func (s *Store) hookConfigs(ctx context.Context, tx *sql.Tx, box SecretBox, ids []string) (map[string]*hookConfig, error) {
+// from the cache when it holds their current revision. revisions, when not nil, holds the
+// current revisions (read in the same transaction); otherwise they are read here.
+func (s *Store) hookConfigs(ctx context.Context, tx *writeTx, box SecretBox, ids []string, revisions map[string]int64) (map[string]*hookConfig, error) {
 	out := make(map[string]*hookConfig, len(ids))
-	var a args
-	rows, err := tx.QueryContext(ctx, `SELECT id, revision FROM webhooks WHERE id IN `+a.in(ids), a...)
-	if err != nil {
-		return nil, fmt.Errorf("loading webhooks: %w", err)
+	if revisions == nil {
+		revisions = map[string]int64{}
+		var a args
+		rows, err := tx.QueryContext(ctx, `SELECT id, revision FROM webhooks WHERE id IN `+a.in(ids), a...)
+		if err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+		for rows.Next() {
+			var (
+				id  string
+				rev int64
+			)
+			if err := rows.Scan(&id, &rev); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("loading webhooks: %w", err)
+			}
+			revisions[id] = rev
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
 	}
 	var missing []string
-	for rows.Next() {
-		var (
-			id  string
-			rev int64
-		)
-		if err := rows.Scan(&id, &rev); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("loading webhooks: %w", err)
+	for _, id := range ids {
+		rev, ok := revisions[id]
+		if !ok {
+			continue // deleted
 		}
 		if cfg := s.hooks.config(id, rev); cfg != nil {
 			out[id] = cfg
@@ -263,16 +376,12 @@ func (s *Store) hookConfigs(ctx context.Context, tx *sql.Tx, box SecretBox, ids 
 			missing = append(missing, id)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("loading webhooks: %w", err)
-	}
 	if len(missing) == 0 {
 		return out, nil
 	}
 
-	a = nil
-	rows, err = tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id IN `+a.in(missing), a...)
+	var a args
+	rows, err := tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id IN `+a.in(missing), a...)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks: %w", err)
 	}
@@ -366,13 +475,10 @@ func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error 
 // updateDeliveries moves each delivery to its result's state, fenced on its claim, and
 // reports which updates applied.
 func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, error) {
-	stmt, err := tx.PrepareContext(ctx,
-		`UPDATE deliveries SET status = $1, next_attempt_at = $2, last_status_code = $3, last_error = $4, updated_at = $5
-		 WHERE id = $6 AND status = 'delivering' AND attempt_count = $7`)
-	if err != nil {
-		return nil, fmt.Errorf("preparing the delivery update: %w", err)
-	}
-	defer stmt.Close()
+	// One statement for every result: the store keeps it prepared (SQLite) or the driver
+	// does (pgx).
+	const update = `UPDATE deliveries SET status = $1, next_attempt_at = $2, last_status_code = $3, last_error = $4, updated_at = $5
+		 WHERE id = $6 AND status = 'delivering' AND attempt_count = $7`
 	applied := make([]bool, len(results))
 	for i, res := range results {
 		var next any
@@ -383,7 +489,7 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 			}
 			next = millis(due)
 		}
-		r, err := stmt.ExecContext(ctx, res.Status, next, res.Attempt.StatusCode, storedText(res.Attempt.Error),
+		r, err := tx.ExecContext(ctx, update, res.Status, next, res.Attempt.StatusCode, storedText(res.Attempt.Error),
 			millis(now), res.Job.DeliveryID, res.Job.Attempt)
 		if err != nil {
 			return nil, fmt.Errorf("updating delivery %s: %w", res.Job.DeliveryID, err)
@@ -664,19 +770,21 @@ func (s *Store) Release(ctx context.Context, deliveryIDs []string) error {
 }
 
 // NextDue returns when the earliest claimable delivery is due (a pending one's due time, a
-// delivering one's lease end); ok is false when there is none. See promptd.Queue.
+// delivering one's lease end); ok is false when there is none. It probes each webhook's
+// queue once (deliveries_due_idx). See promptd.Queue.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var at int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM deliveries d
-		WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at IS NOT NULL`+claimable+`
-		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
+	var at sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT MIN((SELECT d.next_attempt_at FROM deliveries d
+			WHERE d.webhook_id = w.id AND d.status IN ('pending', 'delivering') AND d.next_attempt_at IS NOT NULL
+			AND (w.enabled OR d.event_type = '`+promptd.EventWebhookTest+`')
+			ORDER BY d.next_attempt_at LIMIT 1)) FROM webhooks w`).Scan(&at)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
 	}
-	return fromMillis(at), true, nil
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMillis(at.Int64), true, nil
 }
 
 // Stats counts the queue at now. See promptd.Queue.

@@ -83,6 +83,12 @@ type Dialect struct {
 	// returns one boolean: whether this process may purge now. It is how one instance at a
 	// time purges, e.g. "SELECT pg_try_advisory_xact_lock(…)".
 	TryPurgeLock string
+
+	// SerialWrites says that the database has one write connection on which write
+	// transactions run one after the other (SQLite). The store then commits concurrent
+	// writes in groups, one transaction for many, and keeps the write connection's
+	// statements prepared (see group.go).
+	SerialWrites bool
 }
 
 // validate reports a Dialect that misses a field sqlstore needs.
@@ -118,6 +124,8 @@ type Store struct {
 	listenDone chan struct{}
 
 	hooks hookCache // decrypted webhook settings and secrets, for claims
+
+	group *committer // when the dialect has SerialWrites
 }
 
 var _ promptd.Store = (*Store)(nil)
@@ -137,6 +145,9 @@ func New(write, read *sql.DB, d Dialect) (*Store, error) {
 	}
 	s := &Store{db: write, rdb: read, d: d, notify: make(chan struct{}, 1), listenDone: make(chan struct{})}
 	s.SetClock(nil)
+	if d.SerialWrites {
+		s.group = newCommitter(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	if d.Listen == nil {
@@ -197,6 +208,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.stopListen()
 	<-s.listenDone
+	if s.group != nil {
+		s.group.close()
+	}
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
@@ -212,11 +226,77 @@ type querier interface {
 }
 
 // writeTx is a write transaction: the *sql.Tx, the store clock read when it began, and
-// whether it made deliveries due (then Notify fires when it commits).
+// whether it made deliveries due (then Notify fires when it commits). In a group commit it is
+// the group's transaction, and now and queued are those of the write running in it.
 type writeTx struct {
 	*sql.Tx
 	now    time.Time
 	queued bool
+
+	// detach runs statements without their caller's cancellation (a group transaction
+	// must not be interrupted on behalf of one of its writes).
+	detach bool
+	// stmts, when set, holds prepared statements; txStmts are those bound to this
+	// transaction so far.
+	stmts   *stmtCache
+	txStmts map[string]*sql.Stmt
+}
+
+// ExecContext runs a statement in the transaction, prepared when the store keeps prepared
+// statements.
+func (tx *writeTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if tx.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction, prepared when the store keeps prepared
+// statements.
+func (tx *writeTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if tx.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query that returns at most one row in the transaction, prepared
+// when the store keeps prepared statements.
+func (tx *writeTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if tx.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns query prepared and bound to the transaction, or nil when it is not (yet)
+// prepared.
+func (tx *writeTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	if st := tx.txStmts[query]; st != nil {
+		return st
+	}
+	prepared := tx.stmts.get(query)
+	if prepared == nil {
+		return nil
+	}
+	st := tx.Tx.StmtContext(ctx, prepared)
+	if tx.txStmts == nil {
+		tx.txStmts = map[string]*sql.Stmt{}
+	}
+	tx.txStmts[query] = st
+	return st
 }
 
 // queue records that tx makes deliveries due: engines are woken when it commits, in this
@@ -234,13 +314,18 @@ func (s *Store) queue(ctx context.Context, tx *writeTx) error {
 	return nil
 }
 
-// write runs fn in a write transaction and commits it when fn succeeds. On SQLite the
-// transaction begins IMMEDIATE on the single write connection, so write transactions never
-// interleave; on PostgreSQL fn locks the rows it changes. fn must do all its database work
+// write runs fn in a write transaction and commits it when fn succeeds. On SQLite
+// (SerialWrites) fn runs on the committer goroutine, in a transaction begun IMMEDIATE on the
+// single write connection that it may share with other writes (group commit: each write is
+// undone alone when its fn fails, and write returns after the shared commit); write
+// transactions never interleave. On PostgreSQL fn locks the rows it changes. fn must do all its database work
 // through tx. now is the store clock read once the transaction has begun, so that the times
 // a change records follow the order in which changes are serialised. When fn made
 // deliveries due (queue), Notify fires after the commit.
 func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
+	if s.group != nil {
+		return s.group.write(ctx, op, fn)
+	}
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)

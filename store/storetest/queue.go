@@ -73,6 +73,52 @@ func (su suite) testClaim(t *testing.T) {
 	}
 }
 
+// testClaimPerWebhook checks that a claim takes at most a webhook's MaxInFlight of its
+// deliveries, or what ClaimRequest.Free allows it, and that the global limit goes to the
+// oldest due across webhooks.
+func (su suite) testClaimPerWebhook(t *testing.T) {
+	e := su.env(t)
+	narrow := e.webhook(t, "narrow", func(w *promptd.Webhook) { w.MaxInFlight = 2 })
+	wide := e.webhook(t, "wide")
+	for i := range 5 {
+		e.clock.Advance(time.Millisecond)
+		e.publish(t, fmt.Sprintf("per.hook%d", i))
+	}
+	count := func(jobs []*promptd.Job) map[string]int {
+		n := map[string]int{}
+		for _, j := range jobs {
+			n[j.Webhook.ID]++
+		}
+		return n
+	}
+	claim := func(limit int, free map[string]int) []*promptd.Job {
+		t.Helper()
+		jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: limit, Lease: testLease, Free: free})
+		if err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		return jobs
+	}
+
+	// The global limit goes to the oldest: the first two events' deliveries of both.
+	jobs := claim(4, nil)
+	checkJSON(t, "claim of 4", "jobs per webhook", count(jobs), map[string]int{narrow.ID: 2, wide.ID: 2})
+	for i := 1; i < len(jobs); i++ {
+		if jobs[i].EventID < jobs[i-1].EventID {
+			t.Errorf("claim of 4: job %d (event %s) is older than job %d (event %s)", i, jobs[i].EventID, i-1, jobs[i-1].EventID)
+		}
+	}
+	// Without Free, narrow gets at most its MaxInFlight (2) per claim, wide its 16.
+	jobs = claim(100, nil)
+	checkJSON(t, "claim of 100", "jobs per webhook", count(jobs), map[string]int{narrow.ID: 2, wide.ID: 3})
+	// Free bounds each webhook; 0 skips it.
+	e.clock.Advance(testLease) // every lease ends: all ten are due again
+	jobs = claim(100, map[string]int{narrow.ID: 1, wide.ID: 0})
+	checkJSON(t, "claim with Free", "jobs per webhook", count(jobs), map[string]int{narrow.ID: 1})
+	jobs = claim(100, map[string]int{narrow.ID: 10, "unknown-webhook": 3})
+	checkJSON(t, "claim with Free beyond MaxInFlight", "jobs per webhook", count(jobs), map[string]int{narrow.ID: 4, wide.ID: 5})
+}
+
 // testClaimLeases checks that an unfinished claim becomes due again when its lease ends, as
 // the next attempt.
 func (su suite) testClaimLeases(t *testing.T) {

@@ -78,6 +78,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
+		{"ClaimPerWebhook", su.testClaimPerWebhook},
 		{"ClaimSkipsDisabledWebhooks", su.testClaimDisabled},
 		{"ConcurrentClaims", su.testConcurrentClaims},
 		{"Record", su.testRecord},

@@ -114,7 +114,14 @@ func (e *env) findWebhook(t *testing.T, id string) *promptd.Webhook {
 // claim claims up to limit due deliveries at the clock's time.
 func (e *env) claim(t *testing.T, limit int, skip ...string) []*promptd.Job {
 	t.Helper()
-	jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: limit, Lease: testLease, SkipWebhooks: skip})
+	var free map[string]int
+	for _, id := range skip {
+		if free == nil {
+			free = map[string]int{}
+		}
+		free[id] = 0
+	}
+	jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: limit, Lease: testLease, Free: free})
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
