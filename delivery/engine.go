@@ -109,7 +109,7 @@ type hookState struct {
 	inFlight int
 	max      int
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
-	waiting  []waitingJob // claimed ahead, oldest first
+	waiting  []waitingJob  // claimed ahead, oldest first
 	avg      time.Duration // moving average of its requests' durations
 	samples  int
 }
