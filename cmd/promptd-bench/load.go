@@ -45,6 +45,7 @@ type publisher struct {
 	clients []*apiClient
 	body    []byte
 	origin  time.Time
+	acked   atomic.Int64 // events acknowledged so far
 }
 
 // one publishes one event through client i and returns its ack.
@@ -54,6 +55,7 @@ func (p *publisher) one(ctx context.Context, i int) (ack, error) {
 	if err != nil {
 		return ack{}, err
 	}
+	p.acked.Add(1)
 	// origin carries a monotonic reading and stamp none, so Sub compares wall clocks: the
 	// same clock promptd read, on the same machine.
 	return ack{id: id, sent: sent, stamped: stamp.Sub(p.origin), acked: time.Since(p.origin)}, nil
@@ -107,9 +109,35 @@ func (p *publisher) run(ctx context.Context, workers int, next func(ctx context.
 	return st
 }
 
-// flatOut publishes as fast as the API takes events until the deadline.
-func (p *publisher) flatOut(ctx context.Context, workers int, until time.Time) publishStats {
-	return p.run(ctx, workers, func(context.Context) bool { return time.Now().Before(until) })
+// flatOut publishes as fast as the API takes events until the deadline, but holds back
+// while more than maxQueued deliveries are acknowledged and not yet received (queued(acked)
+// counts them): what the run then measures is the rate promptd sustains with a bounded
+// queue, not how fast the API takes events while the queue grows without end. maxQueued 0
+// never holds back.
+func (p *publisher) flatOut(ctx context.Context, workers int, until time.Time, maxQueued int64, queued func(acked int64) int64) publishStats {
+	var held atomic.Bool
+	if maxQueued > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(2 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					held.Store(queued(p.acked.Load()) > maxQueued)
+				}
+			}
+		}()
+	}
+	return p.run(ctx, workers, func(ctx context.Context) bool {
+		for held.Load() && time.Now().Before(until) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		return time.Now().Before(until)
+	})
 }
 
 // count publishes exactly n events (fewer if errors stop the workers).

@@ -45,6 +45,7 @@ type options struct {
 	pprofDir         string
 	runs             int
 	publishers       int
+	maxQueued        int64
 	payloadBytes     int
 	keep             bool
 	quiet            bool
@@ -63,7 +64,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.backlog, "backlog", 1_000_000, "deliveries queued before the backlog drain (events × 10 webhooks)")
 	fs.StringVar(&o.pprofDir, "pprof", "", "directory for CPU profiles of promptd (and of the bench itself)")
 	fs.IntVar(&o.runs, "runs", 1, "runs per scenario; the table then shows each and the median run")
-	fs.IntVar(&o.publishers, "publishers", 8, "concurrent API clients publishing events in flat-out scenarios")
+	fs.IntVar(&o.publishers, "publishers", 64, "concurrent API clients publishing events in flat-out scenarios")
+	fs.Int64Var(&o.maxQueued, "max-queued", 10_000, "flat-out publishers hold back while more deliveries than this are acknowledged but not received (0: never)")
 	fs.IntVar(&o.payloadBytes, "payload-bytes", 400, "approximate size of each event's data")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data dirs and promptd logs)")
 	fs.BoolVar(&o.quiet, "q", false, "no progress lines on stderr")
@@ -81,6 +83,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-runs must be between 1 and 20, got %d", o.runs)
 	case o.publishers < 1 || o.publishers > 256:
 		return o, fmt.Errorf("-publishers must be between 1 and 256, got %d", o.publishers)
+	case o.maxQueued < 0:
+		return o, fmt.Errorf("-max-queued must not be negative, got %d", o.maxQueued)
 	case o.payloadBytes < 0 || o.payloadBytes > 512<<10:
 		return o, fmt.Errorf("-payload-bytes must be between 0 and 524288, got %d", o.payloadBytes)
 	case o.drainTimeout < time.Second:

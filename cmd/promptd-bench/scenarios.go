@@ -210,7 +210,8 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		st = pub.paced(ctx, s.workers, s.rate, s.d)
 	} else {
 		b.progress("%s: publishing flat out (%d publishers) for %s", s.scenario, s.workers, s.d)
-		st = pub.flatOut(ctx, s.workers, time.Now().Add(s.d))
+		queued := func(acked int64) int64 { return acked*int64(s.healthy) - rc.distinct(healthy) }
+		st = pub.flatOut(ctx, s.workers, time.Now().Add(s.d), b.opts.maxQueued, queued)
 	}
 	loadEnd := time.Since(origin)
 	<-profDone
