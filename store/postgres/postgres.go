@@ -38,10 +38,12 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Connection pool limits of a store.
+// Connection pool limits of a store. Every open connection may stay idle (for up to
+// ConnMaxIdleTime): a pool that closes connections as soon as a burst ends opens them again
+// at the next one, and each new PostgreSQL connection forks a server process.
 const (
 	MaxOpenConns    = 20
-	MaxIdleConns    = 10
+	MaxIdleConns    = MaxOpenConns
 	ConnMaxIdleTime = 5 * time.Minute
 )
 

@@ -78,7 +78,9 @@ func (s *Store) ListDeliveries(ctx context.Context, projectID string, f promptd.
 		where = append(where, "event_id = "+a.add(f.EventID))
 	}
 	if f.Status != "" {
-		where = append(where, "status = "+a.add(f.Status))
+		// A literal (the status is one of DeliveryStatuses, checked above), so that the
+		// planner can prove the partial deliveries_project_status_idx applies.
+		where = append(where, "status = '"+f.Status+"'")
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "created_at >= "+a.add(millis(f.Since)))

@@ -29,13 +29,20 @@ func (s *Store) insertEvents(ctx context.Context, tx *writeTx, events []*promptd
 	return s.fanOut(ctx, tx, events)
 }
 
-// insertEventRows writes events without fanning them out.
+// insertEventRows writes events without fanning them out, in multi-row INSERTs.
 func insertEventRows(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
-	for _, ev := range events {
+	for _, n := range rowChunks(len(events)) {
+		chunk := events[:n]
+		events = events[n:]
+		var a args
+		values := make([]string, len(chunk))
+		for i, ev := range chunk {
+			values[i] = "(" + a.add(ev.ID) + ", " + a.add(ev.ProjectID) + ", " + a.add(ev.Type) + ", " +
+				a.add(millis(ev.Timestamp)) + ", " + a.add([]byte(ev.Payload)) + ")"
+		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO events (id, project_id, type, created_at, payload) VALUES ($1, $2, $3, $4, $5)`,
-			ev.ID, ev.ProjectID, ev.Type, millis(ev.Timestamp), []byte(ev.Payload)); err != nil {
-			return fmt.Errorf("inserting event %s: %w", ev.Type, err)
+			`INSERT INTO events (id, project_id, type, created_at, payload) VALUES `+strings.Join(values, ", "), a...); err != nil {
+			return fmt.Errorf("inserting events: %w", err)
 		}
 	}
 	return nil
@@ -98,6 +105,10 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 		return nil, false, promptd.Invalid(idempotencyKeyField, "must not contain control characters")
 	}
 
+	if key == "" {
+		ev, err := s.pub.publish(ctx, projectID, in.Type, data)
+		return ev, false, err
+	}
 	var (
 		out      *promptd.Event
 		replayed bool
@@ -108,9 +119,6 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 			return err
 		}
 		out = ev
-		if key == "" {
-			return s.insertEvents(ctx, tx, []*promptd.Event{ev})
-		}
 		replay, err := s.claimIdempotencyKey(ctx, tx, projectID, key, requestHash(in.Type, data), ev.ID, now)
 		if err != nil {
 			return err

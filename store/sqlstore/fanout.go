@@ -99,40 +99,25 @@ type newDelivery struct {
 	pending   bool
 }
 
-// deliveriesPerInsert bounds the rows of one multi-row INSERT. Small statements are faster
-// than large ones on SQLite, which looks up each $N placeholder in a linear list while it
-// parses (quadratic in the placeholders); 32 rows cost PostgreSQL few round trips.
-const deliveriesPerInsert = 32
-
 // insertDeliveries inserts the deliveries of one project, created now, with multi-row
-// INSERTs whose placeholders are shared between rows where the values repeat. When any is
-// pending, the transaction wakes the engines.
+// INSERTs (see rowChunks). When any is pending, the transaction wakes the engines.
 func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) error {
 	queued := false
-	for len(ds) > 0 {
-		chunk := ds[:min(len(ds), deliveriesPerInsert)]
-		ds = ds[len(chunk):]
+	for _, n := range rowChunks(len(ds)) {
+		chunk := ds[:n]
+		ds = ds[n:]
 		var a args
 		project, now := a.add(projectID), a.add(millis(tx.now))
-		shared := map[string]string{}
-		ph := func(v string) string {
-			p, ok := shared[v]
-			if !ok {
-				p = a.add(v)
-				shared[v] = p
-			}
-			return p
-		}
 		values := make([]string, len(chunk))
 		for i, d := range chunk {
-			state := `'pending', ` + now + `, ''`
+			status, next, lastError := any(promptd.StatusPending), any(millis(tx.now)), ""
 			if d.pending {
 				queued = true
 			} else {
-				state = `'cancelled', NULL, '` + webhookDisabledError + `'`
+				status, next, lastError = promptd.StatusCancelled, nil, webhookDisabledError
 			}
-			values[i] = "(" + a.add(newID()) + ", " + project + ", " + ph(d.webhookID) + ", " + ph(d.event.ID) + ", " +
-				ph(d.event.Type) + ", " + state + ", " + now + ", " + now + ")"
+			values[i] = "(" + a.add(newID()) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
+				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at)

@@ -196,7 +196,7 @@ func (c *committer) commit(group []*writeReq) {
 		return
 	}
 	if queued {
-		c.s.wake()
+		c.s.committed()
 	}
 	answer()
 }

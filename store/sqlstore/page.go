@@ -81,6 +81,23 @@ func (a *args) inPadded(vs []string) string {
 	return a.in(padded)
 }
 
+// rowChunks splits n rows into the row counts of multi-row statements: 32 at a time, then
+// the powers of two of the rest, so that however many rows there are, the statements have
+// only six texts (kept prepared; see inPadded).
+func rowChunks(n int) []int {
+	var out []int
+	for ; n >= 32; n -= 32 {
+		out = append(out, 32)
+	}
+	for size := 16; size > 0; size /= 2 {
+		if n >= size {
+			out = append(out, size)
+			n -= size
+		}
+	}
+	return out
+}
+
 // prefixRange returns the half-open range [prefix, upper) of the names that start with
 // prefix, compared byte by byte. ok is false when prefix contains a byte no prompt name can
 // contain: then no name matches. Prompt names are ASCII letters, digits and ._-/, so the

@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/promptd/promptd"
 )
@@ -45,5 +48,49 @@ func TestCursors(t *testing.T) {
 func TestNewRejectsIncompleteDialect(t *testing.T) {
 	if _, err := New(nil, nil, Dialect{Name: "x"}); err == nil {
 		t.Error("New accepted a Dialect without migrations")
+	}
+}
+
+func TestIDBefore(t *testing.T) {
+	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	cut := idBefore(at)
+	for _, c := range []struct {
+		t    time.Time
+		less bool
+	}{
+		{at.Add(-time.Millisecond), true},
+		{at.Add(-time.Hour), true},
+		{at, false},
+		{at.Add(time.Millisecond), false},
+	} {
+		for range 20 {
+			id, err := uuid.NewV7()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Put c.t into the id's 48-bit millisecond prefix.
+			ms := c.t.UnixMilli()
+			for i := range 6 {
+				id[i] = byte(ms >> (40 - 8*i))
+			}
+			if got := id.String() < cut; got != c.less {
+				t.Errorf("id %s of %s < %s is %v, want %v", id, c.t, cut, got, c.less)
+			}
+		}
+	}
+}
+
+func TestRowChunks(t *testing.T) {
+	for n := range 200 {
+		sum, prev := 0, 1<<30
+		for _, c := range rowChunks(n) {
+			if c > prev || c > 32 || c&(c-1) != 0 {
+				t.Fatalf("rowChunks(%d) = %v", n, rowChunks(n))
+			}
+			sum, prev = sum+c, c
+		}
+		if sum != n {
+			t.Errorf("rowChunks(%d) sums to %d", n, sum)
+		}
 	}
 }

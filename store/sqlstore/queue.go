@@ -66,6 +66,10 @@ const (
 		ORDER BY next_attempt_at LIMIT $3`
 )
 
+// idsPerStatement bounds the ids of one IN list of a claim (padded, see inPadded): a
+// claim of the engine's default batch takes one statement per step.
+const idsPerStatement = 256
+
 // candidate is a due delivery a claim may lease.
 type candidate struct {
 	id  string
@@ -196,7 +200,7 @@ func lease(ctx context.Context, tx *writeTx, cands []candidate, now time.Time, l
 		order[c.id] = i
 	}
 	claimed := make([]claimedRow, 0, len(cands))
-	for chunk := range slices.Chunk(ids, attemptsPerInsert) {
+	for chunk := range slices.Chunk(ids, idsPerStatement) {
 		var a args
 		nowP, leaseP := a.add(millis(now)), a.add(millis(now.Add(lease)))
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = `+leaseP+`,
@@ -286,7 +290,7 @@ func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow
 			hookIDs = append(hookIDs, c.webhookID)
 		}
 	}
-	for chunk := range slices.Chunk(eventIDs, attemptsPerInsert) {
+	for chunk := range slices.Chunk(eventIDs, idsPerStatement) {
 		var a args
 		rows, err := tx.QueryContext(ctx, `SELECT id, payload FROM events WHERE id IN `+a.inPadded(chunk), a...)
 		if err != nil {
@@ -473,38 +477,67 @@ func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error 
 }
 
 // updateDeliveries moves each delivery to its result's state, fenced on its claim, and
-// reports which updates applied.
+// reports which updates applied. It takes the results rowChunks at a time, one UPDATE … FROM
+// (VALUES …) each: one statement (and on PostgreSQL one round trip) for many results.
 func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, error) {
-	// One statement for every result: the store keeps it prepared (SQLite) or the driver
-	// does (pgx).
-	const update = `UPDATE deliveries SET status = $1, next_attempt_at = $2, last_status_code = $3, last_error = $4, updated_at = $5
-		 WHERE id = $6 AND status = 'delivering' AND attempt_count = $7`
+	type key struct {
+		id      string
+		attempt int
+	}
 	applied := make([]bool, len(results))
-	for i, res := range results {
-		var next any
-		if res.Status == promptd.StatusPending {
-			due := res.NextAttemptAt
-			if due.IsZero() {
-				due = now
+	done := make(map[key]bool, len(results))
+	rest := results
+	for _, n := range rowChunks(len(results)) {
+		chunk := rest[:n]
+		rest = rest[n:]
+		var a args
+		nowP := a.add(millis(now))
+		values := make([]string, len(chunk))
+		for i, res := range chunk {
+			var next any
+			if res.Status == promptd.StatusPending {
+				due := res.NextAttemptAt
+				if due.IsZero() {
+					due = now
+				}
+				next = millis(due)
 			}
-			next = millis(due)
+			values[i] = "(CAST(" + a.add(res.Job.DeliveryID) + " AS TEXT), CAST(" + a.add(res.Status) + " AS TEXT), CAST(" +
+				a.add(next) + " AS BIGINT), CAST(" + a.add(res.Attempt.StatusCode) + " AS INTEGER), CAST(" +
+				a.add(storedText(res.Attempt.Error)) + " AS TEXT), CAST(" + a.add(res.Job.Attempt) + " AS INTEGER))"
 		}
-		r, err := tx.ExecContext(ctx, update, res.Status, next, res.Attempt.StatusCode, storedText(res.Attempt.Error),
-			millis(now), res.Job.DeliveryID, res.Job.Attempt)
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = v.column2, next_attempt_at = v.column3,
+				last_status_code = v.column4, last_error = v.column5, updated_at = `+nowP+`
+			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+			WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column6
+			RETURNING deliveries.id, deliveries.attempt_count`, a...)
 		if err != nil {
-			return nil, fmt.Errorf("updating delivery %s: %w", res.Job.DeliveryID, err)
+			return nil, fmt.Errorf("updating deliveries: %w", err)
 		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return nil, fmt.Errorf("updating delivery %s: %w", res.Job.DeliveryID, err)
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.id, &k.attempt); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("updating deliveries: %w", err)
+			}
+			done[k] = true
 		}
-		applied[i] = n == 1
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("updating deliveries: %w", err)
+		}
+	}
+	for i, res := range results {
+		k := key{res.Job.DeliveryID, res.Job.Attempt}
+		applied[i] = done[k]
+		delete(done, k) // a result recorded twice applies once
 	}
 	return applied, nil
 }
 
 // attemptsPerInsert bounds the rows of one INSERT into attempts, and the ids of one IN list
-// (see deliveriesPerInsert for why it is small).
+// (small: SQLite looks up each $N placeholder in a linear list while it parses, so a
+// statement's parse time grows with the square of its placeholders).
 const attemptsPerInsert = 32
 
 // insertAttempts logs the attempts of the results whose delivery still exists (a delivery
@@ -542,7 +575,9 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 			keep = append(keep, res)
 		}
 	}
-	for chunk := range slices.Chunk(keep, attemptsPerInsert) {
+	for _, n := range rowChunks(len(keep)) {
+		chunk := keep[:n]
+		keep = keep[n:]
 		var a args
 		values := make([]string, len(chunk))
 		for i, res := range chunk {
@@ -822,8 +857,11 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 				millis(now.Add(-promptd.IdempotencyWindow)))
 		},
 		func(tx *writeTx, _ time.Time) (int64, error) {
+			// Walk the primary key from the oldest: a delivery last updated before the
+			// cutoff was created before it, and ids (UUIDv7) sort by creation time.
 			rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries
-				WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < $1 LIMIT `+strconv.Itoa(purgeBatch), millis(before))
+				WHERE id < $1 AND status IN ('succeeded', 'failed', 'cancelled') AND updated_at < $2
+				ORDER BY id LIMIT `+strconv.Itoa(purgeBatch), idBefore(before), millis(before))
 			if err != nil {
 				return 0, err
 			}
@@ -889,6 +927,13 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// idBefore returns the smallest UUIDv7 of time t as text: every id made before t sorts below
+// it.
+func idBefore(t time.Time) string {
+	ms := max(t.UnixMilli(), 0)
+	return fmt.Sprintf("%08x-%04x-7000-8000-000000000000", ms>>16, ms&0xffff)
 }
 
 func execCount(ctx context.Context, tx *writeTx, query string, args ...any) (int64, error) {

@@ -69,9 +69,12 @@ type Dialect struct {
 	// waiting for each other. It is "" where write transactions are serialised anyway.
 	SkipLocked string
 
-	// NotifyQueued, when not "", is a statement run in a write transaction that made
-	// deliveries due, to wake the engines of other processes when it commits, e.g.
-	// "SELECT pg_notify(…)". Listen receives what it sends.
+	// NotifyQueued, when not "", is a statement run after a write transaction that made
+	// deliveries due has committed, to wake the engines of other processes, e.g.
+	// "SELECT pg_notify(…)". It runs on its own, outside the transaction (on PostgreSQL a
+	// transaction that notifies holds a database-wide lock through its commit, which would
+	// serialise every publishing transaction), and commits that follow each other closely
+	// share one notification. Listen receives what it sends.
 	NotifyQueued string
 
 	// Listen, when set, runs from New until Close, calling wake whenever another process
@@ -125,7 +128,11 @@ type Store struct {
 
 	hooks hookCache // decrypted webhook settings and secrets, for claims
 
-	group *committer // when the dialect has SerialWrites
+	group *committer      // when the dialect has SerialWrites
+	pub   *batchPublisher // PublishEvent without an idempotency key
+
+	notifyOthers chan struct{} // buffered 1: the notifier sends NotifyQueued
+	notifierDone chan struct{}
 }
 
 var _ promptd.Store = (*Store)(nil)
@@ -143,13 +150,20 @@ func New(write, read *sql.DB, d Dialect) (*Store, error) {
 	if read == nil {
 		read = write
 	}
-	s := &Store{db: write, rdb: read, d: d, notify: make(chan struct{}, 1), listenDone: make(chan struct{})}
+	s := &Store{db: write, rdb: read, d: d, notify: make(chan struct{}, 1), listenDone: make(chan struct{}),
+		notifyOthers: make(chan struct{}, 1), notifierDone: make(chan struct{})}
 	s.SetClock(nil)
 	if d.SerialWrites {
 		s.group = newCommitter(s)
 	}
+	s.pub = newBatchPublisher(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
+	if d.NotifyQueued == "" {
+		close(s.notifierDone)
+	} else {
+		go s.notifier(ctx)
+	}
 	if d.Listen == nil {
 		close(s.listenDone)
 	} else {
@@ -208,6 +222,8 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.stopListen()
 	<-s.listenDone
+	<-s.notifierDone
+	s.pub.close()
 	if s.group != nil {
 		s.group.close()
 	}
@@ -301,17 +317,39 @@ func (tx *writeTx) stmt(ctx context.Context, query string) *sql.Stmt {
 
 // queue records that tx makes deliveries due: engines are woken when it commits, in this
 // process through Notify and in others through the dialect's NotifyQueued.
-func (s *Store) queue(ctx context.Context, tx *writeTx) error {
-	if tx.queued {
-		return nil
-	}
+func (s *Store) queue(_ context.Context, tx *writeTx) error {
 	tx.queued = true
+	return nil
+}
+
+// committed wakes the engines after a commit that made deliveries due: this process's at
+// once, other processes' through the notifier.
+func (s *Store) committed() {
+	s.wake()
 	if s.d.NotifyQueued != "" {
-		if _, err := tx.ExecContext(ctx, s.d.NotifyQueued); err != nil {
-			return fmt.Errorf("notifying other instances: %w", err)
+		select {
+		case s.notifyOthers <- struct{}{}:
+		default: // a notification is already due: it covers this commit too
 		}
 	}
-	return nil
+}
+
+// notifier sends NotifyQueued whenever commits asked for it, one statement for the commits
+// that happened while the previous one ran, until ctx ends. A notification that fails is
+// not retried: the other processes' engines also look at the queue by themselves (at the
+// latest when their next due time comes, and after every reconnection of their listener).
+func (s *Store) notifier(ctx context.Context) {
+	defer close(s.notifierDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.notifyOthers:
+		}
+		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _ = s.db.ExecContext(nctx, s.d.NotifyQueued) //nolint:errcheck // best effort, see above
+		cancel()
+	}
 }
 
 // write runs fn in a write transaction and commits it when fn succeeds. On SQLite
@@ -342,7 +380,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now t
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
 	if tx.queued {
-		s.wake()
+		s.committed()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -289,5 +290,61 @@ func (su suite) testConcurrentIdempotentPublish(t *testing.T) {
 	}
 	if events := e.newEvents(t); len(events) != 1 {
 		t.Errorf("%d events stored, want 1", len(events))
+	}
+}
+
+// testConcurrentPublish publishes from many goroutines at once (the store may write them in
+// batches) and checks that each call gets its own event, stored with its own data and fanned
+// out to every webhook once, and that a call whose context has already ended publishes
+// nothing.
+func (su suite) testConcurrentPublish(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	a, b := e.webhook(t, "a"), e.webhook(t, "b")
+	const n = 4 * Workers
+	var evs [n]*promptd.Event
+	parallel(n, func(i int) {
+		ev, replayed, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{
+			Type: "load.tick", Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
+		})
+		if err != nil || replayed {
+			t.Errorf("publish %d: %v (replayed %v)", i, err, replayed)
+			return
+		}
+		evs[i] = ev
+	})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := e.s.PublishEvent(cancelled, e.project, promptd.PublishEventInput{Type: "load.tick", Data: json.RawMessage(`{"i":-1}`)}); err == nil {
+		t.Errorf("a publish with an ended context succeeded")
+	}
+	seen := map[string]bool{}
+	for i, ev := range evs {
+		if ev == nil {
+			continue
+		}
+		if seen[ev.ID] {
+			t.Errorf("publish %d returned event %s, which another call returned too", i, ev.ID)
+		}
+		seen[ev.ID] = true
+		stored, err := e.s.FindEvent(ctx, e.project, ev.ID)
+		if err != nil {
+			t.Errorf("publish %d: FindEvent: %v", i, err)
+			continue
+		}
+		var p struct {
+			Data struct{ I int } `json:"data"`
+		}
+		if err := json.Unmarshal(stored.Payload, &p); err != nil || p.Data.I != i {
+			t.Errorf("publish %d: stored payload %s", i, stored.Payload)
+		}
+	}
+	if events := e.newEvents(t); len(events) != n {
+		t.Errorf("%d events stored, want %d", len(events), n)
+	}
+	for _, w := range []*promptd.Webhook{a, b} {
+		if ds := e.deliveriesOf(t, w.ID); len(ds) != n {
+			t.Errorf("webhook %s: %d deliveries, want %d", w.Name, len(ds), n)
+		}
 	}
 }

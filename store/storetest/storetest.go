@@ -69,6 +69,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"ConcurrentLabelMoves", su.testConcurrentLabelMoves},
 		{"ConcurrentRenames", su.testConcurrentRenames},
 		{"ConcurrentIdempotentPublish", su.testConcurrentIdempotentPublish},
+		{"ConcurrentPublish", su.testConcurrentPublish},
 		{"Webhooks", su.testWebhooks},
 		{"WebhookUpdates", su.testWebhookUpdates},
 		{"WebhookSecrets", su.testWebhookSecrets},

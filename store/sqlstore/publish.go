@@ -1,0 +1,130 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// Publishing custom events in batches.
+//
+// PublishEvent without an Idempotency-Key is the hottest write promptd has: every call is
+// one event and its fan-out. Calls that arrive while a batch is being written wait and go
+// together into the next one: one transaction, one multi-row INSERT of the events, one
+// look-up of each project's webhooks and multi-row INSERTs of the deliveries, instead of one
+// transaction and four statements per call. A call arriving at an idle publisher is written
+// at once, alone; batches only form when calls queue up anyway. Each caller is answered
+// after its batch commits, with its own event, so an acknowledged event is as durable as
+// before.
+
+// maxPublishBatch bounds the events of one batch.
+const maxPublishBatch = 256
+
+// publishReq is one PublishEvent call waiting for its batch.
+type publishReq struct {
+	ctx       context.Context
+	projectID string
+	typ       string
+	data      []byte
+
+	ev   *promptd.Event
+	err  error
+	done chan struct{}
+}
+
+// batchPublisher writes the batches, one at a time.
+type batchPublisher struct {
+	s    *Store
+	reqs chan *publishReq
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newBatchPublisher(s *Store) *batchPublisher {
+	p := &batchPublisher{s: s, reqs: make(chan *publishReq), stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// publish hands one event to the publisher and waits until its batch is written. Once the
+// batch has taken it, the call waits for the outcome even if ctx ends: only the commit tells
+// whether the event exists.
+func (p *batchPublisher) publish(ctx context.Context, projectID, typ string, data []byte) (*promptd.Event, error) {
+	r := &publishReq{ctx: ctx, projectID: projectID, typ: typ, data: data, done: make(chan struct{})}
+	select {
+	case p.reqs <- r:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("publish event: %w", ctx.Err())
+	case <-p.stop:
+		return nil, fmt.Errorf("publish event: %w", errStoreClosed)
+	}
+	<-r.done
+	return r.ev, r.err
+}
+
+func (p *batchPublisher) close() {
+	close(p.stop)
+	<-p.done
+}
+
+func (p *batchPublisher) run() {
+	defer close(p.done)
+	batch := make([]*publishReq, 0, maxPublishBatch)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case r := <-p.reqs:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < maxPublishBatch {
+			select {
+			case r := <-p.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		p.write(batch)
+	}
+}
+
+// write writes one batch in one transaction and answers its calls. A call whose context
+// ended before the batch began is answered with that error and left out; should the
+// transaction fail, every call in it gets the error.
+func (p *batchPublisher) write(batch []*publishReq) {
+	live := make([]*publishReq, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("publish event: %w", err)
+			close(r.done)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var events []*promptd.Event
+	err := p.s.write(ctx, "publish events", func(tx *writeTx, now time.Time) error {
+		events = make([]*promptd.Event, 0, len(live))
+		for _, r := range live {
+			r.ev, r.err = promptd.NewDataEvent(r.projectID, r.typ, r.data, now)
+			if r.err == nil {
+				events = append(events, r.ev)
+			}
+		}
+		return p.s.insertEvents(ctx, tx, events)
+	})
+	for _, r := range live {
+		if err != nil && r.err == nil {
+			r.ev, r.err = nil, err
+		}
+		close(r.done)
+	}
+}
