@@ -40,8 +40,11 @@ type Attempt struct {
 	Number    int       `json:"number"`
 	StartedAt time.Time `json:"startedAt"`
 	// DurationMs is the time from sending the request to reading the (capped) response.
-	DurationMs int64  `json:"durationMs"`
-	URL        string `json:"url"`
+	DurationMs int64 `json:"durationMs"`
+	// Duration is the same, not rounded; it is not stored (only DurationMs is), and is zero
+	// on attempts read back from the store.
+	Duration time.Duration `json:"-"`
+	URL      string        `json:"url"`
 	// RequestHeaders are the headers sent; signature and custom header values are masked.
 	RequestHeaders  map[string]string `json:"requestHeaders"`
 	StatusCode      int               `json:"statusCode,omitempty"`

@@ -306,6 +306,7 @@ func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.
 		}
 		h.waiting = append(h.waiting, waitingJob{job: job, claimedAt: claimedAt})
 		e.waiting++
+		e.cfg.Metrics.claimedWaiting(e.waiting)
 		e.mu.Unlock()
 		return true
 	}
@@ -359,6 +360,7 @@ func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
 		h.waiting[0] = waitingJob{}
 		h.waiting = h.waiting[1:]
 		e.waiting--
+		e.cfg.Metrics.claimedWaiting(e.waiting)
 		if e.cfg.Now().Sub(w.claimedAt) > e.startBy(w.job) {
 			stale = append(stale, w.job.DeliveryID)
 			continue
@@ -375,6 +377,7 @@ func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
 	h.inFlight--
 	e.inFlight--
 	e.cfg.Metrics.inFlight(e.inFlight)
+	e.cfg.Metrics.claimedWaiting(e.waiting)
 	return nil
 }
 
@@ -395,6 +398,7 @@ func (e *Engine) releaseWaiting() {
 		h.waiting = nil
 	}
 	e.waiting = 0
+	e.cfg.Metrics.claimedWaiting(0)
 	e.mu.Unlock()
 	if len(ids) > 0 {
 		e.releaseAll(ids)

@@ -17,6 +17,7 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	inFlightG  prometheus.Gauge
+	waitingG   prometheus.Gauge
 }
 
 // NewMetrics registers the engine's metrics, and a collector that reads queue depth and
@@ -36,8 +37,12 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Name: "promptd_delivery_requests_in_flight",
 			Help: "Webhook requests in flight in this instance.",
 		}),
+		waitingG: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promptd_delivery_claimed_waiting",
+			Help: "Deliveries this instance claimed ahead of its webhooks' free slots and has not started yet.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.inFlightG, &queueCollector{q: q}} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -48,6 +53,12 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 func (m *Metrics) inFlight(n int) {
 	if m != nil {
 		m.inFlightG.Set(float64(n))
+	}
+}
+
+func (m *Metrics) claimedWaiting(n int) {
+	if m != nil {
+		m.waitingG.Set(float64(n))
 	}
 }
 
@@ -67,7 +78,11 @@ func (m *Metrics) recorded(res *promptd.JobResult) {
 	if c := res.Attempt.StatusCode; c >= 100 && c < 600 {
 		class = strconv.Itoa(c/100) + "xx"
 	}
-	m.latency.WithLabelValues(class).Observe(float64(res.Attempt.DurationMs) / 1000)
+	d := res.Attempt.Duration
+	if d == 0 {
+		d = time.Duration(res.Attempt.DurationMs) * time.Millisecond
+	}
+	m.latency.WithLabelValues(class).Observe(d.Seconds())
 }
 
 // queueCollector reads the queue's counts when Prometheus scrapes.

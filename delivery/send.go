@@ -61,14 +61,16 @@ func send(ctx context.Context, client *http.Client, job *promptd.Job, userAgent 
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		att.DurationMs = time.Since(start).Milliseconds()
+		att.Duration = time.Since(start)
+		att.DurationMs = att.Duration.Milliseconds()
 		att.Error = describeError(ctx, err, job.Webhook.TimeoutSeconds)
 		return att, Result{Err: err}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, promptd.MaxReadResponseBytes))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the connection be reused
 	resp.Body.Close()
-	att.DurationMs = time.Since(start).Milliseconds()
+	att.Duration = time.Since(start)
+	att.DurationMs = att.Duration.Milliseconds()
 	att.StatusCode = resp.StatusCode
 	att.ResponseHeaders = logHeaders(resp.Header, nil)
 	if len(body) > promptd.MaxStoredResponseBytes {
