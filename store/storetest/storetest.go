@@ -109,8 +109,10 @@ type suite struct {
 	newStore func(t *testing.T) promptd.Store
 }
 
-// clockStart is the time the test clock starts at.
-var clockStart = time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+// clockStart is the time the test clock starts at: the real time when the tests start, to
+// the millisecond the stores keep. Ids are UUIDv7 from the real clock, and Purge bounds its
+// walk of the primary key by the id of its cutoff, so the two clocks must start together.
+var clockStart = time.Now().UTC().Truncate(time.Millisecond)
 
 // Clock is a test clock that moves only when told to.
 type Clock struct {
