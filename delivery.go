@@ -225,9 +225,11 @@ type Queue interface {
 	// the webhooks' health bookkeeping (failure counts; auto-disable with a webhook.disabled
 	// event; DisableReason), and ends the leases.
 	Record(ctx context.Context, results []*JobResult) error
-	// Release gives claimed deliveries back, due now, without counting an attempt (on
-	// shutdown).
-	Release(ctx context.Context, deliveryIDs []string) error
+	// Release gives claimed jobs back, due now, without counting their attempt (on shutdown,
+	// or when a job claimed ahead could not start in time). It is fenced like Record: a
+	// delivery no longer under the claim that made the job (its lease ran out and another
+	// claim took it) is left alone.
+	Release(ctx context.Context, jobs []*Job) error
 	// NextDue returns when the earliest pending delivery is due; ok is false when none is.
 	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
 	// Purge deletes finished deliveries, their attempts, and events older than before, and

@@ -50,11 +50,13 @@ func (q *fakeQueue) Claim(_ context.Context, r promptd.ClaimRequest) ([]*promptd
 	return jobs, nil
 }
 
-func (q *fakeQueue) Release(_ context.Context, ids []string) error {
+func (q *fakeQueue) Release(_ context.Context, jobs []*promptd.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.released = append(q.released, ids...)
-	q.pending = append(q.pending, ids...)
+	for _, j := range jobs {
+		q.released = append(q.released, j.DeliveryID)
+		q.pending = append(q.pending, j.DeliveryID)
+	}
 	select {
 	case q.notify <- struct{}{}:
 	default:

@@ -223,10 +223,10 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 				continue
 			}
 			now := e.cfg.Now()
-			var excess []string
+			var excess []*promptd.Job
 			for _, job := range jobs {
 				if !e.dispatch(reqCtx, wg, job, now) {
-					excess = append(excess, job.DeliveryID)
+					excess = append(excess, job)
 				}
 			}
 			if len(excess) > 0 {
@@ -339,7 +339,7 @@ func (e *Engine) start(ctx context.Context, wg *sync.WaitGroup, h *hookState, jo
 // ended, or frees the slot and returns nil. Waiting jobs whose lease would run out before
 // their request could end are given back, as are all of them while the circuit is open.
 func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
-	var stale []string
+	var stale []*promptd.Job
 	defer func() {
 		if len(stale) > 0 {
 			e.releaseAll(stale)
@@ -362,14 +362,14 @@ func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
 		e.waiting--
 		e.cfg.Metrics.claimedWaiting(e.waiting)
 		if e.cfg.Now().Sub(w.claimedAt) > e.startBy(w.job) {
-			stale = append(stale, w.job.DeliveryID)
+			stale = append(stale, w.job)
 			continue
 		}
 		return w.job
 	}
 	if open {
 		for _, w := range h.waiting {
-			stale = append(stale, w.job.DeliveryID)
+			stale = append(stale, w.job)
 		}
 		e.waiting -= len(h.waiting)
 		h.waiting = nil
@@ -390,18 +390,18 @@ func (e *Engine) startBy(job *promptd.Job) time.Duration {
 // releaseWaiting gives back every job still waiting for a slot (at shutdown).
 func (e *Engine) releaseWaiting() {
 	e.mu.Lock()
-	var ids []string
+	var jobs []*promptd.Job
 	for _, h := range e.hooks {
 		for _, w := range h.waiting {
-			ids = append(ids, w.job.DeliveryID)
+			jobs = append(jobs, w.job)
 		}
 		h.waiting = nil
 	}
 	e.waiting = 0
 	e.cfg.Metrics.claimedWaiting(0)
 	e.mu.Unlock()
-	if len(ids) > 0 {
-		e.releaseAll(ids)
+	if len(jobs) > 0 {
+		e.releaseAll(jobs)
 	}
 }
 
@@ -465,15 +465,15 @@ func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now
 	return res
 }
 
-func (e *Engine) release(job *promptd.Job) { e.releaseAll([]string{job.DeliveryID}) }
+func (e *Engine) release(job *promptd.Job) { e.releaseAll([]*promptd.Job{job}) }
 
 // releaseAll gives claimed deliveries back without counting an attempt.
-func (e *Engine) releaseAll(ids []string) {
+func (e *Engine) releaseAll(jobs []*promptd.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.cfg.Queue.Release(ctx, ids); err != nil {
+	if err := e.cfg.Queue.Release(ctx, jobs); err != nil {
 		// The leases run out by themselves; the deliveries are not lost.
-		e.cfg.Logger.Warn("releasing deliveries", "deliveries", len(ids), "err", err)
+		e.cfg.Logger.Warn("releasing deliveries", "deliveries", len(jobs), "err", err)
 	}
 }
 

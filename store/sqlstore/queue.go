@@ -773,21 +773,31 @@ func (s *Store) cancelDisabledRetries(ctx context.Context, tx *writeTx, results 
 	return nil
 }
 
-// Release gives claimed deliveries back: pending, due now, without counting the attempt that
-// was not made. Deliveries no longer delivering are left alone. See promptd.Queue.
-func (s *Store) Release(ctx context.Context, deliveryIDs []string) error {
-	if len(deliveryIDs) == 0 {
+// Release gives claimed jobs back: pending, due now, without counting the attempt that was
+// not made. Each is fenced on the claim that made it (status delivering and the job's
+// attempt count), so a job whose lease ran out and was claimed again leaves the newer claim
+// alone; deliveries no longer delivering are left alone too. See promptd.Queue.
+func (s *Store) Release(ctx context.Context, jobs []*promptd.Job) error {
+	if len(jobs) == 0 {
 		return nil
 	}
 	return s.write(ctx, "release deliveries", func(tx *writeTx, now time.Time) error {
 		var released int64
-		for chunk := range slices.Chunk(deliveryIDs, attemptsPerInsert) {
+		rest := jobs
+		for _, n := range rowChunks(len(jobs)) {
+			chunk := rest[:n]
+			rest = rest[n:]
 			var a args
 			nowP := a.add(millis(now))
+			values := make([]string, len(chunk))
+			for i, j := range chunk {
+				values[i] = "(CAST(" + a.add(j.DeliveryID) + " AS TEXT), CAST(" + a.add(j.Attempt) + " AS INTEGER))"
+			}
 			res, err := tx.ExecContext(ctx,
 				`UPDATE deliveries SET status = 'pending', next_attempt_at = `+nowP+`,
 					attempt_count = CASE WHEN attempt_count > 0 THEN attempt_count - 1 ELSE 0 END, updated_at = `+nowP+`
-				 WHERE id IN `+a.in(chunk)+` AND status = 'delivering'`, a...)
+				 FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+				 WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column2`, a...)
 			if err != nil {
 				return fmt.Errorf("releasing: %w", err)
 			}

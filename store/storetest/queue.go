@@ -511,7 +511,8 @@ func (su suite) testRelease(t *testing.T) {
 	e.record(t, e.result(jobs[1], promptd.StatusSucceeded, 200))
 	e.clock.Advance(time.Second)
 	signalled(e.s)
-	if err := e.s.Release(ctx, []string{jobs[0].DeliveryID, jobs[1].DeliveryID, "unknown"}); err != nil {
+	unknown := &promptd.Job{DeliveryID: "unknown", Attempt: 1}
+	if err := e.s.Release(ctx, []*promptd.Job{jobs[0], jobs[1], unknown}); err != nil {
 		t.Fatal(err)
 	}
 	if !signalled(e.s) {
@@ -529,6 +530,24 @@ func (su suite) testRelease(t *testing.T) {
 	if err := e.s.Release(ctx, nil); err != nil {
 		t.Errorf("Release(nil): %v", err)
 	}
+
+	// Fenced: once the lease has run out and another claim took the delivery, giving back
+	// the old claim's job leaves the new claim alone.
+	e.clock.Advance(testLease)
+	newer := e.claimOne(t)
+	checkEq(t, "claimed after the lease ran out", "Attempt", newer.Attempt, 2)
+	if err := e.s.Release(ctx, []*promptd.Job{again}); err != nil {
+		t.Fatal(err)
+	}
+	d = e.delivery(t, newer.DeliveryID)
+	checkEq(t, "an old claim released", "status", d.Status, promptd.StatusDelivering)
+	checkEq(t, "an old claim released", "attemptCount", d.AttemptCount, 2)
+	if err := e.s.Release(ctx, []*promptd.Job{newer}); err != nil {
+		t.Fatal(err)
+	}
+	d = e.delivery(t, newer.DeliveryID)
+	checkEq(t, "the current claim released", "status", d.Status, promptd.StatusPending)
+	checkEq(t, "the current claim released", "attemptCount", d.AttemptCount, 1)
 }
 
 func (su suite) testClaimDelivery(t *testing.T) {
