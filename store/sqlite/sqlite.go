@@ -52,7 +52,8 @@ func Dialect() sqlstore.Dialect {
 		HasTag:            `EXISTS (SELECT 1 FROM json_each(%[1]s) WHERE json_each.value = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
 		// One write connection: writes are committed in groups (see sqlstore).
-		SerialWrites: true,
+		SerialWrites:    true,
+		AnonymousParams: true,
 	}
 }
 

@@ -142,7 +142,7 @@ func (c *committer) commit(group []*writeReq) {
 		return
 	}
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, stmts: c.stmts, detach: true}
+	tx := &writeTx{Tx: sqlTx, stmts: c.stmts, detach: true, anonymous: c.s.d.AnonymousParams}
 	savepoints := len(group) > 1
 	queued, committed := false, 0
 	for i, r := range group {

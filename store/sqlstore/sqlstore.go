@@ -92,6 +92,11 @@ type Dialect struct {
 	// writes in groups, one transaction for many, and keeps the write connection's
 	// statements prepared (see group.go).
 	SerialWrites bool
+
+	// AnonymousParams says that write transactions should run their statements with "?"
+	// placeholders instead of the $1, $2, … they are written with (SQLite, which binds
+	// numbered ones by a linear search for each; see rebind.go).
+	AnonymousParams bool
 }
 
 // validate reports a Dialect that misses a field sqlstore needs.
@@ -249,6 +254,8 @@ type writeTx struct {
 	now    time.Time
 	queued bool
 
+	// anonymous rewrites $N placeholders to "?" (Dialect.AnonymousParams).
+	anonymous bool
 	// detach runs statements without their caller's cancellation (a group transaction
 	// must not be interrupted on behalf of one of its writes).
 	detach bool
@@ -264,6 +271,9 @@ func (tx *writeTx) ExecContext(ctx context.Context, query string, args ...any) (
 	if tx.detach {
 		ctx = context.WithoutCancel(ctx)
 	}
+	if tx.anonymous {
+		query, args = rebind(query, args)
+	}
 	if st := tx.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -276,6 +286,9 @@ func (tx *writeTx) QueryContext(ctx context.Context, query string, args ...any) 
 	if tx.detach {
 		ctx = context.WithoutCancel(ctx)
 	}
+	if tx.anonymous {
+		query, args = rebind(query, args)
+	}
 	if st := tx.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -287,6 +300,9 @@ func (tx *writeTx) QueryContext(ctx context.Context, query string, args ...any) 
 func (tx *writeTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if tx.detach {
 		ctx = context.WithoutCancel(ctx)
+	}
+	if tx.anonymous {
+		query, args = rebind(query, args)
 	}
 	if st := tx.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -369,7 +385,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now t
 		return fmt.Errorf("%s: begin: %w", op, err)
 	}
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, now: s.clock()}
+	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams}
 	if err := fn(tx, tx.now); err != nil {
 		return wrap(op, err)
 	}
