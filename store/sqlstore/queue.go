@@ -606,22 +606,56 @@ func storedText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
+// headersJSON encodes logged headers as a JSON object with sorted keys, made storable (see
+// storedText). It writes the bytes encoding/json would, without its reflection: every
+// attempt logs two header maps, in the committer's transaction.
 func headersJSON(h map[string]string) string {
 	if len(h) == 0 {
 		return "{}"
 	}
+	keys := make([]string, 0, len(h))
+	size := 2
 	for k, v := range h {
-		if sk, sv := storedText(k), storedText(v); sk != k || sv != v {
+		if storedText(k) != k { // rare: cleaned keys may collide, and sort otherwise
 			clean := make(map[string]string, len(h))
 			for k, v := range h {
 				clean[storedText(k)] = storedText(v)
 			}
-			h = clean
-			break
+			enc, _ := json.Marshal(clean) // a map of strings always encodes
+			return string(enc)
+		}
+		keys = append(keys, k)
+		size += len(k) + len(v) + 6
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		appendJSONString(&b, k)
+		b.WriteByte(':')
+		appendJSONString(&b, storedText(h[k]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// appendJSONString writes s as a JSON string: as it is when it holds nothing to escape, and
+// through encoding/json (escaping as it does) otherwise.
+func appendJSONString(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			b.Write(enc)
+			return
 		}
 	}
-	b, _ := json.Marshal(h) // a map of strings always encodes
-	return string(b)
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }
 
 // health is what one Record batch did to one webhook's health.
