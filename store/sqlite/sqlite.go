@@ -87,7 +87,7 @@ func Open(path string) (*sqlstore.Store, error) {
 // openPools opens the write pool (one connection, IMMEDIATE transactions) and the read pool.
 // Page cache sizes, in KiB: the write connection's, and each read connection's.
 const (
-	WriterCacheKiB = 64 << 10
+	WriterCacheKiB = 16 << 10
 	ReaderCacheKiB = 8 << 10
 )
 
@@ -110,8 +110,11 @@ func openPools(path string) (write, read *sql.DB, err error) {
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")
 	w.Set("_txlock", "immediate")
-	// The writer walks the queue index and the tables on every claim and record: give it
-	// a page cache that holds a large queue (64 MiB; SQLite's default is 2 MiB).
+	// The writer reads the front of each webhook's queue and the rows it claims and records:
+	// 16 MiB of page cache holds that working set even with 1,000,000 deliveries queued
+	// (SQLite's default is 2 MiB). 64 MiB measured no faster (fanout10, backlog 300,000,
+	// alternating runs) and cost 75–100 MiB of resident memory; SQLite also scans the whole
+	// cache's hash table at some commits, which grows with it.
 	w.Add("_pragma", fmt.Sprintf("cache_size(-%d)", WriterCacheKiB))
 	// Group commit runs each write in a savepoint: keep the savepoints' undo pages (the
 	// sub-journal) in memory rather than in a temporary file written page by page.
