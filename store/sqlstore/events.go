@@ -31,9 +31,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *writeTx, events []*promptd
 
 // insertEventRows writes events without fanning them out, in multi-row INSERTs.
 func insertEventRows(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
-	for _, n := range rowChunks(len(events)) {
-		chunk := events[:n]
-		events = events[n:]
+	for chunk := range inRowChunks(events) {
 		var a args
 		values := make([]string, len(chunk))
 		for i, ev := range chunk {

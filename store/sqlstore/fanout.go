@@ -103,9 +103,7 @@ type newDelivery struct {
 // INSERTs (see rowChunks). When any is pending, the transaction wakes the engines.
 func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) error {
 	queued := false
-	for _, n := range rowChunks(len(ds)) {
-		chunk := ds[:n]
-		ds = ds[n:]
+	for chunk := range inRowChunks(ds) {
 		var a args
 		project, now := a.add(projectID), a.add(millis(tx.now))
 		values := make([]string, len(chunk))

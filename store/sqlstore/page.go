@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"encoding/base64"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -96,6 +97,18 @@ func rowChunks(n int) []int {
 		}
 	}
 	return out
+}
+
+// inRowChunks yields s in the chunks rowChunks sizes, in order.
+func inRowChunks[T any](s []T) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for _, n := range rowChunks(len(s)) {
+			if !yield(s[:n:n]) {
+				return
+			}
+			s = s[n:]
+		}
+	}
 }
 
 // prefixRange returns the half-open range [prefix, upper) of the names that start with

@@ -486,10 +486,7 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 	}
 	applied := make([]bool, len(results))
 	done := make(map[key]bool, len(results))
-	rest := results
-	for _, n := range rowChunks(len(results)) {
-		chunk := rest[:n]
-		rest = rest[n:]
+	for chunk := range inRowChunks(results) {
 		var a args
 		nowP := a.add(millis(now))
 		values := make([]string, len(chunk))
@@ -575,9 +572,7 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 			keep = append(keep, res)
 		}
 	}
-	for _, n := range rowChunks(len(keep)) {
-		chunk := keep[:n]
-		keep = keep[n:]
+	for chunk := range inRowChunks(keep) {
 		var a args
 		values := make([]string, len(chunk))
 		for i, res := range chunk {
@@ -817,10 +812,7 @@ func (s *Store) Release(ctx context.Context, jobs []*promptd.Job) error {
 	}
 	return s.write(ctx, "release deliveries", func(tx *writeTx, now time.Time) error {
 		var released int64
-		rest := jobs
-		for _, n := range rowChunks(len(jobs)) {
-			chunk := rest[:n]
-			rest = rest[n:]
+		for chunk := range inRowChunks(jobs) {
 			var a args
 			nowP := a.add(millis(now))
 			values := make([]string, len(chunk))

@@ -47,17 +47,18 @@ func rebind(query string, args []any) (string, []any) {
 	}
 	out := make([]any, len(r.order))
 	for i, k := range r.order {
-		if k < len(args) {
-			out[i] = args[k]
+		if k >= len(args) {
+			// A placeholder without its argument: leave the call as it was written, for the
+			// driver to report.
+			return query, args
 		}
+		out[i] = args[k]
 	}
 	return r.text, out
 }
 
 // rewritePlaceholders replaces every $N outside quoted strings, quoted identifiers and
-// comments with "?".
-// A placeholder past the arguments given binds NULL, as an unbound one would (it is left to
-// the database to complain where that matters).
+// "--" comments with "?".
 func rewritePlaceholders(query string) *rebound {
 	buf := make([]byte, 0, len(query))
 	var order []int

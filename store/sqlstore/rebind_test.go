@@ -24,6 +24,8 @@ func TestRebind(t *testing.T) {
 		{"a lone dollar", `SELECT json_extract(x, '$.a'), $ FROM t WHERE y = $1`, []any{7},
 			`SELECT json_extract(x, '$.a'), $ FROM t WHERE y = ?`, []any{7}},
 		{"no placeholders", `SELECT 1`, nil, `SELECT 1`, nil},
+		{"an argument missing", `SELECT $2, $1`, []any{1},
+			`SELECT $2, $1`, []any{1}},
 	}
 	for _, tc := range tests {
 		for range 2 { // the second time from the cache

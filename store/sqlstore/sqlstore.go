@@ -268,12 +268,7 @@ type writeTx struct {
 // ExecContext runs a statement in the transaction, prepared when the store keeps prepared
 // statements.
 func (tx *writeTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if tx.detach {
-		ctx = context.WithoutCancel(ctx)
-	}
-	if tx.anonymous {
-		query, args = rebind(query, args)
-	}
+	ctx, query, args = tx.prepare(ctx, query, args)
 	if st := tx.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -283,12 +278,7 @@ func (tx *writeTx) ExecContext(ctx context.Context, query string, args ...any) (
 // QueryContext runs a query in the transaction, prepared when the store keeps prepared
 // statements.
 func (tx *writeTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if tx.detach {
-		ctx = context.WithoutCancel(ctx)
-	}
-	if tx.anonymous {
-		query, args = rebind(query, args)
-	}
+	ctx, query, args = tx.prepare(ctx, query, args)
 	if st := tx.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -298,16 +288,23 @@ func (tx *writeTx) QueryContext(ctx context.Context, query string, args ...any) 
 // QueryRowContext runs a query that returns at most one row in the transaction, prepared
 // when the store keeps prepared statements.
 func (tx *writeTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx, query, args = tx.prepare(ctx, query, args)
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// prepare readies a statement's call for the transaction: detached from the caller's
+// cancellation, and with anonymous placeholders, as the transaction says.
+func (tx *writeTx) prepare(ctx context.Context, query string, args []any) (context.Context, string, []any) {
 	if tx.detach {
 		ctx = context.WithoutCancel(ctx)
 	}
 	if tx.anonymous {
 		query, args = rebind(query, args)
 	}
-	if st := tx.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return tx.Tx.QueryRowContext(ctx, query, args...)
+	return ctx, query, args
 }
 
 // stmt returns query prepared and bound to the transaction, or nil when it is not (yet)
