@@ -68,6 +68,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/prompts":                           {"get", "post"},
 		"/api/v1/prompts/{name}":                    {"delete", "get", "patch"},
 		"/api/v1/prompts/{name}/versions":           {"get"},
+		"/api/v1/prompts/{name}/diff":               {"get"},
 		"/api/v1/prompts/{name}/versions/{version}": {"delete", "patch"},
 		"/api/v1/events":                            {"get", "post"},
 		"/api/v1/events/{id}":                       {"get"},
@@ -111,7 +112,7 @@ func TestOpenAPI(t *testing.T) {
 	wantAccess := map[string]string{
 		"create-prompt-version": "editor", "list-prompts": "viewer", "get-prompt": "viewer",
 		"update-prompt": "editor", "delete-prompt": "editor", "list-prompt-versions": "viewer",
-		"set-version-labels": "editor", "delete-prompt-version": "editor",
+		"set-version-labels": "editor", "delete-prompt-version": "editor", "diff-prompt-versions": "viewer",
 		"publish-event": "editor", "list-events": "viewer", "get-event": "viewer",
 		"create-webhook": "admin", "list-webhooks": "viewer", "get-webhook": "viewer",
 		"update-webhook": "admin", "delete-webhook": "admin", "get-webhook-secret": "admin",

@@ -132,6 +132,7 @@ func New(cfg Config) http.Handler {
 
 	s.registerHealth()
 	s.registerPrompts()
+	s.registerPromptDiff()
 	s.registerEvents()
 	if s.webhooks != nil {
 		s.registerWebhooks()

@@ -47,15 +47,6 @@ func TestDiffVersions(t *testing.T) {
 	}
 }
 
-func TestChatVersionText(t *testing.T) {
-	p, _ := json.Marshal([]promptd.ChatMessage{{Role: "system", Content: "Be kind."}, {Role: "user", Content: "{{q}}"}})
-	got := versionText(&promptd.Version{Type: promptd.ChatPrompt, Prompt: p, Config: json.RawMessage(`{}`)})
-	want := "[system]\nBe kind.\n\n[user]\n{{q}}\n\n── config ──\n{}"
-	if got != want {
-		t.Errorf("versionText = %q, want %q", got, want)
-	}
-}
-
 func TestFormField(t *testing.T) {
 	for in, want := range map[string]string{
 		"body.url":                "url",
