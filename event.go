@@ -74,12 +74,16 @@ type Event struct {
 	Subject *Subject `json:"-"`
 }
 
-// Subject is what an event is about, for prompt filters: the prompt's name, the version's
-// labels after the change plus those it lost, and the prompt's tags.
+// Subject is what an event is about, for prompt filters, holding what the prompt was both
+// after and before the change (the before-or-after rule): the prompt's name and, for a
+// rename, its old name; the version's labels after the change plus those it lost; the
+// prompt's tags after the change plus those it lost.
 type Subject struct {
 	PromptName string
-	Labels     []string
-	Tags       []string
+	// OldName is the name before a rename; empty for every other event.
+	OldName string
+	Labels  []string
+	Tags    []string
 }
 
 // NewEventID returns a new UUIDv7 event id.
@@ -120,9 +124,13 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 	if err != nil {
 		return nil, err
 	}
-	labels := slices.Clone(nonNil(v.Labels))
+	subject := &Subject{PromptName: v.Name, Labels: nonNil(v.Labels), Tags: nonNil(v.Tags)}
 	if changes != nil {
-		labels = append(labels, changes.LabelsRemoved...)
+		subject.Labels = append(slices.Clone(subject.Labels), changes.LabelsRemoved...)
+		subject.Tags = append(slices.Clone(subject.Tags), changes.TagsRemoved...)
+		if changes.Name != nil {
+			subject.OldName = changes.Name.From
+		}
 	}
 	return &Event{
 		ID:        id,
@@ -130,7 +138,7 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 		Type:      typ,
 		Timestamp: now,
 		Payload:   payload,
-		Subject:   &Subject{PromptName: v.Name, Labels: labels, Tags: nonNil(v.Tags)},
+		Subject:   subject,
 	}, nil
 }
 
@@ -146,6 +154,10 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if err := json.Compact(&compact, data); err != nil {
 		return nil, Invalid("body.data", "must be valid JSON")
 	}
+	subject, err := dataSubject(compact.Bytes())
+	if err != nil {
+		return nil, err
+	}
 	payload, err := marshalPayload(webhook.Event{
 		ID: id, Timestamp: webhook.Time{Time: now}, Type: resource, APIVersion: APIVersion, Action: action,
 		Data: compact.Bytes(),
@@ -153,7 +165,55 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload}, nil
+	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload, Subject: subject}, nil
+}
+
+// PromptRef is the prompt reference a custom event may carry in data.prompt, so that
+// webhook prompt filters apply to it: the prompt's name, and optionally the labels and
+// tags the filters should see. Other fields of data.prompt are the sender's own.
+type PromptRef struct {
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+	Tags   []string `json:"tags"`
+}
+
+// dataSubject returns the subject of a custom event whose data is a JSON object with a
+// "prompt" object (a PromptRef); nil when data.prompt is absent or not an object. A
+// data.prompt object without a valid name, or with labels or tags that are not lists of
+// strings, is EINVALID, naming the field.
+func dataSubject(data []byte) (*Subject, error) {
+	if !bytes.Contains(data, []byte(`"prompt"`)) { // most events: skip decoding
+		return nil, nil
+	}
+	var outer struct {
+		Prompt json.RawMessage `json:"prompt"`
+	}
+	if json.Unmarshal(data, &outer) != nil || len(outer.Prompt) == 0 || outer.Prompt[0] != '{' {
+		return nil, nil // data is not an object, or its prompt is not one
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(outer.Prompt, &fields); err != nil {
+		return nil, Invalid("body.data.prompt", "must be an object")
+	}
+	var ref PromptRef
+	if err := json.Unmarshal(fields["name"], &ref.Name); err != nil || ref.Name == "" {
+		return nil, Invalid("body.data.prompt.name", "a prompt reference needs the prompt's name as a string")
+	}
+	if err := ValidateName("body.data.prompt.name", ref.Name); err != nil {
+		return nil, err
+	}
+	lists := []struct {
+		field string
+		dst   *[]string
+	}{{"labels", &ref.Labels}, {"tags", &ref.Tags}}
+	for _, l := range lists {
+		if raw, ok := fields[l.field]; ok {
+			if err := json.Unmarshal(raw, l.dst); err != nil {
+				return nil, Invalid("body.data.prompt."+l.field, "must be a list of strings")
+			}
+		}
+	}
+	return &Subject{PromptName: ref.Name, Labels: nonNil(ref.Labels), Tags: nonNil(ref.Tags)}, nil
 }
 
 func marshalPayload(env webhook.Event) (json.RawMessage, error) {

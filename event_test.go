@@ -2,6 +2,7 @@ package promptd_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,61 @@ func TestNewPromptEventEnvelope(t *testing.T) {
 	}
 	if len(v.Labels) != 2 {
 		t.Errorf("building the subject modified the version's labels: %v", v.Labels)
+	}
+
+	// The subject holds what the prompt was before the change too: its old name and the
+	// tags it lost.
+	changes = promptd.NoChanges()
+	changes.TagsRemoved = []string{"critical"}
+	changes.Name = &promptd.NameChange{From: "production/movie-critic", To: "movie-critic"}
+	ev, err = promptd.NewPromptEvent(promptd.EventPromptRenamed, v, changes, promptd.Actor{}, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ev.Subject; s.PromptName != "movie-critic" || s.OldName != "production/movie-critic" || strings.Join(s.Tags, ",") != "entertainment,critical" {
+		t.Errorf("subject = %+v, want the new and old name and the tags after plus the removed one", s)
+	}
+	if len(v.Tags) != 1 {
+		t.Errorf("building the subject modified the version's tags: %v", v.Tags)
+	}
+}
+
+func TestDataEventSubject(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	tests := []struct {
+		data  string
+		want  *promptd.Subject
+		field string // the field of the expected error, if any
+	}{
+		{`{"score":0.9}`, nil, ""},
+		{`[1,2]`, nil, ""},
+		{`"prompt"`, nil, ""},
+		{`{"prompt":"support/faq"}`, nil, ""}, // not a reference: the sender's own field
+		{`{"note":{"prompt":{"x":1}}}`, nil, ""},
+		{`{"prompt":{"name":"support/faq"},"score":0.4}`, &promptd.Subject{PromptName: "support/faq", Labels: []string{}, Tags: []string{}}, ""},
+		{`{"prompt":{"name":"a","labels":["production"],"tags":["critical"],"version":3}}`, &promptd.Subject{PromptName: "a", Labels: []string{"production"}, Tags: []string{"critical"}}, ""},
+		{`{"prompt":{"version":3}}`, nil, "body.data.prompt.name"},
+		{`{"prompt":{"name":7}}`, nil, "body.data.prompt.name"},
+		{`{"prompt":{"name":"a//b"}}`, nil, "body.data.prompt.name"},
+		{`{"prompt":{"name":"a","labels":"production"}}`, nil, "body.data.prompt.labels"},
+		{`{"prompt":{"name":"a","tags":[1]}}`, nil, "body.data.prompt.tags"},
+	}
+	for _, tt := range tests {
+		ev, err := promptd.NewDataEvent("proj", "evaluation.completed", json.RawMessage(tt.data), now)
+		if tt.field != "" {
+			if promptd.ErrorKind(err) != promptd.EINVALID || promptd.ErrorField(err) != tt.field {
+				t.Errorf("%s: err = %v (field %q), want EINVALID on %s", tt.data, err, promptd.ErrorField(err), tt.field)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.data, err)
+			continue
+		}
+		if !reflect.DeepEqual(ev.Subject, tt.want) {
+			t.Errorf("%s: subject = %+v, want %+v", tt.data, ev.Subject, tt.want)
+		}
 	}
 }
 

@@ -111,11 +111,8 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	}
 	events := slices.Clone(w.Events)
 	for _, e := range events {
-		if slices.Contains(BuiltinEventTypes, e) {
-			continue
-		}
-		if err := ValidateCustomEventType("body.events", e); err != nil {
-			return Invalid("body.events", "%q is neither a promptd event type (%s) nor a custom event type (<resource>.<action>)", e, strings.Join(BuiltinEventTypes, ", "))
+		if err := validateEventPattern(e); err != nil {
+			return err
 		}
 	}
 	slices.Sort(events)
@@ -256,59 +253,6 @@ func compileNameGlob(pattern string) (*glob.Pattern, error) {
 		return nil, fmt.Errorf("name pattern %q: %w", pattern, err)
 	}
 	return g, nil
-}
-
-// Matcher decides which events a webhook receives. Build it once per webhook with
-// NewMatcher; Match is safe for concurrent use.
-type Matcher struct {
-	events  []string
-	names   []*glob.Pattern
-	labels  []string
-	tags    []string
-	filters bool
-}
-
-// NewMatcher compiles w's event list and filters. w must have been normalized.
-func NewMatcher(w *Webhook) (*Matcher, error) {
-	m := &Matcher{events: w.Events, labels: w.Filters.Labels, tags: w.Filters.Tags}
-	for _, p := range w.Filters.PromptNames {
-		g, err := compileNameGlob(p)
-		if err != nil {
-			return nil, err
-		}
-		m.names = append(m.names, g)
-	}
-	m.filters = len(m.names)+len(m.labels)+len(m.tags) > 0
-	return m, nil
-}
-
-// Match reports whether the webhook receives ev. webhook.test is never matched here (it is
-// addressed to one webhook directly). Prompt filters apply to prompt events only; an event
-// without a subject passes them only when the webhook has no filters.
-func (m *Matcher) Match(ev *Event) bool {
-	if ev.Type == EventWebhookTest {
-		return false
-	}
-	if len(m.events) > 0 && !slices.Contains(m.events, ev.Type) {
-		return false
-	}
-	if !m.filters {
-		return true
-	}
-	s := ev.Subject
-	if s == nil {
-		return false
-	}
-	if len(m.names) > 0 && !slices.ContainsFunc(m.names, func(g *glob.Pattern) bool { return g.Match(s.PromptName) }) {
-		return false
-	}
-	if len(m.labels) > 0 && !slices.ContainsFunc(m.labels, func(l string) bool { return slices.Contains(s.Labels, l) }) {
-		return false
-	}
-	if len(m.tags) > 0 && !slices.ContainsFunc(m.tags, func(t string) bool { return slices.Contains(s.Tags, t) }) {
-		return false
-	}
-	return true
 }
 
 // NewWebhookSecret returns a new signing secret: "whsec_" and the base64 of 32 random bytes.

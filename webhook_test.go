@@ -39,6 +39,11 @@ func TestWebhookNormalize(t *testing.T) {
 		{"retryOn", func(w *promptd.Webhook) { w.Retry.RetryOn = "sometimes" }, promptd.URLPolicy{}, "body.retry.retryOn"},
 		{"timeout", func(w *promptd.Webhook) { w.TimeoutSeconds = 31 }, promptd.URLPolicy{}, "body.timeoutSeconds"},
 		{"in flight", func(w *promptd.Webhook) { w.MaxInFlight = -1 }, promptd.URLPolicy{}, "body.maxInFlight"},
+		{"wildcard in the middle", func(w *promptd.Webhook) { w.Events = []string{"prompt.*.created"} }, promptd.URLPolicy{}, "body.events"},
+		{"wildcard without a dot", func(w *promptd.Webhook) { w.Events = []string{"prompt*"} }, promptd.URLPolicy{}, "body.events"},
+		{"bare dot wildcard", func(w *promptd.Webhook) { w.Events = []string{".*"} }, promptd.URLPolicy{}, "body.events"},
+		{"uppercase wildcard", func(w *promptd.Webhook) { w.Events = []string{"Prompt.*"} }, promptd.URLPolicy{}, "body.events"},
+		{"double star", func(w *promptd.Webhook) { w.Events = []string{"**"} }, promptd.URLPolicy{}, "body.events"},
 	}
 	for _, tt := range tests {
 		w := valid()
@@ -47,6 +52,11 @@ func TestWebhookNormalize(t *testing.T) {
 		if promptd.ErrorKind(err) != promptd.EINVALID || promptd.ErrorField(err) != tt.field {
 			t.Errorf("%s: err = %v (field %q), want EINVALID on %s", tt.name, err, promptd.ErrorField(err), tt.field)
 		}
+	}
+	w = valid()
+	w.Events = []string{"prompt.*", "*", "prompt-version.*", "evaluation.*", "a.b.*", "webhook.*"}
+	if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+		t.Errorf("wildcards: %v", err)
 	}
 	w = valid()
 	w.URL = "http://127.0.0.1:9000/hook"
@@ -63,6 +73,11 @@ func TestMatcher(t *testing.T) {
 	}
 	created := ev("prompt-version.created", "production/support/billing", []string{"latest", "production"}, []string{"critical"})
 	custom := &promptd.Event{Type: "evaluation.completed"}
+	renamedOut := &promptd.Event{Type: "prompt.renamed", Subject: &promptd.Subject{PromptName: "archive/billing", OldName: "production/billing", Labels: []string{"latest"}, Tags: []string{}}}
+	renamedIn := &promptd.Event{Type: "prompt.renamed", Subject: &promptd.Subject{PromptName: "production/billing", OldName: "archive/billing", Labels: []string{"latest"}, Tags: []string{}}}
+	tagRemoved := ev("prompt-version.updated", "a", []string{"latest"}, []string{"other", "critical"}) // tags after + removed
+	aboutPrompt := ev("evaluation.completed", "production/support", []string{}, []string{})
+	promoted := ev("prompt-version.promoted", "production/support", []string{"production"}, []string{})
 	tests := []struct {
 		name    string
 		webhook promptd.Webhook
@@ -83,6 +98,23 @@ func TestMatcher(t *testing.T) {
 		{"tag", promptd.Webhook{Filters: promptd.Filters{Tags: []string{"critical"}}}, created, true},
 		{"filters exclude subjectless events", promptd.Webhook{Filters: promptd.Filters{Tags: []string{"critical"}}}, custom, false},
 		{"test events are addressed directly", promptd.Webhook{}, &promptd.Event{Type: "webhook.test"}, false},
+		{"* does not take test events", promptd.Webhook{Events: []string{"*"}}, &promptd.Event{Type: "webhook.test"}, false},
+		{"* takes everything", promptd.Webhook{Events: []string{"*"}}, custom, true},
+		{"prompt-version.*", promptd.Webhook{Events: []string{"prompt-version.*"}}, created, true},
+		{"prompt.* is not prompt-version.*", promptd.Webhook{Events: []string{"prompt.*"}}, created, false},
+		{"prompt.* takes renames", promptd.Webhook{Events: []string{"prompt.*"}}, renamedOut, true},
+		{"a wildcard takes types added later", promptd.Webhook{Events: []string{"prompt-version.*"}}, promoted, true},
+		{"custom wildcard", promptd.Webhook{Events: []string{"evaluation.*"}}, custom, true},
+		{"custom wildcard is by prefix", promptd.Webhook{Events: []string{"evaluation.*"}}, &promptd.Event{Type: "evaluations.completed"}, false},
+		{"wildcard and exact type", promptd.Webhook{Events: []string{"prompt.*", "evaluation.completed"}}, custom, true},
+		{"B1: renamed out of the filter", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"production/*"}}}, renamedOut, true},
+		{"renamed into the filter", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"production/*"}}}, renamedIn, true},
+		{"renamed elsewhere", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"staging/*"}}}, renamedOut, false},
+		{"B2: tag removed", promptd.Webhook{Filters: promptd.Filters{Tags: []string{"critical"}}}, tagRemoved, true},
+		{"custom event about a prompt", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"production/*"}}}, aboutPrompt, true},
+		{"custom event about another prompt", promptd.Webhook{Filters: promptd.Filters{PromptNames: []string{"staging/*"}}}, aboutPrompt, false},
+		{"custom event without the label", promptd.Webhook{Filters: promptd.Filters{Labels: []string{"production"}}}, aboutPrompt, false},
+		{"new first-class type with a prompt", promptd.Webhook{Filters: promptd.Filters{Labels: []string{"production"}}}, promoted, true},
 	}
 	for _, tt := range tests {
 		w := tt.webhook

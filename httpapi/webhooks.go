@@ -252,7 +252,7 @@ type createWebhookBody struct {
 	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
 	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment"`
 	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
-	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver (promptd's, or custom <resource>.<action> types); all when empty"`
+	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
 	Filters         *filtersBody      `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
 	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers sent with every request (at most 20); they may not override the headers promptd sets"`
 	SignatureHeader string            `json:"signatureHeader,omitempty" example:"x-promptd-signature" doc:"The name of the t=…,s=… signature header, for receivers written for another product; x-promptd-signature when left out"`

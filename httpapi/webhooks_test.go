@@ -306,6 +306,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"promptd header", base("headers", map[string]string{"Webhook-Signature": "v1,forged"}), "body.headers.Webhook-Signature"},
 		{"bad header name", base("headers", map[string]string{"X Foo": "a"}), "body.headers.X Foo"},
 		{"unknown event type", base("events", []string{"prompt-version.created", "nonsense"}), "body.events"},
+		{"wildcard inside a type", base("events", []string{"prompt.*.created"}), "body.events"},
 		{"bad glob", base("filters", map[string]any{"promptNames": []string{"production/[a"}}), "body.filters.promptNames"},
 		{"bad duration", base("retry", map[string]any{"schedule": []string{"5s", "5 parsecs"}}), "body.retry.schedule"},
 		{"too short a wait", base("retry", map[string]any{"schedule": []string{"10ms"}}), "body.retry.schedule"},
@@ -327,7 +328,10 @@ func TestWebhookValidation(t *testing.T) {
 		})
 	}
 
-	w := e.createWebhook(e.admin, base())
+	w := e.createWebhook(e.admin, base("events", []string{"prompt.*", "evaluation.completed", "*", "prompt-version.*"}))
+	if got := strings.Join(w.Events, ","); got != "*,evaluation.completed,prompt-version.*,prompt.*" {
+		t.Errorf("events with wildcards = %s", got)
+	}
 	path := "/api/v1/webhooks/" + w.ID
 	for _, tc := range []struct {
 		name, method, path string

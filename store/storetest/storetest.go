@@ -76,6 +76,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhooksNeedASecretBox", su.testNoSecretBox},
 		{"FanOut", su.testFanOut},
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
+		{"Routing", su.testRouting},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},

@@ -1,0 +1,126 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// testRouting checks the fan-out's routing rules end to end on the store: event-type
+// wildcards, the before-or-after rule of prompt filters (a prompt renamed out of a name
+// filter, a tag removed: bugs B1 and B2), and prompt filters on custom events that carry
+// a prompt reference in data.prompt.
+func (su suite) testRouting(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	hooks := []struct {
+		name string
+		opts []func(*promptd.Webhook)
+	}{
+		{"star", []func(*promptd.Webhook){events("*")}},
+		{"versions", []func(*promptd.Webhook){events("prompt-version.*")}},
+		{"prompts", []func(*promptd.Webhook){events("prompt.*")}},
+		{"evaluations", []func(*promptd.Webhook){events("evaluation.*", "prompt.deleted")}},
+		{"production", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.PromptNames = []string{"production/*"} }}},
+		{"critical", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Tags = []string{"critical"} }}},
+		{"labelled", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Labels = []string{"production"} }}},
+		{"production renames", []func(*promptd.Webhook){events("prompt.*"), func(w *promptd.Webhook) {
+			w.Filters.PromptNames = []string{"production/**"}
+		}}},
+	}
+	ids := map[string]string{}
+	seen := map[string]int{}
+	for _, h := range hooks {
+		ids[h.name] = e.webhook(t, h.name, h.opts...).ID
+	}
+	const (
+		pc = promptd.EventPromptCreated
+		pr = promptd.EventPromptRenamed
+		pd = promptd.EventPromptDeleted
+		vc = promptd.EventVersionCreated
+		vu = promptd.EventVersionUpdated
+		vd = promptd.EventVersionDeleted
+		ec = "evaluation.completed"
+		ef = "evaluation.failed"
+	)
+	rename := func(from, to string) {
+		if _, err := e.s.UpdatePrompt(ctx, e.project, e.actor, from, promptd.PromptUpdate{Name: &to}); err != nil {
+			t.Fatalf("UpdatePrompt(%s → %s): %v", from, to, err)
+		}
+	}
+	setTags := func(name string, tags ...string) {
+		if _, err := e.s.UpdatePrompt(ctx, e.project, e.actor, name, promptd.PromptUpdate{Tags: &tags}); err != nil {
+			t.Fatalf("UpdatePrompt(%s, tags %v): %v", name, tags, err)
+		}
+	}
+	publish := func(typ, data string) {
+		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: typ, Data: json.RawMessage(data)}); err != nil {
+			t.Fatalf("PublishEvent(%s, %s): %v", typ, data, err)
+		}
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want map[string][]string // webhook → the event types of its new deliveries, in order
+	}{
+		{"a critical production prompt", func() {
+			e.createInput(t, promptd.CreateVersionInput{Name: "production/a", Prompt: text("v1"), Labels: []string{"production"}, Tags: []string{"critical"}})
+		}, map[string][]string{
+			"star": {pc, vc}, "versions": {vc}, "prompts": {pc}, "production": {pc, vc}, "critical": {pc, vc},
+			"labelled": {pc, vc}, "production renames": {pc},
+		}},
+		{"B2: the tag critical removed", func() { setTags("production/a", "minor") }, map[string][]string{
+			"star": {vu}, "versions": {vu}, "production": {vu}, "critical": {vu}, "labelled": {vu},
+		}},
+		{"B1: renamed out of production/", func() { rename("production/a", "archive/a") }, map[string][]string{
+			"star": {pr}, "prompts": {pr}, "production": {pr}, "labelled": {pr}, "production renames": {pr},
+		}},
+		{"renamed again, elsewhere", func() { rename("archive/a", "old/a") }, map[string][]string{
+			"star": {pr}, "prompts": {pr}, "labelled": {pr},
+		}},
+		{"renamed back into production/", func() { rename("old/a", "production/b") }, map[string][]string{
+			"star": {pr}, "prompts": {pr}, "production": {pr}, "labelled": {pr}, "production renames": {pr},
+		}},
+		{"a custom event about a production prompt", func() {
+			publish(ec, `{"prompt":{"name":"production/b","labels":["production"]},"score":0.4}`)
+		}, map[string][]string{
+			"star": {ec}, "evaluations": {ec}, "production": {ec}, "labelled": {ec},
+		}},
+		{"a custom event about another prompt", func() {
+			publish(ef, `{"prompt":{"name":"staging/c","tags":["critical"]}}`)
+		}, map[string][]string{
+			"star": {ef}, "evaluations": {ef}, "critical": {ef},
+		}},
+		{"a custom event without a prompt", func() { publish(ec, `{"score":1}`) }, map[string][]string{
+			"star": {ec}, "evaluations": {ec},
+		}},
+		{"the prompt deleted", func() {
+			if err := e.s.DeletePrompt(ctx, e.project, e.actor, "production/b"); err != nil {
+				t.Fatalf("DeletePrompt: %v", err)
+			}
+		}, map[string][]string{
+			"star": {vd, pd}, "versions": {vd}, "prompts": {pd}, "evaluations": {pd}, "production": {vd, pd},
+			"labelled": {vd, pd}, "production renames": {pd},
+		}},
+	}
+	for _, step := range steps {
+		e.clock.Advance(time.Minute)
+		step.do()
+		for _, h := range hooks {
+			all := e.deliveriesOf(t, ids[h.name])
+			fresh := all[seen[h.name]:]
+			seen[h.name] = len(all)
+			types := []string{}
+			for _, d := range fresh {
+				types = append(types, d.EventType)
+			}
+			checkJSON(t, step.name, h.name+" deliveries", types, list(step.want[h.name]...))
+		}
+	}
+
+	// A malformed prompt reference is refused before anything is written.
+	_, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: ec, Data: json.RawMessage(`{"prompt":{"labels":["x"]}}`)})
+	wantErr(t, err, promptd.EINVALID, "body.data.prompt.name")
+}
