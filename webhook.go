@@ -61,9 +61,12 @@ type Filters struct {
 
 // Webhook is a subscription: where to POST which events, signed with which secrets.
 type Webhook struct {
-	ID              string
-	ProjectID       string
-	Name            string
+	ID        string
+	ProjectID string
+	Name      string
+	// Type is where deliveries go and in which shape: TypeHTTP (the default) or another of
+	// WebhookTypes.
+	Type            string
 	URL             string
 	Enabled         bool
 	Events          []string
@@ -97,6 +100,9 @@ type URLPolicy struct {
 // business, checked at connect time.
 func (w *Webhook) Normalize(p URLPolicy) error {
 	w.Name = strings.TrimSpace(w.Name)
+	if err := w.normalizeType(); err != nil {
+		return err
+	}
 	if len(w.Name) > 200 {
 		return Invalid("body.name", "must be at most 200 characters")
 	}

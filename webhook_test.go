@@ -15,7 +15,7 @@ func TestWebhookNormalize(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w.Name != w.URL || w.TimeoutSeconds != 15 || w.MaxInFlight != 16 || len(w.Retry.Schedule) != 8 ||
-		w.Retry.RetryOn != "default" || w.SignatureHeader != "x-promptd-signature" {
+		w.Retry.RetryOn != "default" || w.SignatureHeader != "x-promptd-signature" || w.Type != promptd.TypeHTTP {
 		t.Errorf("defaults not applied: %+v", w)
 	}
 	tests := []struct {
@@ -25,6 +25,7 @@ func TestWebhookNormalize(t *testing.T) {
 		field  string
 	}{
 		{"no url", func(w *promptd.Webhook) { w.URL = "" }, promptd.URLPolicy{}, "body.url"},
+		{"unknown type", func(w *promptd.Webhook) { w.Type = "carrier-pigeon" }, promptd.URLPolicy{}, "body.type"},
 		{"http not allowed", func(w *promptd.Webhook) { w.URL = "http://example.com" }, promptd.URLPolicy{}, "body.url"},
 		{"ftp", func(w *promptd.Webhook) { w.URL = "ftp://example.com" }, promptd.URLPolicy{AllowHTTP: true}, "body.url"},
 		{"credentials", func(w *promptd.Webhook) { w.URL = "https://u:p@example.com" }, promptd.URLPolicy{}, "body.url"},

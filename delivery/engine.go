@@ -41,6 +41,9 @@ type Config struct {
 	Jitter func() float64
 	// Metrics, when set, is updated as the engine works.
 	Metrics *Metrics
+	// Destinations builds and judges the requests of each webhook type (default
+	// DefaultDestinations()).
+	Destinations Destinations
 }
 
 func (c *Config) setDefaults() error {
@@ -76,6 +79,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Destinations == nil {
+		c.Destinations = DefaultDestinations()
 	}
 	if c.Jitter == nil {
 		c.Jitter = func() float64 { return rand.Float64()*2 - 1 }
@@ -428,7 +434,7 @@ func (e *Engine) attempt(ctx context.Context, h *hookState, job *promptd.Job) *p
 		return nil
 	}
 	now := e.cfg.Now()
-	att, result := send(ctx, e.cfg.Client, job, e.cfg.UserAgent, now)
+	att, result := send(ctx, e.cfg.Client, e.cfg.Destinations, job, e.cfg.UserAgent, now)
 	if ctx.Err() != nil {
 		// Shutdown cancelled the request: give the delivery back without counting it.
 		done(nil)
@@ -453,6 +459,9 @@ func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now
 	case Retry:
 		res.Status = promptd.StatusPending
 		res.NextAttemptAt = now.Add(d.Delay)
+		if res.Attempt.Error == "" {
+			res.Attempt.Error = d.Reason
+		}
 	default:
 		res.Status = promptd.StatusFailed
 		if res.Attempt.Error == "" {
@@ -491,7 +500,7 @@ func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobRe
 	e.mu.Unlock()
 	defer e.finish(h)
 	now := e.cfg.Now()
-	att, result := send(context.WithoutCancel(ctx), e.cfg.Client, job, e.cfg.UserAgent, now)
+	att, result := send(context.WithoutCancel(ctx), e.cfg.Client, e.cfg.Destinations, job, e.cfg.UserAgent, now)
 	res := decide(job, att, result, e.cfg.Jitter(), now)
 	// The attempt happened: record it even if the caller has gone away meanwhile.
 	if err := e.cfg.Queue.Record(context.WithoutCancel(ctx), []*promptd.JobResult{res}); err != nil {

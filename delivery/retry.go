@@ -13,12 +13,36 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// Result is what one attempt came to: a status code, or an error when no response arrived.
+// Result is what one attempt came to: a status code, or an error when no response arrived,
+// and what the destination made of the answer.
 type Result struct {
 	StatusCode int           // 0 when no response was received
 	Err        error         // the network error or timeout, when StatusCode is 0
-	RetryAfter time.Duration // the response's Retry-After, 0 when absent
+	RetryAfter time.Duration // how long the receiver asked to wait (Retry-After), 0 when it did not
+	// Judged is the destination's reading of an answer whose status code alone would
+	// mislead (Slack answers 200 with ok:false); JudgedByStatus, the zero value, leaves it
+	// to the status code.
+	Judged Judgement
+	// Hint explains a failed answer in the delivery log ("invite the bot to the channel").
+	Hint string
 }
+
+// Judgement is a destination's reading of an answer, overriding its status code.
+type Judgement int
+
+// The judgements.
+const (
+	// JudgedByStatus leaves the verdict to the status code and the retry policy.
+	JudgedByStatus Judgement = iota
+	// JudgedTransient is a failure worth retrying on the webhook's schedule (honouring
+	// RetryAfter), whatever the status code.
+	JudgedTransient
+	// JudgedPermanent is a failure that no retry would fix.
+	JudgedPermanent
+	// JudgedGone is a destination that no longer exists or no longer accepts promptd: the
+	// delivery fails and the webhook is disabled, with Hint as the reason.
+	JudgedGone
+)
 
 // Verdict is what happens to a delivery after an attempt.
 type Verdict int
@@ -49,7 +73,8 @@ type Decision struct {
 	Delay time.Duration
 	// DisableWebhook is set when the receiver answered 410 Gone.
 	DisableWebhook bool
-	// Reason explains a Failed verdict for the delivery log.
+	// Reason explains a Failed verdict for the delivery log, and a Retry verdict when the
+	// destination gave a hint.
 	Reason string
 }
 
@@ -63,17 +88,27 @@ const JitterFraction = 0.10
 // every non-2xx answer. Not retried: other 4xx and 3xx (redirects are never followed).
 // 410 Gone fails the delivery and disables the webhook. A Retry-After answer is honoured up
 // to the step after the next one. After len(p.Schedule) retries the delivery fails.
+//
+// A destination's judgement (r.Judged) takes the place of the status code rules, and its
+// hint (r.Hint) becomes part of the reason: the delivery log shows it for every failed
+// attempt, retried or not.
 func Decide(p promptd.RetryPolicy, attempt int, r Result, jitter float64) Decision {
 	code := r.StatusCode
 	switch {
+	case r.Judged == JudgedGone:
+		return Decision{Verdict: Failed, DisableWebhook: true, Reason: withHint("the destination is gone: the webhook is disabled", r.Hint)}
+	case r.Judged == JudgedPermanent:
+		return Decision{Verdict: Failed, Reason: withHint("not retried", r.Hint)}
+	case r.Judged == JudgedTransient:
 	case code >= 200 && code < 300:
 		return Decision{Verdict: Succeeded}
 	case code == http.StatusGone:
-		return Decision{Verdict: Failed, DisableWebhook: true, Reason: "the receiver answered 410 Gone: the webhook is disabled"}
+		return Decision{Verdict: Failed, DisableWebhook: true, Reason: withHint("the receiver answered 410 Gone: the webhook is disabled", r.Hint)}
 	case !retryable(p.RetryOn, r):
-		return Decision{Verdict: Failed, Reason: "status " + strconv.Itoa(code) + " is not retried"}
-	case attempt > len(p.Schedule):
-		return Decision{Verdict: Failed, Reason: "no retries left after attempt " + strconv.Itoa(attempt)}
+		return Decision{Verdict: Failed, Reason: withHint("status "+strconv.Itoa(code)+" is not retried", r.Hint)}
+	}
+	if attempt > len(p.Schedule) {
+		return Decision{Verdict: Failed, Reason: withHint("no retries left after attempt "+strconv.Itoa(attempt), r.Hint)}
 	}
 	next := p.Schedule[attempt-1]
 	delay := time.Duration(float64(next) * (1 + JitterFraction*math.Max(-1, math.Min(1, jitter))))
@@ -84,7 +119,19 @@ func Decide(p promptd.RetryPolicy, attempt int, r Result, jitter float64) Decisi
 		}
 		delay = max(next, min(r.RetryAfter, ceiling))
 	}
-	return Decision{Verdict: Retry, Delay: delay}
+	reason := r.Hint
+	if reason == "" && r.Judged == JudgedTransient {
+		reason = "the destination reported a failure worth retrying"
+	}
+	return Decision{Verdict: Retry, Delay: delay, Reason: reason}
+}
+
+// withHint appends a destination's hint to a reason.
+func withHint(reason, hint string) string {
+	if hint == "" {
+		return reason
+	}
+	return reason + ": " + hint
 }
 
 func retryable(mode string, r Result) bool {

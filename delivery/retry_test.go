@@ -42,6 +42,15 @@ func TestDecide(t *testing.T) {
 		{"all-non-2xx retries 302", all, 1, delivery.Result{StatusCode: 302}, 0, delivery.Decision{Verdict: delivery.Retry, Delay: 5 * time.Second}},
 		{"all-non-2xx still disables on 410", all, 1, delivery.Result{StatusCode: 410}, 0, delivery.Decision{Verdict: delivery.Failed, DisableWebhook: true, Reason: "the receiver answered 410 Gone: the webhook is disabled"}},
 		{"attempt 9 exhausts", def, 9, delivery.Result{StatusCode: 500}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "no retries left after attempt 9"}},
+		{"judged transient retries a 200", def, 1, delivery.Result{StatusCode: 200, Judged: delivery.JudgedTransient, Hint: "ratelimited"}, 0, delivery.Decision{Verdict: delivery.Retry, Delay: 5 * time.Second, Reason: "ratelimited"}},
+		{"judged transient without a hint still explains", def, 1, delivery.Result{StatusCode: 200, Judged: delivery.JudgedTransient}, 0, delivery.Decision{Verdict: delivery.Retry, Delay: 5 * time.Second, Reason: "the destination reported a failure worth retrying"}},
+		{"judged transient honours RetryAfter", def, 1, delivery.Result{StatusCode: 200, Judged: delivery.JudgedTransient, RetryAfter: 20 * time.Second}, 0, delivery.Decision{Verdict: delivery.Retry, Delay: 20 * time.Second, Reason: "the destination reported a failure worth retrying"}},
+		{"judged transient exhausts", def, 9, delivery.Result{StatusCode: 200, Judged: delivery.JudgedTransient, Hint: "ratelimited"}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "no retries left after attempt 9: ratelimited"}},
+		{"judged permanent fails a 200", def, 1, delivery.Result{StatusCode: 200, Judged: delivery.JudgedPermanent, Hint: "channel_not_found: invite the bot"}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "not retried: channel_not_found: invite the bot"}},
+		{"judged permanent beats all-non-2xx", all, 1, delivery.Result{StatusCode: 404, Judged: delivery.JudgedPermanent}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "not retried"}},
+		{"judged gone disables", def, 1, delivery.Result{StatusCode: 404, Judged: delivery.JudgedGone, Hint: "the webhook was deleted"}, 0, delivery.Decision{Verdict: delivery.Failed, DisableWebhook: true, Reason: "the destination is gone: the webhook is disabled: the webhook was deleted"}},
+		{"a hint joins the status reason", def, 1, delivery.Result{StatusCode: 404, Hint: "check the repository"}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "status 404 is not retried: check the repository"}},
+		{"a hint explains a retry", def, 1, delivery.Result{StatusCode: 503, Hint: "busy"}, 0, delivery.Decision{Verdict: delivery.Retry, Delay: 5 * time.Second, Reason: "busy"}},
 		{"empty schedule never retries", promptd.RetryPolicy{Schedule: []time.Duration{}}, 1, delivery.Result{StatusCode: 500}, 0, delivery.Decision{Verdict: delivery.Failed, Reason: "no retries left after attempt 1"}},
 	}
 	for _, tt := range tests {

@@ -1,13 +1,11 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,40 +16,50 @@ import (
 // maskedValue replaces custom header values in the attempt log.
 const maskedValue = "••••••"
 
-// request builds the signed HTTP request of one attempt of job, made at now.
-func request(ctx context.Context, job *promptd.Job, userAgent string, now time.Time) (*http.Request, error) {
+// render returns the body and signature headers of one attempt of job, made at now:
+// promptd's envelope as stored, signed with the webhook's valid secrets.
+func render(job *promptd.Job, now time.Time) (Rendered, error) {
 	signed, err := webhook.Sign(job.Secrets, job.EventID, now.Unix(), job.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+		return Rendered{}, fmt.Errorf("signing: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Webhook.URL, bytes.NewReader(job.Payload))
-	if err != nil {
-		return nil, fmt.Errorf("building the request: %w", err)
-	}
-	h := req.Header
-	for name, value := range job.Webhook.Headers {
-		h.Set(name, value)
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", userAgent)
+	h := http.Header{}
 	h.Set(job.Webhook.SignatureHeader, signed.Promptd)
 	h.Set(webhook.HeaderWebhookID, signed.WebhookID)
 	h.Set(webhook.HeaderWebhookTimestamp, signed.WebhookTimestamp)
 	h.Set(webhook.HeaderWebhookSignature, signed.WebhookSignature)
-	h.Set(webhook.HeaderEvent, job.EventType)
-	h.Set(webhook.HeaderDelivery, job.DeliveryID)
-	h.Set(webhook.HeaderAttempt, strconv.Itoa(job.Attempt))
+	return Rendered{Body: job.Payload, Header: h}, nil
+}
+
+// request builds the request of one attempt of job, made at now, by its webhook's
+// destination.
+func request(ctx context.Context, dest Destination, job *promptd.Job, userAgent string, now time.Time) (*http.Request, error) {
+	r, err := render(job, now)
+	if err != nil {
+		return nil, err
+	}
+	req, err := dest.Request(ctx, job, r)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", userAgent)
 	return req, nil
 }
 
-// send makes one attempt of job with client and returns its log entry and result. The
-// request is bounded by the webhook's timeout; the response body is read up to
-// MaxReadResponseBytes and kept up to MaxStoredResponseBytes.
-func send(ctx context.Context, client *http.Client, job *promptd.Job, userAgent string, now time.Time) (promptd.Attempt, Result) {
+// send makes one attempt of job with client and returns its log entry and result, as the
+// webhook's destination in dests built the request and judged the answer. The request is
+// bounded by the webhook's timeout; the response body is read up to MaxReadResponseBytes and
+// kept up to MaxStoredResponseBytes.
+func send(ctx context.Context, client *http.Client, dests Destinations, job *promptd.Job, userAgent string, now time.Time) (promptd.Attempt, Result) {
 	att := promptd.Attempt{Number: job.Attempt, StartedAt: now, URL: job.Webhook.URL}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(job.Webhook.TimeoutSeconds)*time.Second)
 	defer cancel()
-	req, err := request(ctx, job, userAgent, now)
+	dest, err := dests.destination(job.Webhook)
+	if err != nil {
+		att.Error = err.Error()
+		return att, Result{Err: err}
+	}
+	req, err := request(ctx, dest, job, userAgent, now)
 	if err != nil {
 		att.Error = err.Error()
 		return att, Result{Err: err}
@@ -73,6 +81,7 @@ func send(ctx context.Context, client *http.Client, job *promptd.Job, userAgent 
 	att.DurationMs = att.Duration.Milliseconds()
 	att.StatusCode = resp.StatusCode
 	att.ResponseHeaders = logHeaders(resp.Header, nil)
+	result := dest.Judge(job, Answer{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Now: now})
 	if len(body) > promptd.MaxStoredResponseBytes {
 		body = body[:promptd.MaxStoredResponseBytes]
 	}
@@ -80,7 +89,7 @@ func send(ctx context.Context, client *http.Client, job *promptd.Job, userAgent 
 	if readErr != nil {
 		att.Error = "reading the response: " + describeError(ctx, readErr, job.Webhook.TimeoutSeconds)
 	}
-	return att, Result{StatusCode: resp.StatusCode, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now)}
+	return att, result
 }
 
 // describeError turns a transport error into a line for the delivery log.

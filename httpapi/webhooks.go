@@ -118,6 +118,7 @@ type webhookView struct {
 	ID              string            `json:"id" doc:"The webhook's id"`
 	ProjectID       string            `json:"projectId"`
 	Name            string            `json:"name"`
+	Type            string            `json:"type" enum:"http" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url"`
 	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd"`
 	Enabled         bool              `json:"enabled" doc:"false: new events are recorded as cancelled deliveries"`
 	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
@@ -152,6 +153,7 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		ID:              w.ID,
 		ProjectID:       w.ProjectID,
 		Name:            w.Name,
+		Type:            w.Type,
 		URL:             w.URL,
 		Enabled:         w.Enabled,
 		Events:          nonNil(w.Events),
@@ -250,6 +252,7 @@ type retryBody struct {
 // createWebhookBody is the body of POST /api/v1/webhooks.
 type createWebhookBody struct {
 	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
+	Type            string            `json:"type,omitempty" enum:"http" doc:"Where deliveries go and in which shape; http (the default) POSTs promptd's signed JSON to url"`
 	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment"`
 	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
 	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
@@ -282,6 +285,7 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 	b := in.Body
 	w := &promptd.Webhook{
 		Name:            b.Name,
+		Type:            b.Type,
 		URL:             b.URL,
 		Enabled:         b.Enabled == nil || *b.Enabled,
 		Events:          b.Events,
@@ -382,6 +386,7 @@ type retryPatch struct {
 // and only those present change.
 type updateWebhookBody struct {
 	Name            *string            `json:"name,omitempty" doc:"The new name; empty for the URL"`
+	Type            *string            `json:"type,omitempty" enum:"http" doc:"The new type; the fields the new type needs must come with it"`
 	URL             *string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd"`
 	Enabled         *bool              `json:"enabled,omitempty" doc:"false stops deliveries (new events are recorded as cancelled); true re-enables"`
 	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`
@@ -421,6 +426,7 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookRequest) (*
 // apply copies the fields present in b onto w.
 func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 	set(&w.Name, b.Name)
+	set(&w.Type, b.Type)
 	set(&w.URL, b.URL)
 	set(&w.Enabled, b.Enabled)
 	if w.Enabled {

@@ -318,6 +318,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"bad secret", base("secret", "hunter2"), "body.secret"},
 		{"name too long", base("name", strings.Repeat("n", 201)), "body.name"},
 		{"unknown field", base("colour", "red"), "body.colour"},
+		{"unknown type", base("type", "carrier-pigeon"), "body.type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -344,6 +345,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"patch event", "PATCH", path, map[string]any{"events": []string{"Prompt Created"}}, "body.events"},
 		{"patch glob", "PATCH", path, map[string]any{"filters": map[string]any{"promptNames": []string{"a/[b"}}}, "body.filters.promptNames"},
 		{"patch timeout", "PATCH", path, map[string]any{"timeoutSeconds": 0}, "body.timeoutSeconds"},
+		{"patch type", "PATCH", path, map[string]any{"type": "carrier-pigeon"}, "body.type"},
 		{"patch secret", "PATCH", path, map[string]any{"secret": promptd.NewWebhookSecret()}, "body.secret"},
 		{"rotate bad overlap", "POST", path + "/secret/rotate", map[string]any{"overlap": "a while"}, "body.overlap"},
 		{"rotate overlap too long", "POST", path + "/secret/rotate", map[string]any{"overlap": "169h"}, "body.overlap"},
@@ -365,7 +367,7 @@ func TestWebhookValidation(t *testing.T) {
 		t.Parallel()
 		var got webhookView
 		e.call("GET", path, e.admin, nil, 200, &got)
-		if got.URL != w.URL || len(got.Headers) != 0 || !slices.Equal(got.Retry.Schedule, w.Retry.Schedule) {
+		if got.URL != w.URL || got.Type != promptd.TypeHTTP || len(got.Headers) != 0 || !slices.Equal(got.Retry.Schedule, w.Retry.Schedule) {
 			t.Errorf("a refused patch changed the webhook: %+v", got)
 		}
 	})

@@ -17,7 +17,7 @@ import (
 )
 
 // webhookColumns are the columns scanWebhook reads.
-const webhookColumns = `id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
+const webhookColumns = `id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
@@ -42,7 +42,7 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 		timeoutSecs, maxInFlight int
 	)
 	w := &r.w
-	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
+	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.Type, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
 		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -107,6 +107,9 @@ type encodedWebhook struct {
 // encodeWebhook encodes w's settings for storage, sealing its custom headers with box. It
 // also compiles w's filters, so that a webhook the fan-out could not match is never stored.
 func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
+	if w.Type == "" {
+		w.Type = promptd.TypeHTTP
+	}
 	if strings.TrimSpace(w.URL) == "" {
 		return nil, promptd.Invalid("body.url", "is required")
 	}
@@ -214,11 +217,11 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 			out.DisabledAt = &now
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO webhooks (id, project_id, name, url, enabled, events, filters, headers, signature_header, retry,
+			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
 			out.ID, projectID, out.Name, out.URL, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
-			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now)); err != nil {
+			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -366,10 +369,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 		r, err := scanWebhook(tx.QueryRowContext(ctx,
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
-				disabled_at = $12, revision = revision + 1, updated_at = $13`+health+`
+				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
 			in.Name, in.URL, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
-			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID))
+			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}

@@ -192,6 +192,9 @@ func (su suite) testWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if created.Type != promptd.TypeHTTP {
+		t.Errorf("created webhook type = %q, want %q", created.Type, promptd.TypeHTTP)
+	}
 	if created.ID == "" || created.ProjectID != e.project || !created.CreatedAt.Equal(e.clock.Now()) || !created.UpdatedAt.Equal(e.clock.Now()) {
 		t.Errorf("created webhook: id %q, project %q, times %v %v", created.ID, created.ProjectID, created.CreatedAt, created.UpdatedAt)
 	}
@@ -246,6 +249,9 @@ func (su suite) testWebhooks(t *testing.T) {
 	}
 	var results []*promptd.JobResult
 	for _, j := range e.claim(t, 100) {
+		if j.Webhook.Type != promptd.TypeHTTP {
+			t.Errorf("claimed job's webhook type = %q, want %q", j.Webhook.Type, promptd.TypeHTTP)
+		}
 		results = append(results, e.result(j, promptd.StatusSucceeded, 200))
 	}
 	e.record(t, results...)
