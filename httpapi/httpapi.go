@@ -139,6 +139,7 @@ func New(cfg Config) http.Handler {
 		s.registerDeliveries()
 	}
 	s.registerProjects()
+	s.registerLangfuse()
 
 	if err := s.renderDescriptions(); err != nil {
 		panic(err)
