@@ -140,8 +140,9 @@ type DeliveryService interface {
 	// Returns ENOTFOUND.
 	CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*Delivery, error)
 	// WebhookHealth summarises, per webhook of the project, the attempts started at or after
-	// since: how many, how many succeeded, their median duration (a store may take it over
-	// the latest thousand or so attempts only) and the latest failure. Webhooks without
+	// since: how many, how many succeeded, how many were answered and their median
+	// duration (a store may take it over the latest thousand or so only) and the latest
+	// failure. Webhooks without
 	// attempts in the window are absent from the map.
 	WebhookHealth(ctx context.Context, projectID string, since time.Time) (map[string]WebhookHealth, error)
 }
@@ -152,8 +153,11 @@ type WebhookHealth struct {
 	// Attempts is the number of attempts in the window; Succeeded those answered with a 2xx.
 	Attempts  int `json:"attempts"`
 	Succeeded int `json:"succeeded"`
-	// P50Ms is the median attempt duration in milliseconds (the lower median for an even
-	// count).
+	// Answered is the number of attempts that got an HTTP answer (any status); refused
+	// connections, timeouts and other errors have no latency and are not answered.
+	Answered int `json:"answered"`
+	// P50Ms is the median duration of the answered attempts in milliseconds (the lower
+	// median for an even count); 0 when Answered is 0.
 	P50Ms int64 `json:"p50Ms"`
 	// LastFailureAt is when the latest failed attempt started; nil when none failed.
 	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`

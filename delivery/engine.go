@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -118,6 +119,7 @@ type hookState struct {
 	waiting  []waitingJob  // claimed ahead, oldest first
 	avg      time.Duration // moving average of its requests' durations
 	samples  int
+	openedAt atomic.Int64 // when the circuit last opened, Unix nanoseconds (see Circuit)
 }
 
 // fastRequest is the average request duration under which a webhook gets a deeper round of
@@ -285,12 +287,18 @@ func (e *Engine) capacity() (limit int, free map[string]int) {
 func (e *Engine) hook(w *promptd.Webhook) *hookState {
 	h := e.hooks[w.ID]
 	if h == nil {
-		h = &hookState{breaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		h = &hookState{}
+		h.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        w.ID,
 			MaxRequests: 1,
 			Timeout:     e.cfg.BreakerTimeout,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
-		})}
+			OnStateChange: func(_ string, _, to gobreaker.State) {
+				if to == gobreaker.StateOpen {
+					h.openedAt.Store(time.Now().UnixNano())
+				}
+			},
+		})
 		e.hooks[w.ID] = h
 	}
 	h.max = w.MaxInFlight

@@ -165,7 +165,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), buf, 0o644)
+			return writeScreenshot(t, name, buf)
 		})
 	}
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {

@@ -10,10 +10,12 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// deliveryRow is a delivery with its webhook's name.
+// deliveryRow is a delivery with its webhook's name, and whether an open circuit holds it.
 type deliveryRow struct {
 	D           promptd.Delivery
 	WebhookName string
+	Held        bool
+	Circuit     promptd.Circuit
 }
 
 // deliveriesData is the delivery log page.
@@ -51,11 +53,11 @@ func (s *server) deliveriesPage(w http.ResponseWriter, r *http.Request) {
 	d.Filtered = d.Webhook != "" || d.Status != "" || d.Since != "" || d.Until != ""
 	f := promptd.DeliveryFilter{WebhookID: d.Webhook, Status: d.Status, PageRequest: promptd.PageRequest{Cursor: d.Cursor}}
 	var err error
-	if f.Since, err = parseLocal("query.since", d.Since); err != nil {
+	if f.Since, err = parseUTC("query.since", d.Since); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if f.Until, err = parseLocal("query.until", d.Until); err != nil {
+	if f.Until, err = parseUTC("query.until", d.Until); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -74,8 +76,14 @@ func (s *server) deliveriesPage(w http.ResponseWriter, r *http.Request) {
 	for _, wh := range hooks.Items {
 		names[wh.ID] = wh.Name
 	}
+	now, circuits := time.Now(), map[string]promptd.Circuit{}
 	for _, del := range page.Items {
-		d.Rows = append(d.Rows, deliveryRow{D: del, WebhookName: names[del.WebhookID]})
+		c, ok := circuits[del.WebhookID]
+		if !ok {
+			c = s.circuit(del.WebhookID)
+			circuits[del.WebhookID] = c
+		}
+		d.Rows = append(d.Rows, deliveryRow{D: del, WebhookName: names[del.WebhookID], Held: held(&del, c, now), Circuit: c})
 		d.Live = d.Live || live(&del)
 	}
 	d.NextCursor = page.NextCursor
@@ -92,18 +100,19 @@ func (s *server) deliveriesPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "deliveries.html", "Deliveries", "deliveries", d)
 }
 
-// parseLocal reads a datetime-local value as UTC; empty is the zero time.
-func parseLocal(field, s string) (time.Time, error) {
-	if strings.TrimSpace(s) == "" {
+// parseUTC reads a date and time in UTC ("2026-11-22 10:30", also with a T, or RFC 3339);
+// empty is the zero time.
+func parseUTC(field, s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(datetimeLocal, s)
-	if err != nil {
-		if t, err = time.Parse(time.RFC3339, s); err != nil {
-			return time.Time{}, promptd.Invalid(field, "%q is not a date and time such as 2026-11-22T10:30", s)
+	for _, layout := range []string{utcMinute, datetimeLocal, "2006-01-02 15:04:05", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
 		}
 	}
-	return t, nil
+	return time.Time{}, promptd.Invalid(field, "%q is not a date and time in UTC such as 2026-11-22 10:30", s)
 }
 
 // attemptView is an attempt with what the page shows about it.
@@ -122,6 +131,12 @@ type deliveryData struct {
 	Payload  string
 	Attempts []attemptView
 	Live     bool
+	// Held is true while an open circuit holds the delivery (Circuit says until when).
+	Held    bool
+	Circuit promptd.Circuit
+	// Earlier and Later are the other deliveries of the same event to the same webhook,
+	// oldest first: the delivery this one resent, and its resends.
+	Earlier, Later []promptd.Delivery
 }
 
 // deliveryPage shows one delivery with all its attempts, newest first. While it is pending
@@ -135,7 +150,12 @@ func (s *server) deliveryPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := deliveryData{D: del, Live: live(del)}
+	d := deliveryData{D: del, Live: live(del), Circuit: s.circuit(del.WebhookID)}
+	d.Held = held(del, d.Circuit, time.Now())
+	if err := s.relatedDeliveries(r, &d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if wh, err := s.store.FindWebhook(ctx, sess.key.ProjectID, del.WebhookID); err == nil {
 		d.Webhook = wh
 	}
@@ -159,6 +179,29 @@ func (s *server) deliveryPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "delivery.html", "Delivery of "+del.EventType, "deliveries", d)
+}
+
+// relatedDeliveries fills d.Earlier and d.Later: the other deliveries of d's event to d's
+// webhook. Fan-out makes one delivery per event and webhook, so the others are resends.
+func (s *server) relatedDeliveries(r *http.Request, d *deliveryData) error {
+	sess := sessionFrom(r.Context())
+	page, err := s.store.ListDeliveries(r.Context(), sess.key.ProjectID, promptd.DeliveryFilter{
+		WebhookID: d.D.WebhookID, EventID: d.D.EventID, PageRequest: promptd.PageRequest{Limit: 20},
+	})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(page.Items) // oldest first
+	for _, o := range page.Items {
+		switch {
+		case o.ID == d.D.ID:
+		case o.CreatedAt.Before(d.D.CreatedAt) || (o.CreatedAt.Equal(d.D.CreatedAt) && o.ID < d.D.ID):
+			d.Earlier = append(d.Earlier, o)
+		default:
+			d.Later = append(d.Later, o)
+		}
+	}
+	return nil
 }
 
 // resendDelivery queues the delivery again and shows the new one.

@@ -217,6 +217,12 @@ func (s *server) showPrompt(w http.ResponseWriter, r *http.Request, status int, 
 			d.Form.Prompt = d.Text
 		}
 	}
+	if move := q.Get("move"); move != "" && d.Selected != nil && sess.key.Role.Allows(promptd.RoleEditor) {
+		// A label move waiting for its confirmation (see setLabel).
+		if holder, ok := p.Labels[move]; ok && holder != d.Selected.Number && move != promptd.LatestLabel {
+			d.Confirm = &labelMove{Label: move, From: holder, To: d.Selected.Number}
+		}
+	}
 	if edit != nil {
 		edit(d)
 	}
@@ -265,9 +271,8 @@ func (s *server) setLabel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if holder, ok := p.Labels[label]; ok && holder != number && r.PostFormValue("confirm") != "1" {
-			s.showPrompt(w, r, http.StatusOK, name, func(d *promptData) {
-				d.Confirm = &labelMove{Label: label, From: holder, To: number}
-			})
+			// Redirect after POST: the confirmation is the prompt's page, which reloads.
+			http.Redirect(w, r, back+"&"+url.Values{"move": {label}}.Encode()+"#confirm", http.StatusSeeOther)
 			return
 		}
 		labels = append(labels, label)
@@ -285,6 +290,11 @@ func (s *server) setLabel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, back+"&done=labelled", http.StatusSeeOther)
+}
+
+// toPrompt sends a GET of a form's POST path to the prompt's page.
+func (s *server) toPrompt(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, promptURL(r.PathValue("name")), http.StatusSeeOther)
 }
 
 // setTags replaces a prompt's tags.

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/promptd/promptd"
 )
@@ -35,6 +36,12 @@ type Sender interface {
 	SendNow(ctx context.Context, deliveryID string) (*promptd.JobResult, error)
 }
 
+// Circuits reports the delivery engine's circuit breakers; *delivery.Engine implements it.
+// The webhook pages show the state, and deliveries held by an open circuit say so.
+type Circuits interface {
+	Circuit(webhookID string) promptd.Circuit
+}
+
 // Config configures the handler New returns.
 type Config struct {
 	// Store is the service the dashboard calls. Required.
@@ -43,6 +50,9 @@ type Config struct {
 	Sender Sender
 	// Box seals session cookies (the API key and its expiry). Required.
 	Box promptd.SecretBox
+	// Circuits reports circuit breakers. Nil means the Sender's when it implements
+	// Circuits, else every circuit shows as closed.
+	Circuits Circuits
 	// URLPolicy says which webhook URLs are accepted (whether http:// is).
 	URLPolicy promptd.URLPolicy
 	// Logger receives internal errors. Nil means slog.Default().
@@ -68,6 +78,7 @@ func (c Config) Validate() error {
 type server struct {
 	store     promptd.Store
 	sender    Sender
+	circuits  Circuits
 	box       promptd.SecretBox
 	urlPolicy promptd.URLPolicy
 	logger    *slog.Logger
@@ -88,9 +99,13 @@ func New(cfg Config) http.Handler {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.Circuits == nil {
+		cfg.Circuits, _ = cfg.Sender.(Circuits)
+	}
 	s := &server{
 		store:     cfg.Store,
 		sender:    cfg.Sender,
+		circuits:  cfg.Circuits,
 		box:       cfg.Box,
 		urlPolicy: cfg.URLPolicy,
 		logger:    cfg.Logger,
@@ -111,6 +126,7 @@ func New(cfg Config) http.Handler {
 func (s *server) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	s.mux.HandleFunc("GET /favicon.ico", s.favicon)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/prompts", http.StatusSeeOther)
 	})
@@ -124,6 +140,9 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /prompts/{name...}", s.viewer(s.promptPage))
 	s.mux.HandleFunc("POST /prompt-labels/{name...}", s.editor(s.setLabel))
 	s.mux.HandleFunc("POST /prompt-tags/{name...}", s.editor(s.setTags))
+	// The label and tag forms post to these paths; a reload or a copied URL gets the prompt.
+	s.mux.HandleFunc("GET /prompt-labels/{name...}", s.toPrompt)
+	s.mux.HandleFunc("GET /prompt-tags/{name...}", s.toPrompt)
 
 	s.mux.HandleFunc("GET /webhooks", s.viewer(s.webhooksPage))
 	s.mux.HandleFunc("GET /webhooks/new", s.admin(s.newWebhookPage))
@@ -146,6 +165,35 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /events/{id}", s.viewer(s.eventPage))
 
 	s.mux.HandleFunc("/", s.notFound)
+}
+
+// favicon serves the dashboard's icon where browsers look for it without a <link>.
+func (s *server) favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := staticFS.ReadFile("static/favicon.svg")
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("reading the favicon: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
+}
+
+// circuit returns the state of the webhook's circuit breaker (closed when unknown).
+func (s *server) circuit(webhookID string) promptd.Circuit {
+	if s.circuits == nil {
+		return promptd.Circuit{State: promptd.CircuitClosed}
+	}
+	return s.circuits.Circuit(webhookID)
+}
+
+// held reports whether an open circuit holds the delivery: it is pending and due before
+// the circuit lets a probe through (or already due), but its webhook's circuit is open.
+func held(d *promptd.Delivery, c promptd.Circuit, now time.Time) bool {
+	if c.State != promptd.CircuitOpen || d.Status != promptd.StatusPending || d.NextAttemptAt == nil {
+		return false
+	}
+	return !d.NextAttemptAt.After(now) || !d.NextAttemptAt.After(c.OpenUntil)
 }
 
 // securityHeaders sets headers that keep the pages from being framed, sniffed or made to

@@ -14,10 +14,11 @@ import (
 // healthWindow is the period the webhook health figures cover.
 const healthWindow = 24 * time.Hour
 
-// webhookRow is a webhook with its health.
+// webhookRow is a webhook with its health and the state of its circuit breaker.
 type webhookRow struct {
-	W      promptd.Webhook
-	Health *promptd.WebhookHealth // nil: no attempts in the window
+	W       promptd.Webhook
+	Health  *promptd.WebhookHealth // nil: no attempts in the window
+	Circuit promptd.Circuit
 }
 
 // webhooksPage lists the project's webhooks with their health over the last 24 hours.
@@ -49,6 +50,7 @@ func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 		if h, ok := health[rows[i].W.ID]; ok {
 			rows[i].Health = &h
 		}
+		rows[i].Circuit = s.circuit(rows[i].W.ID)
 	}
 	s.render(w, r, http.StatusOK, "webhooks.html", "Webhooks", "webhooks", rows)
 }
@@ -297,11 +299,24 @@ func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // webhookData is a webhook's page.
 type webhookData struct {
-	W            *promptd.Webhook
-	Health       *promptd.WebhookHealth
-	Recent       []promptd.Delivery
-	Schedule     string
-	RecoverSince string // datetime-local value
+	W        *promptd.Webhook
+	Health   *promptd.WebhookHealth
+	Circuit  promptd.Circuit
+	Recent   []deliveryRow
+	Schedule string
+	// DefaultSchedule is true when the retry schedule is promptd's default one.
+	DefaultSchedule bool
+	// RetryOn says in words which failures are retried.
+	RetryOn      string
+	RecoverSince string // the recover form's value, UTC ("2006-01-02 15:04")
+}
+
+// retryOnText says in words which failures a RetryOn value retries.
+func retryOnText(retryOn string) string {
+	if retryOn == promptd.RetryOnAllNon2xx {
+		return "every answer that is not 2xx, network errors and timeouts"
+	}
+	return "network errors, timeouts, 408, 425, 429 and 5xx answers"
 }
 
 // webhookPage shows a webhook: settings, health, recent deliveries and its controls.
@@ -318,7 +333,13 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 			wh.Headers[name] = "••••••"
 		}
 	}
-	d := webhookData{W: wh, Schedule: formatSchedule(wh.Retry.Schedule), RecoverSince: time.Now().UTC().Add(-healthWindow).Format(datetimeLocal)}
+	d := webhookData{
+		W: wh, Circuit: s.circuit(wh.ID),
+		Schedule:        formatSchedule(wh.Retry.Schedule),
+		DefaultSchedule: slices.Equal(wh.Retry.Schedule, promptd.DefaultRetrySchedule),
+		RetryOn:         retryOnText(wh.Retry.RetryOn),
+		RecoverSince:    time.Now().UTC().Add(-healthWindow).Format(utcMinute),
+	}
 	health, err := s.store.WebhookHealth(ctx, sess.key.ProjectID, time.Now().Add(-healthWindow))
 	if err != nil {
 		s.fail(w, r, err)
@@ -332,13 +353,20 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d.Recent = recent.Items
+	now := time.Now()
+	for _, del := range recent.Items {
+		d.Recent = append(d.Recent, deliveryRow{D: del, WebhookName: wh.Name, Held: held(&del, d.Circuit, now), Circuit: d.Circuit})
+	}
 	s.render(w, r, http.StatusOK, "webhook.html", wh.Name, "webhooks", d)
 }
 
-// datetimeLocal is the format of <input type="datetime-local">; the dashboard reads and
-// writes it in UTC.
-const datetimeLocal = "2006-01-02T15:04"
+// Time fields are plain text in UTC, never <input type="datetime-local">, which browsers
+// show in the local 12- or 24-hour convention without saying the time zone. utcMinute is
+// what the dashboard writes; parseUTC also reads datetimeLocal and RFC 3339.
+const (
+	utcMinute     = "2006-01-02 15:04"
+	datetimeLocal = "2006-01-02T15:04"
+)
 
 // testResult is the outcome of the Test button.
 type testResult struct {
@@ -436,9 +464,12 @@ func (s *server) setEnabled(w http.ResponseWriter, r *http.Request) {
 func (s *server) recoverDeliveries(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
 	id := r.PathValue("id")
-	since, err := time.Parse(datetimeLocal, r.PostFormValue("since"))
+	since, err := parseUTC("body.since", r.PostFormValue("since"))
+	if err == nil && since.IsZero() {
+		err = promptd.Invalid("body.since", "is required: a date and time in UTC such as 2026-11-22 10:30")
+	}
 	if err != nil {
-		s.fail(w, r, promptd.Invalid("body.since", "pick a date and time (UTC)"))
+		s.fail(w, r, err)
 		return
 	}
 	if _, err := s.store.RecoverDeliveries(r.Context(), sess.key.ProjectID, id, since); err != nil {

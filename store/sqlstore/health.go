@@ -12,22 +12,27 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// healthSampleSize bounds the attempts per webhook whose durations make the median: the
-// latest ones in the window. Counting is done by the database, over every attempt.
+// healthSampleSize bounds the answered attempts per webhook whose durations make the
+// median: the latest ones in the window. Counting is done by the database, over every attempt.
 const healthSampleSize = 1001
 
 // attemptOK is the SQL form of promptd.AttemptSucceeded, for attempts aliased a.
 const attemptOK = `(a.error = '' AND a.status_code >= 200 AND a.status_code < 300)`
 
+// attemptAnswered is true for attempts aliased a that got an HTTP answer, whatever its
+// status: only they have a latency (a refused connection or a timeout has none).
+const attemptAnswered = `(a.status_code > 0)`
+
 // WebhookHealth summarises the attempts each webhook of the project started at or after
 // since. The database counts them; the median duration is computed here, over the latest
-// healthSampleSize attempts of each webhook in the window, because the two dialects have no
+// healthSampleSize answered attempts of each webhook in the window, because the two dialects have no
 // common percentile function. See promptd.DeliveryService.
 func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.Time) (map[string]promptd.WebhookHealth, error) {
 	out := map[string]promptd.WebhookHealth{}
 	err := s.read(ctx, "webhook health", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx,
 			`SELECT d.webhook_id, COUNT(*), SUM(CASE WHEN `+attemptOK+` THEN 1 ELSE 0 END),
+			        SUM(CASE WHEN `+attemptAnswered+` THEN 1 ELSE 0 END),
 			        MAX(CASE WHEN `+attemptOK+` THEN NULL ELSE a.started_at END)
 			 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
 			 WHERE d.project_id = $1 AND a.started_at >= $2
@@ -42,7 +47,7 @@ func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.
 				h    promptd.WebhookHealth
 				last sql.NullInt64
 			)
-			if err := rows.Scan(&id, &h.Attempts, &h.Succeeded, &last); err != nil {
+			if err := rows.Scan(&id, &h.Attempts, &h.Succeeded, &h.Answered, &last); err != nil {
 				rows.Close()
 				return fmt.Errorf("counting attempts: %w", err)
 			}
@@ -56,8 +61,10 @@ func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.
 			return fmt.Errorf("counting attempts: %w", err)
 		}
 		for id, h := range out {
-			if h.P50Ms, err = medianDuration(ctx, tx, projectID, id, since); err != nil {
-				return err
+			if h.Answered > 0 { // else there is no latency to speak of
+				if h.P50Ms, err = medianDuration(ctx, tx, projectID, id, since); err != nil {
+					return err
+				}
 			}
 			if at, ok := lastFail[id]; ok {
 				if h.LastFailure, err = lastFailure(ctx, tx, projectID, id, at); err != nil {
@@ -76,12 +83,12 @@ func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.
 	return out, nil
 }
 
-// medianDuration is the median duration of the webhook's latest attempts since since (the
-// lower median for an even count).
+// medianDuration is the median duration of the webhook's latest answered attempts since
+// since (the lower median for an even count); 0 when none was answered.
 func medianDuration(ctx context.Context, q querier, projectID, webhookID string, since time.Time) (int64, error) {
 	rows, err := q.QueryContext(ctx,
 		`SELECT a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-		 WHERE d.project_id = $1 AND d.webhook_id = $2 AND a.started_at >= $3
+		 WHERE d.project_id = $1 AND d.webhook_id = $2 AND a.started_at >= $3 AND `+attemptAnswered+`
 		 ORDER BY a.started_at DESC LIMIT `+strconv.Itoa(healthSampleSize), projectID, webhookID, millis(since))
 	if err != nil {
 		return 0, fmt.Errorf("attempt durations: %w", err)
