@@ -16,7 +16,8 @@ const (
 	EFORBIDDEN    = "forbidden"    // the credentials do not allow this action
 	ETOOLARGE     = "too_large"    // the request body is over the configured cap
 	EINTERNAL     = "internal"     // anything else; details are logged, not returned
-	EUNAVAILABLE  = "unavailable"  // a dependency (the store) cannot be reached
+	EUNAVAILABLE  = "unavailable"  // a dependency (the store) cannot be reached; try again later
+	EFULL         = "storage_full" // the store has no room left to write (disk full)
 )
 
 // Error is a domain error: a kind, a human-readable message and, for EINVALID, the field

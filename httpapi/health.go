@@ -34,7 +34,9 @@ func (s *server) registerHealth() {
 		Method:      http.MethodGet,
 		Path:        "/readyz",
 		Summary:     "Readiness probe",
-		Description: "Answers 200 when the store is reachable, 503 otherwise.",
+		Description: "Answers 200 when the store is reachable and writes work, 503 (with `Retry-After`) otherwise: " +
+			"while the database cannot be reached, and after a write failed because the database could not be reached or was full, " +
+			"until a write succeeds again (the probe itself tries a small write then). It recovers by itself.",
 		Tags:        []string{tagHealth},
 		Errors:      []int{http.StatusServiceUnavailable},
 	}, public, s.readyz)
@@ -46,7 +48,12 @@ func (s *server) healthz(context.Context, *struct{}) (*healthResponse, error) {
 
 func (s *server) readyz(ctx context.Context, _ *struct{}) (*healthResponse, error) {
 	if err := s.store.Ping(ctx); err != nil {
-		return nil, &promptd.Error{Kind: promptd.EUNAVAILABLE, Message: "the store is not reachable", Err: err}
+		msg := "the store is not reachable"
+		if k := promptd.ErrorKind(err); k == promptd.EUNAVAILABLE || k == promptd.EFULL {
+			msg = promptd.ErrorMessage(err)
+		}
+		// Not ready is 503 whatever the cause: load balancers and orchestrators act on it.
+		return nil, &promptd.Error{Kind: promptd.EUNAVAILABLE, Message: msg, Err: err}
 	}
 	return &healthResponse{Body: &healthStatus{Status: "ok", Version: s.version}}, nil
 }

@@ -222,7 +222,15 @@ func register[I, O any](s *server, op huma.Operation, need access, h func(contex
 		}
 	}
 	if _, hasBody := reflect.TypeFor[I]().FieldByName("Body"); hasBody {
-		op.Errors = append(op.Errors, http.StatusRequestEntityTooLarge)
+		// 400: a body that is not JSON at all; 422 (huma's default) for invalid ones.
+		op.Errors = append(op.Errors, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+	}
+	if need != public {
+		// Store faults (problem.go): unreachable, and full for the operations that write.
+		op.Errors = append(op.Errors, http.StatusServiceUnavailable)
+		if op.Method != http.MethodGet {
+			op.Errors = append(op.Errors, http.StatusInsufficientStorage)
+		}
 	}
 	// huma answers 413 when it reads MaxBodyBytes bytes, so allow one more byte than the cap
 	// to accept a body of exactly the cap.

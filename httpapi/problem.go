@@ -23,8 +23,13 @@ var statusByKind = map[string]int{
 	promptd.EFORBIDDEN:    http.StatusForbidden,
 	promptd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	promptd.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	promptd.EFULL:         http.StatusInsufficientStorage,
 	promptd.EINTERNAL:     http.StatusInternalServerError,
 }
+
+// retryAfterSeconds is the Retry-After of a 503: a store that restarts (PostgreSQL failing
+// over, a connection pool refilling) is usually back within seconds.
+const retryAfterSeconds = "5"
 
 // internalMessage is all a client learns about an internal error.
 const internalMessage = "internal error; the details are in the server log"
@@ -50,15 +55,18 @@ func (s *server) problemOf(ctx context.Context, err error) problem {
 	case http.StatusInternalServerError:
 		s.logger.ErrorContext(ctx, "internal error", "method", c.method, "path", c.path, "err", err)
 		return problem{status: status, detail: internalMessage}
-	case http.StatusServiceUnavailable:
-		s.logger.WarnContext(ctx, "service unavailable", "method", c.method, "path", c.path, "err", err)
+	case http.StatusServiceUnavailable, http.StatusInsufficientStorage:
+		s.logger.WarnContext(ctx, "store fault", "status", status, "method", c.method, "path", c.path, "err", err)
 	}
 	p := problem{status: status, detail: promptd.ErrorMessage(err)}
 	if field := promptd.ErrorField(err); field != "" {
 		p.details = []error{&huma.ErrorDetail{Location: field, Message: p.detail}}
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		p.headers = http.Header{"Www-Authenticate": {`Bearer realm="promptd"`}}
+	case http.StatusServiceUnavailable:
+		p.headers = http.Header{"Retry-After": {retryAfterSeconds}}
 	}
 	return p
 }

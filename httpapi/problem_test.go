@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/promptd/promptd"
 )
 
 // TestValidationProblems checks that bad input is answered with a problem document naming
@@ -129,4 +134,56 @@ func TestInternalErrors(t *testing.T) {
 	if logs := e.logs.String(); !strings.Contains(logs, "path=/api/v1/prompts") {
 		t.Errorf("the failure was not logged with its path; logs:\n%s", logs)
 	}
+}
+
+// faultyStore answers prompt reads with the error err holds, and Ping with ping.
+type faultyStore struct {
+	promptd.Store
+	err, ping error
+}
+
+func (f *faultyStore) ListPrompts(context.Context, string, promptd.PromptFilter) (*promptd.Page[promptd.Prompt], error) {
+	return nil, f.err
+}
+
+func (f *faultyStore) Ping(context.Context) error { return f.ping }
+
+// TestStoreFaults checks the statuses of store faults: unreachable is 503 with Retry-After,
+// full is 507, both with the store's message; /readyz is 503 for both.
+func TestStoreFaults(t *testing.T) {
+	t.Parallel()
+	fs := &faultyStore{}
+	e := newWiredEnv(t, Config{}, func(e *testEnv, cfg *Config) {
+		fs.Store = e.store
+		cfg.Store = fs
+	})
+	for _, tt := range []struct {
+		kind       string
+		status     int
+		retryAfter string
+	}{
+		{promptd.EUNAVAILABLE, http.StatusServiceUnavailable, "5"},
+		{promptd.EFULL, http.StatusInsufficientStorage, ""},
+	} {
+		cause := errors.New("driver says no")
+		fs.err = fmt.Errorf("list prompts: %w", &promptd.Error{Kind: tt.kind, Message: "the store says " + tt.kind, Err: cause})
+		fs.ping = fs.err
+		resp := e.send(req{method: "GET", path: "/api/v1/prompts", key: e.admin})
+		p := resp.problem(t, tt.status)
+		if p.Detail != "the store says "+tt.kind {
+			t.Errorf("%s: detail %q, want the store's message", tt.kind, p.Detail)
+		}
+		if got := resp.header.Get("Retry-After"); got != tt.retryAfter {
+			t.Errorf("%s: Retry-After %q, want %q", tt.kind, got, tt.retryAfter)
+		}
+		ready := e.send(req{method: "GET", path: "/readyz"})
+		if p := ready.problem(t, http.StatusServiceUnavailable); p.Detail != "the store says "+tt.kind {
+			t.Errorf("%s: /readyz detail %q, want the store's message", tt.kind, p.Detail)
+		}
+		if got := ready.header.Get("Retry-After"); got != "5" {
+			t.Errorf("%s: /readyz Retry-After %q, want 5", tt.kind, got)
+		}
+	}
+	fs.ping = nil
+	e.call("GET", "/readyz", "", nil, 200, nil)
 }

@@ -307,6 +307,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusForbidden, promptd.ErrorMessage(err)
 	case promptd.EUNAVAILABLE:
 		status, msg = http.StatusServiceUnavailable, "The store cannot be reached right now; try again shortly."
+	case promptd.EFULL:
+		status, msg = http.StatusInsufficientStorage, "The store has no room left to write (the disk is full). Reading still works."
 	default:
 		if !errors.Is(err, context.Canceled) {
 			s.logger.Error("dashboard", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -21,10 +21,15 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +37,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/store/sqlstore"
 )
 
@@ -64,6 +70,7 @@ func Dialect() sqlstore.Dialect {
 		ForUpdate:         " FOR UPDATE",
 		HasTag:            `EXISTS (SELECT 1 FROM jsonb_array_elements_text(%[1]s::jsonb) AS t(tag) WHERE t.tag = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
+		Fault:             fault,
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		NotifyQueued:      notifyStatement(""), // Open names the instance
 		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
@@ -75,6 +82,32 @@ func Dialect() sqlstore.Dialect {
 func isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+// fault classifies a driver error: by SQLSTATE for the errors the server sends (53100
+// disk_full is EFULL; class 08 connection exceptions, 53300 too_many_connections, 57P01
+// admin_shutdown, 57P02 crash_shutdown and 57P03 cannot_connect_now are EUNAVAILABLE), and by
+// type for a connection that could not be made or broke (EUNAVAILABLE).
+func fault(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return promptd.EFULL
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "53300", pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return promptd.EUNAVAILABLE
+		}
+		return ""
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		return promptd.EUNAVAILABLE
+	}
+	return ""
 }
 
 // Open connects to the database at url (postgres://user:pass@host:port/db?…), checks that

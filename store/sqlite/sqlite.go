@@ -26,6 +26,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/store/sqlstore"
 )
 
@@ -51,6 +52,7 @@ func Dialect() sqlstore.Dialect {
 		ForUpdate:         "",
 		HasTag:            `EXISTS (SELECT 1 FROM json_each(%[1]s) WHERE json_each.value = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
+		Fault:             fault,
 		// One write connection: writes are committed in groups (see sqlstore).
 		SerialWrites:    true,
 		AnonymousParams: true,
@@ -67,11 +69,34 @@ func isUniqueViolation(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
+// fault classifies a driver error by its primary result code: SQLITE_FULL (the disk or
+// the database's size limit is reached) is EFULL; SQLITE_BUSY and SQLITE_LOCKED (another
+// process held the database longer than BusyTimeoutMillis) are EUNAVAILABLE.
+func fault(err error) string {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return promptd.EFULL
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return promptd.EUNAVAILABLE
+	}
+	return ""
+}
+
 // Open opens (creating it if needed) the database file at path, creating its directory with
 // mode 0700 when missing. It does not migrate: call Migrate. See the package documentation
 // for the durability and concurrency settings.
 func Open(path string) (*sqlstore.Store, error) {
-	write, read, err := openPools(path)
+	return open(path)
+}
+
+// open is Open with extra pragmas for the write connection, e.g. "max_page_count(100)" in
+// tests that fill the database.
+func open(path string, writePragmas ...string) (*sqlstore.Store, error) {
+	write, read, err := openPools(path, writePragmas...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +116,7 @@ const (
 	ReaderCacheKiB = 8 << 10
 )
 
-func openPools(path string) (write, read *sql.DB, err error) {
+func openPools(path string, writePragmas ...string) (write, read *sql.DB, err error) {
 	if path == "" {
 		return nil, nil, errors.New("sqlite: the database path is empty")
 	}
@@ -119,6 +144,9 @@ func openPools(path string) (write, read *sql.DB, err error) {
 	// Group commit runs each write in a savepoint: keep the savepoints' undo pages (the
 	// sub-journal) in memory rather than in a temporary file written page by page.
 	w.Add("_pragma", "temp_store(MEMORY)")
+	for _, p := range writePragmas {
+		w.Add("_pragma", p)
+	}
 	write, err = sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: opening %s: %w", path, err)

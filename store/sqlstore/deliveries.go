@@ -91,11 +91,11 @@ func (s *Store) ListDeliveries(ctx context.Context, projectID string, f promptd.
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT `+strconv.Itoa(f.Limit+1), a...)
 	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
+		return nil, s.fault(fmt.Errorf("list deliveries: %w", err), false)
 	}
 	page, err := readPage(rows, f.Limit, scanDelivery, func(d *promptd.Delivery) string { return d.ID })
 	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
+		return nil, s.fault(fmt.Errorf("list deliveries: %w", err), false)
 	}
 	return page, nil
 }

@@ -194,7 +194,7 @@ func requestHash(typ string, data []byte) []byte {
 func (s *Store) FindEvent(ctx context.Context, projectID, id string) (*promptd.Event, error) {
 	ev, err := getEvent(ctx, s.rdb, projectID, id)
 	if err != nil {
-		return nil, wrap("find event", err)
+		return nil, s.fault(wrap("find event", err), false)
 	}
 	return ev, nil
 }
@@ -226,11 +226,11 @@ func (s *Store) ListEvents(ctx context.Context, projectID string, f promptd.Even
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT `+strconv.Itoa(f.Limit+1), a...)
 	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+		return nil, s.fault(fmt.Errorf("list events: %w", err), false)
 	}
 	page, err := readPage(rows, f.Limit, scanEvent, func(ev *promptd.Event) string { return ev.ID })
 	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+		return nil, s.fault(fmt.Errorf("list events: %w", err), false)
 	}
 	return page, nil
 }

@@ -83,12 +83,14 @@ func (s *Store) CreateProject(ctx context.Context, name string) (*promptd.Projec
 		return nil, err
 	}
 	p := &promptd.Project{ID: newID(), Name: name, CreatedAt: s.clock()}
-	if err := insertProject(ctx, s.db, p); err != nil {
-		if s.d.IsUniqueViolation(err) {
-			return nil, promptd.Errorf(promptd.ECONFLICT, "a project named %q already exists", name)
-		}
-		return nil, fmt.Errorf("create project: %w", err)
+	err := insertProject(ctx, s.db, p)
+	if err != nil && s.d.IsUniqueViolation(err) {
+		return nil, promptd.Errorf(promptd.ECONFLICT, "a project named %q already exists", name)
 	}
+	if err != nil {
+		return nil, s.wrote(fmt.Errorf("create project: %w", err))
+	}
+	_ = s.wrote(nil) // clears a write fault
 	return p, nil
 }
 
@@ -111,7 +113,7 @@ func (s *Store) FindProject(ctx context.Context, id string) (*promptd.Project, e
 		return nil, promptd.Errorf(promptd.ENOTFOUND, "project %q not found", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find project: %w", err)
+		return nil, s.fault(fmt.Errorf("find project: %w", err), false)
 	}
 	return p, nil
 }
@@ -120,19 +122,19 @@ func (s *Store) FindProject(ctx context.Context, id string) (*promptd.Project, e
 func (s *Store) ListProjects(ctx context.Context) ([]promptd.Project, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
+		return nil, s.fault(fmt.Errorf("list projects: %w", err), false)
 	}
 	defer rows.Close()
 	out := []promptd.Project{}
 	for rows.Next() {
 		p, err := scanProject(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list projects: %w", err)
+			return nil, s.fault(fmt.Errorf("list projects: %w", err), false)
 		}
 		out = append(out, *p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
+		return nil, s.fault(fmt.Errorf("list projects: %w", err), false)
 	}
 	return out, nil
 }
@@ -206,19 +208,19 @@ func (s *Store) ListAPIKeys(ctx context.Context, projectID string) ([]promptd.AP
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+apiKeyColumns+` FROM api_keys WHERE project_id = $1 ORDER BY created_at, id`, projectID)
 	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
+		return nil, s.fault(fmt.Errorf("list API keys: %w", err), false)
 	}
 	defer rows.Close()
 	out := []promptd.APIKey{}
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", err)
+			return nil, s.fault(fmt.Errorf("list API keys: %w", err), false)
 		}
 		out = append(out, *k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
+		return nil, s.fault(fmt.Errorf("list API keys: %w", err), false)
 	}
 	return out, nil
 }
@@ -227,11 +229,11 @@ func (s *Store) ListAPIKeys(ctx context.Context, projectID string) ([]promptd.AP
 func (s *Store) DeleteAPIKey(ctx context.Context, projectID, id string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM api_keys WHERE project_id = $1 AND id = $2`, projectID, id)
 	if err != nil {
-		return fmt.Errorf("delete API key: %w", err)
+		return s.fault(fmt.Errorf("delete API key: %w", err), true)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("delete API key: %w", err)
+		return s.fault(fmt.Errorf("delete API key: %w", err), true)
 	}
 	if n == 0 {
 		return promptd.Errorf(promptd.ENOTFOUND, "API key %q not found", id)
@@ -254,7 +256,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*promptd.APIKe
 		return nil, unauthorized
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
+		return nil, s.fault(fmt.Errorf("authenticate: %w", err), false)
 	}
 	if subtle.ConstantTimeCompare(stored, hash) != 1 {
 		return nil, unauthorized

@@ -850,7 +850,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 			AND (w.enabled OR d.event_type = '`+promptd.EventWebhookTest+`')
 			ORDER BY d.next_attempt_at LIMIT 1)) FROM webhooks w`).Scan(&at)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
+		return time.Time{}, false, s.fault(fmt.Errorf("next due delivery: %w", err), false)
 	}
 	if !at.Valid {
 		return time.Time{}, false, nil
@@ -866,10 +866,10 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (promptd.QueueStats, e
 			COALESCE(SUM(CASE WHEN status = 'pending' AND next_attempt_at <= $1 THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = 'delivering' THEN 1 ELSE 0 END), 0)
 		FROM deliveries WHERE status IN ('pending', 'delivering')`, millis(now)).Scan(&st.Pending, &st.Due, &st.Delivering); err != nil {
-		return st, fmt.Errorf("queue stats: %w", err)
+		return st, s.fault(fmt.Errorf("queue stats: %w", err), false)
 	}
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhooks WHERE NOT enabled`).Scan(&st.DisabledWebhooks); err != nil {
-		return st, fmt.Errorf("queue stats: %w", err)
+		return st, s.fault(fmt.Errorf("queue stats: %w", err), false)
 	}
 	return st, nil
 }

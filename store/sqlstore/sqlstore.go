@@ -93,6 +93,12 @@ type Dialect struct {
 	// statements prepared (see group.go).
 	SerialWrites bool
 
+	// Fault classifies a driver error by its code: promptd.EUNAVAILABLE when the database
+	// cannot be reached or refuses work for now (connection refused or lost, the server
+	// shutting down or starting up), promptd.EFULL when it has no room left to write (disk
+	// full), "" for every other error. Nil classifies nothing. See fault.go.
+	Fault func(err error) string
+
 	// AnonymousParams says that write transactions should run their statements with "?"
 	// placeholders instead of the $1, $2, … they are written with (SQLite, which binds
 	// numbered ones by a linear search for each; see rebind.go).
@@ -126,6 +132,8 @@ type Store struct {
 	box atomic.Pointer[boxRef]
 
 	failNext atomic.Pointer[error] // FailNextCommit
+
+	writeFault atomic.Pointer[promptd.Error] // the last write's fault, until a write succeeds (fault.go)
 
 	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
 	stopListen context.CancelFunc
@@ -209,15 +217,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Ping reports whether the database answers; it returns EUNAVAILABLE when it does not.
+// Ping reports whether the store can serve: whether the database answers and, when the
+// last write failed because the database could not be reached or was full, whether a small
+// write succeeds now (see fault.go). It returns EUNAVAILABLE or EFULL when it cannot.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return &promptd.Error{Kind: promptd.EUNAVAILABLE, Message: "the " + s.d.Name + " store cannot be reached", Err: err}
+		return s.unreachable(err)
 	}
 	if s.rdb != s.db {
 		if err := s.rdb.PingContext(ctx); err != nil {
-			return &promptd.Error{Kind: promptd.EUNAVAILABLE, Message: "the " + s.d.Name + " store cannot be reached", Err: err}
+			return s.unreachable(err)
 		}
+	}
+	if s.writeFault.Load() != nil {
+		return s.probeWrite(ctx)
 	}
 	return nil
 }
@@ -375,8 +388,13 @@ func (s *Store) notifier(ctx context.Context) {
 // deliveries due (queue), Notify fires after the commit.
 func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
 	if s.group != nil {
-		return s.group.write(ctx, op, fn)
+		return s.wrote(s.group.write(ctx, op, fn))
 	}
+	return s.wrote(s.writeAlone(ctx, op, fn))
+}
+
+// writeAlone runs fn in a transaction of its own and commits it (write without group commit).
+func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
@@ -455,11 +473,11 @@ func (s *Store) secretBox() (SecretBox, error) {
 func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
+		return s.fault(fmt.Errorf("%s: begin: %w", op, err), false)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
 	if err := fn(tx); err != nil {
-		return wrap(op, err)
+		return s.fault(wrap(op, err), false)
 	}
 	return nil
 }

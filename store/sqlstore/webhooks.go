@@ -276,7 +276,7 @@ func (s *Store) FindWebhook(ctx context.Context, projectID, id string) (*promptd
 	}
 	r, err := getWebhook(ctx, s.rdb, projectID, id)
 	if err != nil {
-		return nil, wrap("find webhook", err)
+		return nil, s.fault(wrap("find webhook", err), false)
 	}
 	w, err := r.open(box)
 	if err != nil {
@@ -307,7 +307,7 @@ func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.Pa
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE `+where+
 		` ORDER BY id LIMIT `+strconv.Itoa(p.Limit+1), a...)
 	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
+		return nil, s.fault(fmt.Errorf("list webhooks: %w", err), false)
 	}
 	page, err := readPage(rows, p.Limit, func(row scanner) (*promptd.Webhook, error) {
 		r, err := scanWebhook(row)
@@ -317,7 +317,7 @@ func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.Pa
 		return r.open(box)
 	}, func(w *promptd.Webhook) string { return w.ID })
 	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
+		return nil, s.fault(fmt.Errorf("list webhooks: %w", err), false)
 	}
 	return page, nil
 }
