@@ -87,7 +87,9 @@ func fault(err error) string {
 }
 
 // Open opens (creating it if needed) the database file at path, creating its directory with
-// mode 0700 when missing. It does not migrate: call Migrate. See the package documentation
+// mode 0700 when missing. It does not migrate: call Migrate. Only one process at a time may
+// have a database open: Open fails with an error wrapping ErrLocked, naming the pid of the
+// holder, while another has it (see lock.go). See the package documentation
 // for the durability and concurrency settings.
 func Open(path string) (*sqlstore.Store, error) {
 	return open(path)
@@ -96,14 +98,28 @@ func Open(path string) (*sqlstore.Store, error) {
 // open is Open with extra pragmas for the write connection, e.g. "max_page_count(100)" in
 // tests that fill the database.
 func open(path string, writePragmas ...string) (*sqlstore.Store, error) {
-	write, read, err := openPools(path, writePragmas...)
+	if path == "" {
+		return nil, errors.New("sqlite: the database path is empty")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: creating the data directory: %w", err)
+	}
+	lock, err := lockDatabase(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlstore.New(write, read, Dialect())
+	write, read, err := openPools(path, writePragmas...)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	d := Dialect()
+	d.Closed = lock.release
+	s, err := sqlstore.New(write, read, d)
 	if err != nil {
 		write.Close()
 		read.Close()
+		lock.release()
 		return nil, err
 	}
 	return s, nil

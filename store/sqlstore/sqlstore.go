@@ -99,6 +99,10 @@ type Dialect struct {
 	// full), "" for every other error. Nil classifies nothing. See fault.go.
 	Fault func(err error) string
 
+	// Closed, when set, is called by Close once the connection pools are closed, e.g. to
+	// release a lock on the database file.
+	Closed func()
+
 	// AnonymousParams says that write transactions should run their statements with "?"
 	// placeholders instead of the $1, $2, … they are written with (SQLite, which binds
 	// numbered ones by a linear search for each; see rebind.go).
@@ -248,6 +252,9 @@ func (s *Store) Close() error {
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
+	}
+	if s.d.Closed != nil {
+		s.d.Closed()
 	}
 	return err
 }
