@@ -37,8 +37,8 @@ func (s *server) registerHealth() {
 		Description: "Answers 200 when the store is reachable and writes work, 503 (with `Retry-After`) otherwise: " +
 			"while the database cannot be reached, and after a write failed because the database could not be reached or was full, " +
 			"until a write succeeds again (the probe itself tries a small write then). It recovers by itself.",
-		Tags:        []string{tagHealth},
-		Errors:      []int{http.StatusServiceUnavailable},
+		Tags:   []string{tagHealth},
+		Errors: []int{http.StatusServiceUnavailable},
 	}, public, s.readyz)
 }
 
