@@ -101,6 +101,9 @@ func open(path string, writePragmas ...string) (*sqlstore.Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: the database path is empty")
 	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: database path %q must not contain '?' or '#'", path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: creating the data directory: %w", err)
 	}

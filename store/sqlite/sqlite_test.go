@@ -57,11 +57,15 @@ func TestMigrateTwice(t *testing.T) {
 }
 
 func TestOpenRejectsBadPaths(t *testing.T) {
+	t.Chdir(t.TempDir())
 	for _, p := range []string{"", "a?b.db", "x#y.db"} {
 		if s, err := Open(p); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", p)
 		}
+	}
+	if left, _ := filepath.Glob("*"); len(left) > 0 {
+		t.Errorf("a refused Open left files behind: %v", left)
 	}
 }
 
