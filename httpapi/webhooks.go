@@ -269,9 +269,14 @@ type createWebhookRequest struct {
 	Body createWebhookBody
 }
 
+// WebhookView is webhookView under an exported name, so that huma documents the fields
+// createdWebhook embeds (it skips unexported embedded structs, while encoding/json does
+// not: the schema of create-webhook's answer listed only the secret).
+type WebhookView = webhookView
+
 // createdWebhook is a new webhook with its secret.
 type createdWebhook struct {
-	webhookView
+	WebhookView
 	Secret string `json:"secret" example:"whsec_…" doc:"The signing secret. Admins can read it again with get-webhook-secret."`
 }
 
@@ -319,7 +324,7 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 	}
 	return &createdWebhookResponse{
 		Location: webhookURL(created),
-		Body:     &createdWebhook{webhookView: viewWebhook(created, true), Secret: secret},
+		Body:     &createdWebhook{WebhookView: viewWebhook(created, true), Secret: secret},
 	}, nil
 }
 

@@ -1,0 +1,206 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// Webhook is a subscription as the API shows it. Header values are masked (••••••) for
+// keys below admin.
+type Webhook struct {
+	ID              string            `json:"id"`
+	ProjectID       string            `json:"projectId"`
+	Name            string            `json:"name"`
+	URL             string            `json:"url"`
+	Enabled         bool              `json:"enabled"`
+	Events          []string          `json:"events"`
+	Filters         WebhookFilters    `json:"filters"`
+	Headers         map[string]string `json:"headers"`
+	SignatureHeader string            `json:"signatureHeader"`
+	Retry           WebhookRetry      `json:"retry"`
+	TimeoutSeconds  int               `json:"timeoutSeconds"`
+	MaxInFlight     int               `json:"maxInFlight"`
+	DisabledReason  string            `json:"disabledReason,omitempty"`
+	DisabledAt      *time.Time        `json:"disabledAt,omitempty"`
+	CreatedAt       time.Time         `json:"createdAt"`
+	UpdatedAt       time.Time         `json:"updatedAt"`
+}
+
+// WebhookFilters choose the prompt events a webhook receives: AND between kinds, OR within
+// one; an empty kind does not filter.
+type WebhookFilters struct {
+	PromptNames []string `json:"promptNames,omitempty"` // globs: * within a folder, ** across
+	Labels      []string `json:"labels,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+}
+
+// WebhookRetry is a webhook's retry policy: the waits before each retry as Go durations
+// ("5s", "30m"), and which answers are retried ("default" or "all-non-2xx").
+type WebhookRetry struct {
+	Schedule []string `json:"schedule,omitempty"`
+	RetryOn  string   `json:"retryOn,omitempty"`
+}
+
+// CreatedWebhook is a new webhook with its signing secret.
+type CreatedWebhook struct {
+	Webhook
+	Secret string `json:"secret"`
+}
+
+// CreateWebhookRequest is a new webhook; only URL is required.
+type CreateWebhookRequest struct {
+	Name            string            `json:"name,omitempty"`
+	URL             string            `json:"url"`
+	Enabled         *bool             `json:"enabled,omitempty"`
+	Events          []string          `json:"events,omitempty"`
+	Filters         *WebhookFilters   `json:"filters,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	SignatureHeader string            `json:"signatureHeader,omitempty"`
+	Retry           *WebhookRetry     `json:"retry,omitempty"`
+	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty"`
+	MaxInFlight     int               `json:"maxInFlight,omitempty"`
+	Secret          string            `json:"secret,omitempty"` // whsec_…; generated when empty
+}
+
+// UpdateWebhookRequest changes the fields that are not nil.
+type UpdateWebhookRequest struct {
+	Name            *string              `json:"name,omitempty"`
+	URL             *string              `json:"url,omitempty"`
+	Enabled         *bool                `json:"enabled,omitempty"`
+	Events          *[]string            `json:"events,omitempty"`
+	Filters         *WebhookFiltersPatch `json:"filters,omitempty"`
+	Headers         *map[string]string   `json:"headers,omitempty"`
+	SignatureHeader *string              `json:"signatureHeader,omitempty"`
+	Retry           *WebhookRetryPatch   `json:"retry,omitempty"`
+	TimeoutSeconds  *int                 `json:"timeoutSeconds,omitempty"`
+	MaxInFlight     *int                 `json:"maxInFlight,omitempty"`
+}
+
+// WebhookFiltersPatch replaces the filter kinds that are not nil.
+type WebhookFiltersPatch struct {
+	PromptNames *[]string `json:"promptNames,omitempty"`
+	Labels      *[]string `json:"labels,omitempty"`
+	Tags        *[]string `json:"tags,omitempty"`
+}
+
+// WebhookRetryPatch replaces the retry fields that are not nil.
+type WebhookRetryPatch struct {
+	Schedule *[]string `json:"schedule,omitempty"`
+	RetryOn  *string   `json:"retryOn,omitempty"`
+}
+
+// RotateSecretRequest rotates a webhook's secret: Overlap (a Go duration, "24h" when
+// empty, "0" for none) is how long the previous one stays valid; Secret is generated when
+// empty.
+type RotateSecretRequest struct {
+	Overlap string `json:"overlap,omitempty"`
+	Secret  string `json:"secret,omitempty"`
+}
+
+// WebhookSecrets are a webhook's valid secrets, newest first.
+type WebhookSecrets struct {
+	Secrets []promptd.WebhookSecret `json:"secrets"`
+}
+
+// TestResult is the outcome of a test delivery sent at once.
+type TestResult struct {
+	DeliveryID    string          `json:"deliveryId"`
+	Status        string          `json:"status"` // succeeded, failed or pending
+	NextAttemptAt *time.Time      `json:"nextAttemptAt,omitempty"`
+	Attempt       promptd.Attempt `json:"attempt"`
+}
+
+// recoverRequest is the body of RecoverWebhook.
+type recoverRequest struct {
+	Since time.Time `json:"since"`
+}
+
+// recoverResult is the answer of RecoverWebhook.
+type recoverResult struct {
+	Requeued int `json:"requeued"`
+}
+
+func webhookPath(id string) string { return "/api/v1/webhooks/" + escape(id) }
+
+// CreateWebhook creates a webhook and returns it with its signing secret.
+func (c *Client) CreateWebhook(ctx context.Context, in CreateWebhookRequest) (*CreatedWebhook, error) {
+	var w CreatedWebhook
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/webhooks", body: in}, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// ListWebhooks returns one page of the project's webhooks.
+func (c *Client) ListWebhooks(ctx context.Context, opts PageOptions) (*promptd.Page[Webhook], error) {
+	var p promptd.Page[Webhook]
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/webhooks", query: queryOf(opts)}, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// GetWebhook returns one webhook.
+func (c *Client) GetWebhook(ctx context.Context, id string) (*Webhook, error) {
+	var w Webhook
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: webhookPath(id)}, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// UpdateWebhook changes the webhook's fields given in in.
+func (c *Client) UpdateWebhook(ctx context.Context, id string, in UpdateWebhookRequest) (*Webhook, error) {
+	var w Webhook
+	if _, err := c.do(ctx, request{method: http.MethodPatch, path: webhookPath(id), body: in}, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// DeleteWebhook deletes a webhook.
+func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
+	_, err := c.do(ctx, request{method: http.MethodDelete, path: webhookPath(id)}, nil)
+	return err
+}
+
+// GetWebhookSecret returns the webhook's valid secrets (admin keys only).
+func (c *Client) GetWebhookSecret(ctx context.Context, id string) (*WebhookSecrets, error) {
+	var s WebhookSecrets
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: webhookPath(id) + "/secret"}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// RotateWebhookSecret replaces the webhook's secret, keeping the previous one valid for the
+// overlap.
+func (c *Client) RotateWebhookSecret(ctx context.Context, id string, in RotateSecretRequest) (*WebhookSecrets, error) {
+	var s WebhookSecrets
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: webhookPath(id) + "/secret/rotate", body: in}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// TestWebhook sends a webhook.test event to the webhook now and reports the attempt.
+func (c *Client) TestWebhook(ctx context.Context, id string) (*TestResult, error) {
+	var r TestResult
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: webhookPath(id) + "/test"}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// RecoverWebhook re-queues the webhook's failed deliveries created at or after since and
+// returns how many.
+func (c *Client) RecoverWebhook(ctx context.Context, id string, since time.Time) (int, error) {
+	var r recoverResult
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: webhookPath(id) + "/recover", body: recoverRequest{Since: since}}, &r); err != nil {
+		return 0, err
+	}
+	return r.Requeued, nil
+}
