@@ -14,6 +14,7 @@ type Webhook struct {
 	ID              string            `json:"id"`
 	ProjectID       string            `json:"projectId"`
 	Name            string            `json:"name"`
+	Type            string            `json:"type"` // where deliveries go and in which shape: http …
 	URL             string            `json:"url"`
 	Enabled         bool              `json:"enabled"`
 	Events          []string          `json:"events"`
@@ -53,6 +54,7 @@ type CreatedWebhook struct {
 // CreateWebhookRequest is a new webhook; only URL is required.
 type CreateWebhookRequest struct {
 	Name            string            `json:"name,omitempty"`
+	Type            string            `json:"type,omitempty"` // http when empty
 	URL             string            `json:"url"`
 	Enabled         *bool             `json:"enabled,omitempty"`
 	Events          []string          `json:"events,omitempty"`
@@ -68,6 +70,7 @@ type CreateWebhookRequest struct {
 // UpdateWebhookRequest changes the fields that are not nil.
 type UpdateWebhookRequest struct {
 	Name            *string              `json:"name,omitempty"`
+	Type            *string              `json:"type,omitempty"`
 	URL             *string              `json:"url,omitempty"`
 	Enabled         *bool                `json:"enabled,omitempty"`
 	Events          *[]string            `json:"events,omitempty"`
