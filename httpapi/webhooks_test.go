@@ -180,7 +180,7 @@ func TestWebhookCRUD(t *testing.T) {
 		w.SignatureHeader != promptd.DefaultSignatureName || !slices.Equal(w.Retry.Schedule, wantSchedule) ||
 		w.Retry.RetryOn != promptd.RetryOnDefault || w.TimeoutSeconds != 15 || w.MaxInFlight != 16 ||
 		w.DisabledAt != nil || w.DisabledReason != "" || w.CreatedAt.IsZero() {
-		t.Errorf("defaults: %+v", w.webhookView)
+		t.Errorf("defaults: %+v", w.WebhookView)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal(resp.body, &raw)
