@@ -110,7 +110,7 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 		return err
 	}
 	if w.Name == "" {
-		w.Name = w.URL
+		w.Name = w.LoggedURL()
 		if len(w.Name) > 200 {
 			w.Name = w.Name[:200]
 		}
@@ -184,7 +184,7 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	case w.MaxInFlight < 1 || w.MaxInFlight > MaxMaxInFlight:
 		return Invalid("body.maxInFlight", "must be between 1 and %d, got %d", MaxMaxInFlight, w.MaxInFlight)
 	}
-	return nil
+	return w.normalizeDestination()
 }
 
 func validateWebhookURL(raw string, p URLPolicy) error {

@@ -132,3 +132,49 @@ func TestMatcher(t *testing.T) {
 		}
 	}
 }
+
+func TestChatWebhookNormalize(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{promptd.TypeSlack, promptd.TypeDiscord, promptd.TypeTeams} {
+		w := promptd.Webhook{Type: typ, URL: "https://hooks.slack.com/services/T0/B0/secretpart"}
+		if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if w.Name != "https://hooks.slack.com/services/"+promptd.MaskedSuffix || !w.SecretURL() {
+			t.Errorf("%s: name %q (want the masked URL), SecretURL %v", typ, w.Name, w.SecretURL())
+		}
+		for _, tc := range []struct {
+			name   string
+			mutate func(*promptd.Webhook)
+			policy promptd.URLPolicy
+			field  string
+		}{
+			{"http url", func(w *promptd.Webhook) { w.URL = "http://hooks.slack.com/services/x" }, promptd.URLPolicy{}, "body.url"},
+			{"no url", func(w *promptd.Webhook) { w.URL = "" }, promptd.URLPolicy{}, "body.url"},
+			{"headers", func(w *promptd.Webhook) { w.Headers = map[string]string{"X-Key": "1"} }, promptd.URLPolicy{}, "body.headers"},
+			{"signature header", func(w *promptd.Webhook) { w.SignatureHeader = "x-other-signature" }, promptd.URLPolicy{}, "body.signatureHeader"},
+		} {
+			w := promptd.Webhook{Type: typ, URL: "https://hooks.slack.com/services/T0/B0/secretpart"}
+			tc.mutate(&w)
+			err := w.Normalize(tc.policy)
+			if promptd.ErrorKind(err) != promptd.EINVALID || promptd.ErrorField(err) != tc.field {
+				t.Errorf("%s, %s: err = %v, want EINVALID on %s", typ, tc.name, err, tc.field)
+			}
+		}
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://hooks.slack.com/services/T0/B0/secret":         "https://hooks.slack.com/services/••••••",
+		"https://discord.com/api/webhooks/1/token":              "https://discord.com/api/••••••",
+		"https://prod-01.westeurope.logic.azure.com:443/wf?s=1": "https://prod-01.westeurope.logic.azure.com:443/wf/••••••",
+		"https://example.com":                                   "https://example.com/••••••",
+		"not a url":                                             "••••••",
+	} {
+		if got := promptd.MaskURL(in); got != want {
+			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

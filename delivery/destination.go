@@ -1,9 +1,12 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/promptd/promptd"
@@ -45,9 +48,45 @@ type Answer struct {
 // Destinations maps each webhook type to its Destination.
 type Destinations map[string]Destination
 
-// DefaultDestinations returns the destinations of every type this build delivers to.
+// DestinationConfig is what destinations need to know of the server.
+type DestinationConfig struct {
+	// PublicURL is the dashboard's external base URL (--public-url), for the "View in
+	// promptd" links of chat messages; without it the messages carry no link.
+	PublicURL string
+}
+
+// NewDestinations returns the destinations of every type this build delivers to.
+func NewDestinations(cfg DestinationConfig) Destinations {
+	return Destinations{
+		promptd.TypeHTTP:    HTTP{},
+		promptd.TypeSlack:   SlackIncoming{PublicURL: cfg.PublicURL},
+		promptd.TypeDiscord: Discord{PublicURL: cfg.PublicURL},
+		promptd.TypeTeams:   Teams{PublicURL: cfg.PublicURL},
+	}
+}
+
+// DefaultDestinations returns NewDestinations without a public URL.
 func DefaultDestinations() Destinations {
-	return Destinations{promptd.TypeHTTP: HTTP{}}
+	return NewDestinations(DestinationConfig{})
+}
+
+// postJSON builds a POST of body as JSON to rawURL.
+func postJSON(ctx context.Context, rawURL string, body any) (*http.Request, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the message: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("building the request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+// answerText is the start of an answer's body, on one line, for hints.
+func answerText(body []byte) string {
+	return truncate(strings.Join(strings.Fields(string(body)), " "), 200)
 }
 
 // destination returns the Destination of w's type; a webhook stored before types existed

@@ -51,7 +51,7 @@ func request(ctx context.Context, dest Destination, job *promptd.Job, userAgent 
 // bounded by the webhook's timeout; the response body is read up to MaxReadResponseBytes and
 // kept up to MaxStoredResponseBytes.
 func send(ctx context.Context, client *http.Client, dests Destinations, job *promptd.Job, userAgent string, now time.Time) (promptd.Attempt, Result) {
-	att := promptd.Attempt{Number: job.Attempt, StartedAt: now, URL: job.Webhook.URL}
+	att := promptd.Attempt{Number: job.Attempt, StartedAt: now, URL: job.Webhook.LoggedURL()}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(job.Webhook.TimeoutSeconds)*time.Second)
 	defer cancel()
 	dest, err := dests.destination(job.Webhook)

@@ -118,8 +118,8 @@ type webhookView struct {
 	ID              string            `json:"id" doc:"The webhook's id"`
 	ProjectID       string            `json:"projectId"`
 	Name            string            `json:"name"`
-	Type            string            `json:"type" enum:"http" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url"`
-	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd"`
+	Type            string            `json:"type" enum:"http,slack,discord,teams" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url; slack, discord and teams post a chat message about the event to their incoming-webhook url"`
+	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where requests go. A slack, discord or teams URL is its own credential: stored encrypted, shown masked (…/••••••) to non-admin keys"`
 	Enabled         bool              `json:"enabled" doc:"false: new events are recorded as cancelled deliveries"`
 	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
 	Filters         filtersView       `json:"filters"`
@@ -147,7 +147,8 @@ type retryView struct {
 	RetryOn  string   `json:"retryOn" enum:"default,all-non-2xx" doc:"default retries network errors, timeouts, 408, 425, 429 and 5xx; all-non-2xx retries every answer that is not 2xx"`
 }
 
-// viewWebhook shows w; custom header values are masked unless showHeaderValues.
+// viewWebhook shows w; custom header values and a URL that is a credential are masked
+// unless showHeaderValues.
 func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 	v := webhookView{
 		ID:              w.ID,
@@ -166,6 +167,9 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		DisabledReason:  w.DisabledReason,
 		CreatedAt:       w.CreatedAt,
 		UpdatedAt:       w.UpdatedAt,
+	}
+	if !showHeaderValues {
+		v.URL = w.LoggedURL()
 	}
 	for name, value := range w.Headers {
 		if !showHeaderValues {
@@ -252,7 +256,7 @@ type retryBody struct {
 // createWebhookBody is the body of POST /api/v1/webhooks.
 type createWebhookBody struct {
 	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
-	Type            string            `json:"type,omitempty" enum:"http" doc:"Where deliveries go and in which shape; http (the default) POSTs promptd's signed JSON to url"`
+	Type            string            `json:"type,omitempty" enum:"http,slack,discord,teams" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
 	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment"`
 	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
 	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
@@ -391,7 +395,7 @@ type retryPatch struct {
 // and only those present change.
 type updateWebhookBody struct {
 	Name            *string            `json:"name,omitempty" doc:"The new name; empty for the URL"`
-	Type            *string            `json:"type,omitempty" enum:"http" doc:"The new type; the fields the new type needs must come with it"`
+	Type            *string            `json:"type,omitempty" enum:"http,slack,discord,teams" doc:"The new type; the fields the new type needs must come with it"`
 	URL             *string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd"`
 	Enabled         *bool              `json:"enabled,omitempty" doc:"false stops deliveries (new events are recorded as cancelled); true re-enables"`
 	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`

@@ -34,6 +34,9 @@ func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, wh := range page.Items {
+			if !sess.key.Role.Allows(promptd.RoleAdmin) {
+				wh.URL = wh.LoggedURL() // a chat webhook's URL is its credential
+			}
 			rows = append(rows, webhookRow{W: wh})
 		}
 		if page.NextCursor == "" {
@@ -332,6 +335,7 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		for name := range wh.Headers {
 			wh.Headers[name] = "••••••"
 		}
+		wh.URL = wh.LoggedURL() // a chat webhook's URL is its credential
 	}
 	d := webhookData{
 		W: wh, Circuit: s.circuit(wh.ID),

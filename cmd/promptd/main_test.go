@@ -276,6 +276,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--database-url", "mysql://x"}, "--database-url"},
 		{[]string{"serve", "--bootstrap-key", "short", "--data-dir", t.TempDir()}, "PROMPTD_BOOTSTRAP_KEY"},
 		{[]string{"serve", "--addr", "127.0.0.1:99999", "--data-dir", t.TempDir()}, "--addr"},
+		{[]string{"serve", "--public-url", "promptd.example.com", "--data-dir", t.TempDir()}, "--public-url"},
+		{[]string{"serve", "--public-url", "https://promptd.example.com/?x=1", "--data-dir", t.TempDir()}, "--public-url"},
 		{[]string{"nosuchcommand"}, "unexpected argument"},
 	}
 	for _, tt := range tests {

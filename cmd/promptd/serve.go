@@ -43,9 +43,16 @@ type serveCmd struct {
 	Retention         time.Duration `name:"retention" env:"PROMPTD_RETENTION" default:"720h" help:"How long finished deliveries, their attempts and events are kept."`
 	Concurrency       int           `name:"delivery-concurrency" env:"PROMPTD_DELIVERY_CONCURRENCY" default:"512" help:"Webhook requests in flight at most, across all webhooks."`
 	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
+
+	// Destinations (docs/destinations.md).
+	PublicURL string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
 }
 
 func (c *serveCmd) Run(ctx context.Context, e *env) error {
+	publicURL, err := parsePublicURL(c.PublicURL)
+	if err != nil {
+		return err
+	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes must be at least 1024, got %d", c.MaxBodyBytes)
 	}
@@ -108,6 +115,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		Concurrency:     c.Concurrency,
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
+		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL}),
 	})
 	if err != nil {
 		return err
@@ -244,4 +252,17 @@ func newLogger(e *env, dev bool) *slog.Logger {
 		return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewJSONHandler(e.stderr, nil))
+}
+
+// parsePublicURL checks --public-url: empty, or an absolute http(s) URL without query or
+// fragment. It returns it without a trailing slash.
+func parsePublicURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("--public-url must be an absolute http(s) URL without credentials, query or fragment, got %q", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
 }

@@ -18,7 +18,8 @@ import (
 
 // webhookColumns are the columns scanWebhook reads.
 const webhookColumns = `id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
-	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at`
+	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at,
+	destination_secret`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
 type retryJSON struct {
@@ -26,11 +27,13 @@ type retryJSON struct {
 	RetryOn    string  `json:"retryOn"`
 }
 
-// webhookRow is a scanned row of the webhooks table whose custom headers are still sealed.
+// webhookRow is a scanned row of the webhooks table whose custom headers and destination
+// secrets are still sealed.
 type webhookRow struct {
-	w        promptd.Webhook
-	sealed   []byte
-	revision int64
+	w          promptd.Webhook
+	sealed     []byte
+	destSealed []byte // nil when the type keeps no secret
+	revision   int64
 }
 
 func scanWebhook(row scanner) (*webhookRow, error) {
@@ -43,7 +46,8 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	)
 	w := &r.w
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.Type, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
-		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated); err != nil {
+		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated,
+		&r.destSealed); err != nil {
 		return nil, err
 	}
 	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
@@ -95,13 +99,49 @@ func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
 	if w.Headers == nil {
 		w.Headers = map[string]string{}
 	}
+	if len(r.destSealed) > 0 {
+		plain, err := box.Open(r.destSealed)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: decrypting the destination: %w", r.w.ID, err)
+		}
+		var ds destinationSecret
+		if err := json.Unmarshal(plain, &ds); err != nil {
+			return nil, fmt.Errorf("webhook %s: decoding the destination: %w", r.w.ID, err)
+		}
+		ds.apply(&w)
+	}
 	return &w, nil
+}
+
+// destinationSecret is what a webhook type keeps encrypted besides custom headers: an
+// incoming-webhook URL, which is its own credential. The url column then holds it masked.
+type destinationSecret struct {
+	URL string `json:"url,omitempty"`
+}
+
+// apply restores the secrets onto w.
+func (ds *destinationSecret) apply(w *promptd.Webhook) {
+	if ds.URL != "" {
+		w.URL = ds.URL
+	}
+}
+
+// secretOf returns what of w must be stored encrypted, or nil when nothing must.
+func secretOf(w *promptd.Webhook) *destinationSecret {
+	if w.SecretURL() {
+		return &destinationSecret{URL: w.URL}
+	}
+	return nil
 }
 
 // encodedWebhook is a webhook's settings as they are stored.
 type encodedWebhook struct {
 	events, filters, retry string
 	headers                []byte // sealed
+	// url is the url column: the URL, masked when it is a credential (kept sealed in
+	// destination).
+	url         string
+	destination []byte // sealed destinationSecret; nil when there is none
 }
 
 // encodeWebhook encodes w's settings for storage, sealing its custom headers with box. It
@@ -137,7 +177,18 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypting custom headers: %w", err)
 	}
-	return &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed}, nil
+	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL}
+	if ds := secretOf(w); ds != nil {
+		plain, err := json.Marshal(ds)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the destination: %w", err)
+		}
+		if enc.destination, err = box.Seal(plain); err != nil {
+			return nil, fmt.Errorf("encrypting the destination: %w", err)
+		}
+		enc.url = w.LoggedURL()
+	}
+	return enc, nil
 }
 
 func nonNil(s []string) []string {
@@ -167,6 +218,14 @@ func cloneWebhook(w *promptd.Webhook) *promptd.Webhook {
 
 func webhookNotFound(id string) error {
 	return promptd.Errorf(promptd.ENOTFOUND, "webhook %q not found", id)
+}
+
+// nullBytes returns b as stored, or NULL for nil.
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // nullMillis returns t as stored, or NULL for nil.
@@ -218,10 +277,10 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
-				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at)
-			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
-			out.ID, projectID, out.Name, out.URL, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
-			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type); err != nil {
+				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret)
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17)`,
+			out.ID, projectID, out.Name, enc.url, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
+			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination)); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -369,10 +428,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 		r, err := scanWebhook(tx.QueryRowContext(ctx,
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
-				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15`+health+`
+				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
-			in.Name, in.URL, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
-			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type))
+			in.Name, enc.url, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
+			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination)))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}

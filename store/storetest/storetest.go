@@ -74,6 +74,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhookUpdates", su.testWebhookUpdates},
 		{"WebhookSecrets", su.testWebhookSecrets},
 		{"WebhooksNeedASecretBox", su.testNoSecretBox},
+		{"DestinationWebhooks", su.testDestinations},
 		{"FanOut", su.testFanOut},
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
 		{"Routing", su.testRouting},
