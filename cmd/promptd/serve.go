@@ -82,15 +82,6 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("migrating %s: %w", desc, err)
 	}
 
-	key, force := c.BootstrapKey, c.BootstrapKey != ""
-	if !force {
-		key = promptd.NewAPIKeySecret()
-	}
-	created, err := st.Bootstrap(ctx, key, force)
-	if err != nil {
-		return fmt.Errorf("bootstrapping %s: %w", desc, err)
-	}
-
 	masterKey, keySource, err := secretbox.LoadKey(c.MasterKey, c.DataDir)
 	if err != nil {
 		return err
@@ -125,6 +116,17 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
+	// The first start's admin key is created only now that nothing can stop this start
+	// (master key loaded, port bound): a start that fails earlier leaves no key nobody saw.
+	key, force := c.BootstrapKey, c.BootstrapKey != ""
+	if !force {
+		key = promptd.NewAPIKeySecret()
+	}
+	created, err := st.Bootstrap(ctx, key, force)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("bootstrapping %s: %w", desc, err)
+	}
 	base := "http://" + displayAddr(ln.Addr())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
@@ -149,7 +151,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
-	fmt.Fprintf(e.stdout, "promptd %s serving on %s\n", promptdVersion(), base)
+	fmt.Fprintf(e.stdout, "promptd %s serving on %s\n", bannerVersion(promptdVersion()), base)
 	fmt.Fprintf(e.stdout, "  dashboard: %s/\n", base)
 	fmt.Fprintf(e.stdout, "  store:     %s\n", desc)
 	fmt.Fprintf(e.stdout, "  API docs:  %s/api/docs\n", base)
@@ -224,6 +226,15 @@ func openStore(ctx context.Context, f storeFlags) (*sqlstore.Store, string, erro
 		return nil, "", fmt.Errorf("opening %s: %w", path, err)
 	}
 	return st, "sqlite " + path, nil
+}
+
+// bannerVersion is the version as the start banner shows it: an unversioned build ("dev")
+// is called so, lest the banner seem to say that dev mode is on.
+func bannerVersion(v string) string {
+	if v == "dev" {
+		return "(unversioned build)"
+	}
+	return v
 }
 
 // redactURL hides the password of a database URL.
