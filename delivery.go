@@ -139,6 +139,10 @@ type DeliveryService interface {
 	// answer synchronously; should the caller die first, an engine picks it up then.
 	// Returns ENOTFOUND.
 	CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*Delivery, error)
+	// CreateDryRunDelivery records ev (see NewDryRunEvent; it is not fanned out) and a
+	// delivery of it to this webhook only, reserved like CreateTestDelivery's. Returns
+	// ENOTFOUND, or EINVALID when ev belongs to another project.
+	CreateDryRunDelivery(ctx context.Context, projectID, webhookID string, ev *Event) (*Delivery, error)
 	// WebhookHealth summarises, per webhook of the project, the attempts started at or after
 	// since: how many, how many succeeded, how many were answered and their median
 	// duration (a store may take it over the latest thousand or so only) and the latest

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/webhook"
 )
 
 // TestChatWebhookURLIsACredential checks that a slack, discord or teams webhook's URL is
@@ -52,4 +53,67 @@ func TestChatWebhookURLIsACredential(t *testing.T) {
 	if got.Type != promptd.TypeSlack || got.URL != hookURL {
 		t.Errorf("patched to slack: %+v", got)
 	}
+}
+
+// TestWebhookDryRun checks the Test call's dry run: a real event's payload about a prompt
+// version, sent to this webhook only, and the 422s of a bad body.
+func TestWebhookDryRun(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t, hookOptions{}) // no engine: only the Test call sends
+	rcv := newReceiver(t, 200, "ok")
+	other := newReceiver(t, 200, "ok")
+	w := e.createWebhook(e.admin, map[string]any{"url": rcv.url(), "events": []string{"evaluation.completed"}})
+	e.createWebhook(e.admin, map[string]any{"url": other.url()})
+	e.createVersion(e.admin, map[string]any{"name": "support/billing", "prompt": "v1", "commitMessage": "first"})
+	e.createVersion(e.admin, map[string]any{"name": "support/billing", "prompt": "v2", "labels": []string{"production"}, "commitMessage": "second"})
+	path := "/api/v1/webhooks/" + w.ID + "/test"
+
+	var res testResult
+	e.call("POST", path, e.admin, map[string]any{"eventType": "prompt-version.updated", "promptName": "support/billing", "version": 1}, 200, &res)
+	got := rcv.next()
+	ev, err := webhook.Parse(got.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != promptd.StatusSucceeded || got.header.Get("X-Promptd-Event") != promptd.EventVersionUpdated ||
+		ev.EventType() != promptd.EventVersionUpdated || ev.Prompt == nil || ev.Prompt.Name != "support/billing" ||
+		ev.Prompt.Version != 1 || ev.Prompt.CommitMessage != "first" || ev.Changes == nil {
+		t.Errorf("dry run: result %+v, payload %s", res, got.body)
+	}
+	// Without a version: the one the default label selects.
+	e.call("POST", path, e.admin, map[string]any{"eventType": "prompt-version.created", "promptName": "support/billing"}, 200, &res)
+	if ev, err := webhook.Parse(rcv.next().body); err != nil || ev.Prompt == nil || ev.Prompt.Version != 2 || !ev.Prompt.HasLabel("production") {
+		t.Errorf("dry run without version: %+v, %v", ev, err)
+	}
+	e.call("POST", path, e.admin, map[string]any{"eventType": "webhook.disabled"}, 200, &res)
+	if body := string(rcv.next().body); !strings.Contains(body, "dry run") || !strings.Contains(body, w.ID) {
+		t.Errorf("webhook.disabled dry run: %s", body)
+	}
+	e.call("POST", path, e.admin, map[string]any{"eventType": "evaluation.completed", "promptName": "support/billing"}, 200, &res)
+	if body := string(rcv.next().body); !strings.Contains(body, `"dryRun":true`) || !strings.Contains(body, "support/billing") {
+		t.Errorf("custom dry run: %s", body)
+	}
+	e.call("POST", path, e.admin, map[string]any{}, 200, &res)
+	if got := rcv.next(); got.header.Get("X-Promptd-Event") != promptd.EventWebhookTest {
+		t.Errorf("an empty body sends %s", got.header.Get("X-Promptd-Event"))
+	}
+	other.none()
+
+	for _, tc := range []struct {
+		name   string
+		body   any
+		status int
+		field  string
+	}{
+		{"unknown field", map[string]any{"eventType": "prompt-version.updated", "prompt": "x"}, 422, "body.prompt"},
+		{"no prompt name", map[string]any{"eventType": "prompt-version.updated"}, 422, "body.promptName"},
+		{"bad event type", map[string]any{"eventType": "Prompt Updated"}, 422, "body.eventType"},
+		{"prompt with webhook.test", map[string]any{"promptName": "support/billing"}, 422, "body.promptName"},
+		{"bad version", map[string]any{"eventType": "prompt-version.updated", "promptName": "support/billing", "version": 0.5}, 422, "body.version"},
+		{"unknown prompt", map[string]any{"eventType": "prompt-version.updated", "promptName": "nope"}, 404, ""},
+		{"unknown version", map[string]any{"eventType": "prompt-version.updated", "promptName": "support/billing", "version": 9}, 404, ""},
+	} {
+		wantProblem(t, e.send(req{method: "POST", path: path, key: e.admin, body: tc.body}), tc.status, tc.field)
+	}
+	rcv.none()
 }

@@ -91,7 +91,7 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodPost,
 		Path:        "/api/v1/webhooks/{id}/test",
 		Summary:     "Send a test event",
-		Description: "Sends a `webhook.test` event to this webhook now, whatever its filters and enabled state, and answers with the attempt: the receiver's status, headers and body, and the duration. The delivery is logged like any other and retried by the webhook's policy if it failed.",
+		Description: "Sends a `webhook.test` event to this webhook now, whatever its filters and enabled state, and answers with the attempt: the receiver's status, headers and body, and the duration. The delivery is logged like any other and retried by the webhook's policy if it failed. With a body, it is a dry run of a real event instead: `{\"eventType\": \"prompt-version.updated\", \"promptName\": \"support/billing\", \"version\": 3}` sends the payload that event would carry about that version as it is now (no changes listed), rendered for this webhook's destination; the event is recorded for this webhook only and never fanned out.",
 		Tags:        []string{tagWebhooks},
 		Errors:      []int{http.StatusNotFound},
 	}, admin, s.testWebhook)
@@ -550,9 +550,26 @@ type testResultResponse struct {
 	Body *testResult
 }
 
-func (s *server) testWebhook(ctx context.Context, in *webhookIDRequest) (*testResultResponse, error) {
+// testWebhookBody is the optional body of POST /api/v1/webhooks/{id}/test: a dry run of a
+// real event instead of webhook.test.
+type testWebhookBody struct {
+	EventType  string `json:"eventType,omitempty" example:"prompt-version.updated" doc:"The event to send: webhook.test (the default), a prompt event (needs promptName), webhook.disabled, or a custom type"`
+	PromptName string `json:"promptName,omitempty" example:"support/billing" doc:"The prompt the event is about"`
+	Version    int    `json:"version,omitempty" minimum:"1" doc:"Its version; the one its default label selects when left out"`
+}
+
+type testWebhookRequest struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body *testWebhookBody
+}
+
+func (s *server) testWebhook(ctx context.Context, in *testWebhookRequest) (*testResultResponse, error) {
 	key := keyFrom(ctx)
-	d, err := s.deliveries.CreateTestDelivery(ctx, key.ProjectID, in.ID)
+	var run promptd.DryRun
+	if in.Body != nil {
+		run = promptd.DryRun{EventType: in.Body.EventType, PromptName: in.Body.PromptName, Version: in.Body.Version}
+	}
+	d, err := s.createTestDelivery(ctx, key, in.ID, run)
 	if err != nil {
 		return nil, err
 	}
@@ -594,4 +611,30 @@ func (s *server) recoverWebhook(ctx context.Context, in *recoverRequest) (*recov
 		return nil, err
 	}
 	return &recoverResponse{Body: &recoverResult{Requeued: n}}, nil
+}
+
+// createTestDelivery records the delivery a Test call sends: webhook.test, or the dry run of
+// a real event about a prompt version as it is now.
+func (s *server) createTestDelivery(ctx context.Context, key *promptd.APIKey, webhookID string, run promptd.DryRun) (*promptd.Delivery, error) {
+	if err := run.Normalize(); err != nil {
+		return nil, err
+	}
+	if run.EventType == promptd.EventWebhookTest {
+		return s.deliveries.CreateTestDelivery(ctx, key.ProjectID, webhookID)
+	}
+	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	var v *promptd.Version
+	if run.PromptEvent() {
+		if v, err = s.store.FindVersion(ctx, key.ProjectID, run.PromptName, promptd.VersionSelector{Version: run.Version}); err != nil {
+			return nil, err
+		}
+	}
+	ev, err := promptd.NewDryRunEvent(key.ProjectID, run, v, w, key.Actor(), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return s.deliveries.CreateDryRunDelivery(ctx, key.ProjectID, webhookID, ev)
 }

@@ -251,8 +251,36 @@ const testEventMessage = "This is a test event from promptd."
 // of it to this webhook, whatever its filters and state, due after promptd.TestReservation.
 // Returns ENOTFOUND. See promptd.DeliveryService.
 func (s *Store) CreateTestDelivery(ctx context.Context, projectID, webhookID string) (*promptd.Delivery, error) {
+	return s.createTestDelivery(ctx, "create test delivery", projectID, webhookID, func(name string, now time.Time) (*promptd.Event, error) {
+		data, err := json.Marshal(struct {
+			WebhookID string `json:"webhookId"`
+			Name      string `json:"name"`
+			Message   string `json:"message"`
+		}{webhookID, name, testEventMessage})
+		if err != nil {
+			return nil, fmt.Errorf("encoding the test event: %w", err)
+		}
+		return promptd.NewDataEvent(projectID, promptd.EventWebhookTest, data, now)
+	})
+}
+
+// CreateDryRunDelivery records ev (not fanned out) and one pending delivery of it to this
+// webhook, whatever its filters and state, due after promptd.TestReservation. Returns
+// ENOTFOUND, or EINVALID when ev is of another project. See promptd.DeliveryService.
+func (s *Store) CreateDryRunDelivery(ctx context.Context, projectID, webhookID string, ev *promptd.Event) (*promptd.Delivery, error) {
+	if ev == nil || ev.ProjectID != projectID {
+		return nil, promptd.Invalid("body", "the dry run's event must belong to the project")
+	}
+	return s.createTestDelivery(ctx, "create dry run delivery", projectID, webhookID, func(string, time.Time) (*promptd.Event, error) {
+		return ev, nil
+	})
+}
+
+// createTestDelivery records the event made by build for the webhook (given its name) and a
+// delivery of it to that webhook only.
+func (s *Store) createTestDelivery(ctx context.Context, op, projectID, webhookID string, build func(name string, now time.Time) (*promptd.Event, error)) (*promptd.Delivery, error) {
 	var out *promptd.Delivery
-	err := s.write(ctx, "create test delivery", func(tx *writeTx, now time.Time) error {
+	err := s.write(ctx, op, func(tx *writeTx, now time.Time) error {
 		var name string
 		err := tx.QueryRowContext(ctx, `SELECT name FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -261,15 +289,7 @@ func (s *Store) CreateTestDelivery(ctx context.Context, projectID, webhookID str
 		if err != nil {
 			return fmt.Errorf("loading webhook: %w", err)
 		}
-		data, err := json.Marshal(struct {
-			WebhookID string `json:"webhookId"`
-			Name      string `json:"name"`
-			Message   string `json:"message"`
-		}{webhookID, name, testEventMessage})
-		if err != nil {
-			return fmt.Errorf("encoding the test event: %w", err)
-		}
-		ev, err := promptd.NewDataEvent(projectID, promptd.EventWebhookTest, data, now)
+		ev, err := build(name, now)
 		if err != nil {
 			return err
 		}

@@ -76,3 +76,42 @@ func (su suite) testDestinations(t *testing.T) {
 		t.Errorf("after update to http: type %q, url %q", got.Type, got.URL)
 	}
 }
+
+// testDryRunDelivery checks CreateDryRunDelivery: the given event is recorded and delivered
+// to the one webhook, due after the test reservation, never fanned out.
+func (su suite) testDryRunDelivery(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	target := e.webhook(t, "target", events("evaluation.completed"))
+	bystander := e.webhook(t, "bystander") // every event, no filters
+	ev, err := promptd.NewDataEvent(e.project, promptd.EventVersionUpdated, []byte(`{"dryRun":true}`), e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.s.CreateDryRunDelivery(ctx, e.project, target.ID, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.WebhookID != target.ID || d.EventID != ev.ID || d.EventType != promptd.EventVersionUpdated || d.Status != promptd.StatusPending ||
+		d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(e.clock.Now().Add(promptd.TestReservation)) {
+		t.Errorf("dry run delivery: %+v", d)
+	}
+	job, err := e.s.ClaimDelivery(ctx, d.ID, e.clock.Now(), testLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(job.Payload) != string(ev.Payload) || job.EventType != promptd.EventVersionUpdated {
+		t.Errorf("claimed job: %s %s", job.EventType, job.Payload)
+	}
+	if ds := e.deliveriesOf(t, bystander.ID); len(ds) != 0 {
+		t.Errorf("the dry run was fanned out to another webhook: %+v", ds)
+	}
+	_, err = e.s.CreateDryRunDelivery(ctx, e.project, "0192f8a0-7c1e-7b3a-9f00-5c2d1e0a9b11", ev)
+	wantErr(t, err, promptd.ENOTFOUND, "")
+	foreign, err := promptd.NewDataEvent("another-project", "evaluation.completed", nil, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.CreateDryRunDelivery(ctx, e.project, target.ID, foreign)
+	wantErr(t, err, promptd.EINVALID, "body")
+}

@@ -75,6 +75,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhookSecrets", su.testWebhookSecrets},
 		{"WebhooksNeedASecretBox", su.testNoSecretBox},
 		{"DestinationWebhooks", su.testDestinations},
+		{"DryRunDelivery", su.testDryRunDelivery},
 		{"FanOut", su.testFanOut},
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
 		{"Routing", su.testRouting},

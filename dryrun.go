@@ -1,0 +1,108 @@
+package promptd
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DryRun asks the Test call (POST /api/v1/webhooks/{id}/test) for a real event's payload
+// instead of webhook.test: the event EventType about version Version (0: the one the
+// prompt's default label selects) of prompt PromptName, rendered as the webhook's
+// destination would render it.
+type DryRun struct {
+	EventType  string
+	PromptName string
+	Version    int
+}
+
+// promptEventTypes are the event types whose payload is about a prompt version.
+var promptEventTypes = []string{
+	EventVersionCreated, EventVersionUpdated, EventVersionDeleted,
+	EventPromptCreated, EventPromptRenamed, EventPromptDeleted,
+}
+
+// Normalize validates r, naming the bad field as "body.<field>". An empty EventType is
+// webhook.test; a prompt event type needs PromptName; webhook.test takes nothing else.
+func (r *DryRun) Normalize() error {
+	r.EventType = strings.TrimSpace(r.EventType)
+	r.PromptName = strings.TrimSpace(r.PromptName)
+	if r.EventType == "" {
+		r.EventType = EventWebhookTest
+	}
+	if r.Version < 0 {
+		return Invalid("body.version", "must be a version number, got %d", r.Version)
+	}
+	switch {
+	case r.EventType == EventWebhookTest:
+		if r.PromptName != "" || r.Version != 0 {
+			return Invalid("body.promptName", "webhook.test is about no prompt; pick a prompt event type (e.g. %s) to send a prompt's payload", EventVersionUpdated)
+		}
+	case slices.Contains(promptEventTypes, r.EventType):
+		if r.PromptName == "" {
+			return Invalid("body.promptName", "is required for %s", r.EventType)
+		}
+		return ValidateName("body.promptName", r.PromptName)
+	case r.EventType == EventWebhookDisabled:
+		if r.PromptName != "" || r.Version != 0 {
+			return Invalid("body.promptName", "webhook.disabled is about no prompt")
+		}
+	default:
+		if err := ValidateCustomEventType("body.eventType", r.EventType); err != nil {
+			return Invalid("body.eventType", "%q is neither a promptd event type (%s) nor a custom event type (<resource>.<action>)", r.EventType, strings.Join(BuiltinEventTypes, ", "))
+		}
+		if r.Version != 0 && r.PromptName == "" {
+			return Invalid("body.promptName", "is required with version")
+		}
+	}
+	return nil
+}
+
+// PromptEvent reports whether r's event is about a prompt version, which the caller loads
+// and passes to NewDryRunEvent.
+func (r *DryRun) PromptEvent() bool { return slices.Contains(promptEventTypes, r.EventType) }
+
+// NewDryRunEvent builds the event of a normalized dry run r other than webhook.test: for a
+// prompt event, the payload the event would carry about version v as it is now (no changes
+// listed; a rename shows the name unchanged); for webhook.disabled, one about webhook w with
+// a reason saying it is a dry run; for a custom event, data naming the prompt, if any, and
+// "dryRun": true.
+func NewDryRunEvent(projectID string, r DryRun, v *Version, w *Webhook, actor Actor, now time.Time) (*Event, error) {
+	switch {
+	case r.PromptEvent():
+		var changes *Changes
+		switch r.EventType {
+		case EventPromptCreated, EventPromptDeleted:
+		case EventPromptRenamed:
+			changes = &Changes{LabelsAdded: []string{}, LabelsRemoved: []string{}, TagsAdded: []string{}, TagsRemoved: []string{},
+				Name: &NameChange{From: v.Name, To: v.Name}}
+		default:
+			changes = &Changes{LabelsAdded: []string{}, LabelsRemoved: []string{}, TagsAdded: []string{}, TagsRemoved: []string{}}
+		}
+		return NewPromptEvent(r.EventType, v, changes, actor, now)
+	case r.EventType == EventWebhookDisabled:
+		data, err := json.Marshal(map[string]string{
+			"webhookId": w.ID, "name": w.Name, "url": w.LoggedURL(),
+			"reason": "dry run: this webhook was not disabled",
+		})
+		if err != nil {
+			return nil, err
+		}
+		return NewDataEvent(projectID, r.EventType, data, now)
+	default:
+		d := map[string]any{"dryRun": true}
+		if r.PromptName != "" {
+			ref := map[string]any{"name": r.PromptName}
+			if r.Version != 0 {
+				ref["version"] = r.Version
+			}
+			d["prompt"] = ref
+		}
+		data, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		return NewDataEvent(projectID, r.EventType, data, now)
+	}
+}
