@@ -45,7 +45,7 @@ var apiOperations = map[string]apiOperation{
 	"delete-webhook":        {"DeleteWebhook", nil, nil, nil},
 	"get-webhook-secret":    {"GetWebhookSecret", nil, nil, WebhookSecrets{}},
 	"rotate-webhook-secret": {"RotateWebhookSecret", nil, RotateSecretRequest{}, WebhookSecrets{}},
-	"test-webhook":          {"TestWebhook", nil, nil, TestResult{}},
+	"test-webhook":          {"DryRunWebhook", nil, DryRunRequest{}, TestResult{}},
 	"recover-webhook":       {"RecoverWebhook", nil, recoverRequest{}, recoverResult{}},
 	"list-deliveries":       {"ListDeliveries", ListDeliveriesOptions{}, nil, promptd.Page[promptd.Delivery]{}},
 	"get-delivery":          {"GetDelivery", nil, nil, promptd.Delivery{}},

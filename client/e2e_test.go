@@ -139,6 +139,11 @@ func TestEndToEnd(t *testing.T) {
 	if res.Status != promptd.StatusSucceeded || res.DeliveryID == "" {
 		t.Fatalf("TestWebhook = %+v", res)
 	}
+	dry, err := c.DryRunWebhook(ctx, wh.ID, DryRunRequest{EventType: "evaluation.completed"})
+	must(err)
+	if dry.Status != promptd.StatusSucceeded || dry.Attempt.RequestHeaders["x-promptd-event"] != "evaluation.completed" {
+		t.Fatalf("DryRunWebhook = %+v", dry)
+	}
 	secrets, err := c.RotateWebhookSecret(ctx, wh.ID, RotateSecretRequest{Overlap: "1h"})
 	must(err)
 	if len(secrets.Secrets) != 2 || secrets.Secrets[1].Secret != wh.Secret {

@@ -198,6 +198,24 @@ func (c *Client) TestWebhook(ctx context.Context, id string) (*TestResult, error
 	return &r, nil
 }
 
+// DryRunRequest asks the Test call for a real event's payload instead of webhook.test:
+// EventType about version Version (0: the one the default label selects) of PromptName.
+type DryRunRequest struct {
+	EventType  string `json:"eventType,omitempty"`
+	PromptName string `json:"promptName,omitempty"`
+	Version    int    `json:"version,omitempty"`
+}
+
+// DryRunWebhook sends the payload the event in would carry, rendered for the webhook's
+// destination, to the webhook only, and reports the attempt.
+func (c *Client) DryRunWebhook(ctx context.Context, id string, in DryRunRequest) (*TestResult, error) {
+	var r TestResult
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: webhookPath(id) + "/test", body: in}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // RecoverWebhook re-queues the webhook's failed deliveries created at or after since and
 // returns how many.
 func (c *Client) RecoverWebhook(ctx context.Context, id string, since time.Time) (int, error) {
