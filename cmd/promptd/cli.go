@@ -30,6 +30,12 @@ type cli struct {
 	Listen  listenCmd  `cmd:"" help:"Receive webhooks locally: verify, print, optionally fail or forward them."`
 	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
 	Version versionCmd `cmd:"" help:"Print the version and exit."`
+
+	Prompts    promptsCmd    `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage prompts; pull and push them as files."`
+	Webhooks   webhooksCmd   `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage webhooks."`
+	Deliveries deliveriesCmd `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Read the delivery log; resend."`
+	Events     eventsCmd     `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"List, publish and follow events."`
+	Keys       keysCmd       `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage API keys (instance-admin keys)."`
 }
 
 // storeFlags choose the store: SQLite in --data-dir unless --database-url names PostgreSQL.

@@ -5,6 +5,7 @@
 //	promptd listen --secret whsec_…   receive webhooks locally, verify and print them
 //	promptd migrate          apply database migrations and exit
 //	promptd version          print the version
+//	promptd prompts|webhooks|deliveries|events|keys …   the API from the command line
 package main
 
 import (
@@ -40,7 +41,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "promptd:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "promptd:", describeError(err))
+		os.Exit(exitCode(err))
 	}
 }
