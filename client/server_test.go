@@ -38,6 +38,14 @@ const testKey = "pd_client_test_key_0123456789abcdef"
 func promptdBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		// Stat the module's sources, so that go test's cache knows this test depends on
+		// them (it records the files a test touches, not those a subprocess reads).
+		_ = filepath.WalkDir("..", func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				_, _ = os.Stat(p)
+			}
+			return nil
+		})
 		binDir, buildErr = os.MkdirTemp("", "promptd-client-test")
 		if buildErr != nil {
 			return
