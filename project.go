@@ -61,6 +61,9 @@ type APIKey struct {
 	InstanceAdmin bool      `json:"instanceAdmin"`
 	Prefix        string    `json:"prefix" doc:"The first characters of the key, to recognise it"`
 	CreatedAt     time.Time `json:"createdAt"`
+	// LastUsedAt is when the key last authenticated (an API request or a dashboard page),
+	// to within KeyUseInterval; nil when it has not been used.
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty" doc:"When the key was last used, to within a minute"`
 }
 
 // Actor returns the actor recorded for changes made with k.

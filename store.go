@@ -16,6 +16,7 @@ type Store interface {
 	ProjectService
 	WebhookService
 	DeliveryService
+	SessionService
 	Queue
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
@@ -187,6 +188,7 @@ type ProjectService interface {
 	ListAPIKeys(ctx context.Context, projectID string) ([]APIKey, error)
 	// DeleteAPIKey revokes a key. Returns ENOTFOUND.
 	DeleteAPIKey(ctx context.Context, projectID, id string) error
-	// Authenticate returns the key whose secret this is. Returns EUNAUTHORIZED.
+	// Authenticate returns the key whose secret this is, and records the use (see
+	// APIKey.LastUsedAt). Returns EUNAUTHORIZED.
 	Authenticate(ctx context.Context, secret string) (*APIKey, error)
 }

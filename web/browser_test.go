@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -76,10 +77,27 @@ func startDashboard(t *testing.T) *dashboard {
 	wg.Go(func() { _ = engine.Run(engineCtx) })
 	t.Cleanup(func() { stop(); wg.Wait() })
 
-	h := web.New(web.Config{Store: st, Sender: engine, Box: box, URLPolicy: promptd.URLPolicy{AllowHTTP: true}, Logger: testLogger(t), Version: "test"})
+	h := web.New(web.Config{Store: st, Sender: engine, URLPolicy: promptd.URLPolicy{AllowHTTP: true}, Logger: testLogger(t), Version: "test"})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &dashboard{URL: srv.URL, Store: st}
+}
+
+// startDashboardOn serves a second dashboard on the same store, as another instance would,
+// and returns its URL.
+func startDashboardOn(t *testing.T, st *sqlstore.Store) string {
+	t.Helper()
+	h := web.New(web.Config{Store: st, Sender: noSender{}, URLPolicy: promptd.URLPolicy{AllowHTTP: true}, Logger: testLogger(t), Version: "test"})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// noSender is the Sender of a dashboard whose Test button is not pressed.
+type noSender struct{}
+
+func (noSender) SendNow(context.Context, string) (*promptd.JobResult, error) {
+	return nil, errors.New("this test dashboard sends nothing")
 }
 
 // receiver is a webhook endpoint on 127.0.0.1 that answers 200, or 500 while failing.

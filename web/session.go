@@ -2,14 +2,11 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,31 +15,26 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// Sessions carry no server-side state: the cookie holds the API key and an expiry, sealed
-// with the store's secret box (AES-256-GCM under the master key), so that it can be neither
-// read nor forged. Every request opens it and authenticates the key again, so a revoked key
-// ends its sessions at once.
+// Sessions live in the store (promptd.SessionService), so that they work on every instance
+// sharing it, and so that signing out or revoking the key ends them at once. The cookie holds
+// a random token (32 bytes, base64url); the store keeps only its hash. Every request looks the
+// session up with its key.
 //
 // CSRF: every form carries a token (hidden field "csrf") and htmx sends it in the
-// X-CSRF-Token header (hx-headers on <body>). The token is an HMAC-SHA256 of the cookie
-// value keyed by the API key, which only the server can compute; every POST must carry it.
-// The cookie is also SameSite=Strict. Before sign-in there is no session: the sign-in form
-// uses a double-submit token instead (a random cookie echoed in a hidden field).
+// X-CSRF-Token header (hx-headers on <body>). The token is a SHA-256 of the session token
+// with a prefix of its own, which only a holder of the (HttpOnly) cookie can compute and
+// which does not reveal the cookie; every POST must carry it. The cookie is also
+// SameSite=Strict. Before sign-in there is no session: the sign-in form uses a
+// double-submit token instead (a random cookie echoed in a hidden field).
 const (
-	sessionCookie  = "promptd_session"
-	signinCookie   = "promptd_signin"
-	sessionTTL     = 12 * time.Hour
-	csrfField      = "csrf"
-	csrfHeader     = "X-CSRF-Token"
-	maxFormBytes   = 1 << 20
-	csrfHMACPrefix = "promptd-dashboard-csrf\x00"
+	sessionCookie = "promptd_session"
+	signinCookie  = "promptd_signin"
+	sessionTTL    = 12 * time.Hour
+	csrfField     = "csrf"
+	csrfHeader    = "X-CSRF-Token"
+	maxFormBytes  = 1 << 20
+	csrfPrefix    = "promptd-dashboard-csrf\x00"
 )
-
-// sealedSession is what the cookie holds, before sealing.
-type sealedSession struct {
-	Key     string `json:"k"`
-	Expires int64  `json:"e"` // unix seconds
-}
 
 // session is a signed-in request's key and what the pages need about it.
 type session struct {
@@ -63,63 +55,34 @@ func sessionFrom(ctx context.Context) *session {
 	return s
 }
 
-// sealSession returns the cookie value for secret, valid until expires.
-func (s *server) sealSession(secret string, expires time.Time) (string, error) {
-	plain, err := json.Marshal(sealedSession{Key: secret, Expires: expires.Unix()})
-	if err != nil {
-		return "", fmt.Errorf("encoding session: %w", err)
-	}
-	sealed, err := s.box.Seal(plain)
-	if err != nil {
-		return "", fmt.Errorf("sealing session: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
-}
-
 // errNoSession means the request has no valid session cookie.
 var errNoSession = errors.New("no valid session")
 
-// openSession authenticates the request's session cookie.
+// openSession finds the session of the request's cookie in the store.
 func (s *server) openSession(r *http.Request) (*session, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, errNoSession
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(c.Value)
-	if err != nil {
-		return nil, errNoSession
-	}
-	plain, err := s.box.Open(sealed)
-	if err != nil {
-		return nil, errNoSession
-	}
-	var ss sealedSession
-	if err := json.Unmarshal(plain, &ss); err != nil {
-		return nil, errNoSession
-	}
-	expires := time.Unix(ss.Expires, 0)
-	if !time.Now().Before(expires) {
-		return nil, errNoSession
-	}
-	key, err := s.store.Authenticate(r.Context(), ss.Key)
+	found, err := s.store.FindSession(r.Context(), c.Value)
 	if err != nil {
 		if promptd.ErrorKind(err) == promptd.EUNAUTHORIZED {
 			return nil, errNoSession
 		}
 		return nil, err
 	}
-	sess := &session{key: key, expires: expires, csrf: csrfToken(ss.Key, c.Value), project: key.ProjectID}
+	key := found.APIKey
+	sess := &session{key: &key, expires: found.ExpiresAt, csrf: csrfToken(c.Value), project: key.ProjectID}
 	if p, err := s.store.FindProject(r.Context(), key.ProjectID); err == nil {
 		sess.project = p.Name
 	}
 	return sess, nil
 }
 
-// csrfToken is the CSRF token of a session: an HMAC of its cookie value keyed by its API key.
-func csrfToken(secret, cookieValue string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(csrfHMACPrefix + cookieValue))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// csrfToken is the CSRF token of the session with this cookie token.
+func csrfToken(sessionToken string) string {
+	sum := sha256.Sum256([]byte(csrfPrefix + sessionToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // csrfOK reports whether the request carries want, in the header or the form.
@@ -193,9 +156,10 @@ func (s *server) need(role promptd.Role, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// newSigninToken returns a random double-submit token for the sign-in form.
-func newSigninToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
+// randomToken returns n random bytes, base64url-encoded: a session token (32) or the
+// double-submit token of the sign-in form (24).
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -35,7 +35,7 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) showSignIn(w http.ResponseWriter, r *http.Request, status int, next string, errs fieldErrors) {
-	token := newSigninToken()
+	token := randomToken(24)
 	setCookie(w, r, signinCookie, token, 3600)
 	s.render(w, r, status, "signin.html", "Sign in", "", signInData{Token: token, Next: next, Errors: errs})
 }
@@ -59,7 +59,8 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.showSignIn(w, r, http.StatusBadRequest, next, fieldErrors{"key": "Paste an API key (it starts with pd_)."})
 		return
 	}
-	if _, err := s.store.Authenticate(r.Context(), secret); err != nil {
+	key, err := s.store.Authenticate(r.Context(), secret)
+	if err != nil {
 		if promptd.ErrorKind(err) != promptd.EUNAUTHORIZED {
 			s.fail(w, r, err)
 			return
@@ -67,18 +68,25 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.showSignIn(w, r, http.StatusUnauthorized, next, fieldErrors{"key": "This API key is not valid. Check it, or ask an admin for a new one."})
 		return
 	}
-	value, err := s.sealSession(secret, time.Now().Add(sessionTTL))
-	if err != nil {
+	sessionToken := randomToken(32)
+	if _, err := s.store.CreateSession(r.Context(), key.ID, sessionToken, time.Now().Add(sessionTTL)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	setCookie(w, r, sessionCookie, value, int(sessionTTL/time.Second))
+	setCookie(w, r, sessionCookie, sessionToken, int(sessionTTL/time.Second))
 	setCookie(w, r, signinCookie, "", -1)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// signOut ends the session.
+// signOut ends the session in the store, so that a copy of the cookie no longer works
+// either, and drops the cookie.
 func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.store.DeleteSession(r.Context(), c.Value); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/signin?done=signedout", http.StatusSeeOther)
 }

@@ -48,8 +48,6 @@ type Config struct {
 	Store promptd.Store
 	// Sender sends test deliveries at once (the Test button). Required.
 	Sender Sender
-	// Box seals session cookies (the API key and its expiry). Required.
-	Box promptd.SecretBox
 	// Circuits reports circuit breakers. Nil means the Sender's when it implements
 	// Circuits, else every circuit shows as closed.
 	Circuits Circuits
@@ -68,8 +66,6 @@ func (c Config) Validate() error {
 		return errors.New("web: Config.Store is required")
 	case c.Sender == nil:
 		return errors.New("web: Config.Sender is required (for the Test button)")
-	case c.Box == nil:
-		return errors.New("web: Config.Box is required (to seal session cookies)")
 	}
 	return nil
 }
@@ -79,7 +75,6 @@ type server struct {
 	store     promptd.Store
 	sender    Sender
 	circuits  Circuits
-	box       promptd.SecretBox
 	urlPolicy promptd.URLPolicy
 	logger    *slog.Logger
 	version   string
@@ -106,7 +101,6 @@ func New(cfg Config) http.Handler {
 		store:     cfg.Store,
 		sender:    cfg.Sender,
 		circuits:  cfg.Circuits,
-		box:       cfg.Box,
 		urlPolicy: cfg.URLPolicy,
 		logger:    cfg.Logger,
 		version:   cfg.Version,

@@ -154,6 +154,50 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	if status, _, _ := c.do("GET", "/prompts", nil, nil); status != http.StatusSeeOther {
 		t.Errorf("after sign out: %d, want a redirect to sign in", status)
 	}
+	// …and ends the session itself: a copy of the cookie taken before no longer works.
+	copied := newClient(t, d.URL)
+	copied.http.Jar.SetCookies(u, []*http.Cookie{session})
+	if status, loc, _ := copied.do("GET", "/prompts", nil, nil); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
+		t.Errorf("a copy of the cookie after sign-out: %d %q, want a redirect to sign in", status, loc)
+	}
+}
+
+// Revoking a key ends its dashboard sessions at once, and a session started on one
+// dashboard works on another sharing the store (another instance).
+func TestSessionsLiveInTheStore(t *testing.T) {
+	t.Parallel()
+	d := startDashboard(t)
+	ctx := t.Context()
+	admin, err := d.Store.Authenticate(ctx, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := promptd.NewAPIKeySecret()
+	key, err := d.Store.CreateAPIKey(ctx, admin.ProjectID, promptd.CreateAPIKeyInput{Name: "alice", Role: promptd.RoleViewer}, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, d.URL)
+	c.signIn(secret)
+	u, _ := url.Parse(d.URL)
+	cookies := c.http.Jar.Cookies(u)
+
+	second := startDashboardOn(t, d.Store)
+	other := newClient(t, second)
+	u2, _ := url.Parse(second)
+	other.http.Jar.SetCookies(u2, cookies)
+	if status, _, body := other.do("GET", "/prompts", nil, nil); status != http.StatusOK || !strings.Contains(body, "alice") {
+		t.Errorf("the session on a second dashboard: %d, want the prompts page of alice", status)
+	}
+
+	if err := d.Store.DeleteAPIKey(ctx, admin.ProjectID, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, cl := range map[string]*client{"first": c, "second": other} {
+		if status, loc, _ := cl.do("GET", "/prompts", nil, nil); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
+			t.Errorf("%s dashboard after the key was revoked: %d %q, want a redirect to sign in", name, status, loc)
+		}
+	}
 }
 
 func TestRolesLimitPagesAndActions(t *testing.T) {

@@ -141,7 +141,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	mux.Handle("/readyz", api)
 	// Everything else is the dashboard.
 	mux.Handle("/", web.New(web.Config{
-		Store: st, Sender: engine, Box: box, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(),
+		Store: st, Sender: engine, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(),
 	}))
 	srv := &http.Server{
 		Handler:           mux,

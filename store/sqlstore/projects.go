@@ -186,20 +186,25 @@ func (s *Store) CreateAPIKey(ctx context.Context, projectID string, in promptd.C
 	return k, nil
 }
 
-const apiKeyColumns = `id, project_id, name, role, instance_admin, prefix, created_at`
+const apiKeyColumns = `id, project_id, name, role, instance_admin, prefix, created_at, last_used_at`
 
 func scanAPIKey(row scanner, extra ...any) (*promptd.APIKey, error) {
 	var (
-		k       promptd.APIKey
-		role    string
-		created int64
+		k        promptd.APIKey
+		role     string
+		created  int64
+		lastUsed sql.NullInt64
 	)
-	dest := append([]any{&k.ID, &k.ProjectID, &k.Name, &role, &k.InstanceAdmin, &k.Prefix, &created}, extra...)
+	dest := append([]any{&k.ID, &k.ProjectID, &k.Name, &role, &k.InstanceAdmin, &k.Prefix, &created, &lastUsed}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	k.Role = promptd.Role(role)
 	k.CreatedAt = fromMillis(created)
+	if lastUsed.Valid {
+		t := fromMillis(lastUsed.Int64)
+		k.LastUsedAt = &t
+	}
 	return &k, nil
 }
 
@@ -260,6 +265,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*promptd.APIKe
 	}
 	if subtle.ConstantTimeCompare(stored, hash) != 1 {
 		return nil, unauthorized
+	}
+	if err := s.keyUsed(ctx, k); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	return k, nil
 }

@@ -185,6 +185,10 @@ func (su suite) testProjectsAndKeys(t *testing.T) {
 			t.Errorf("Authenticate(%s…): %v", promptd.KeyDisplayPrefix(tc.secret), err)
 			continue
 		}
+		if got.LastUsedAt == nil {
+			t.Errorf("Authenticate(%s…): LastUsedAt is nil, want the time of this use", promptd.KeyDisplayPrefix(tc.secret))
+		}
+		got.LastUsedAt = nil // see testKeyLastUsed
 		checkJSON(t, "Authenticate", "key", got, tc.want)
 	}
 
@@ -197,6 +201,9 @@ func (su suite) testProjectsAndKeys(t *testing.T) {
 	keys, err = s.ListAPIKeys(ctx, acme.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range keys {
+		keys[i].LastUsedAt = nil // see testKeyLastUsed
 	}
 	checkJSON(t, "ListAPIKeys after delete", "keys", keys, []promptd.APIKey{*admin})
 }

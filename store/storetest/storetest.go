@@ -99,6 +99,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"TestDelivery", su.testTestDelivery},
 		{"WebhookProjectIsolation", su.testWebhookIsolation},
 		{"WebhookHealth", su.testWebhookHealth},
+		{"Sessions", su.testSessions},
+		{"KeyLastUsed", su.testKeyLastUsed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
