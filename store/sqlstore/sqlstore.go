@@ -207,10 +207,11 @@ func (s *Store) clock() time.Time {
 	return fromMillis((*s.now.Load())().UnixMilli())
 }
 
-// Migrate applies the embedded migrations that the database does not have yet. It is safe to
-// call on an up-to-date database.
+// Migrate applies the embedded migrations that the database does not have yet, also those
+// numbered below the newest one applied (migration numbers are handed out ahead of time, and
+// a lower one may be written after a higher one). It is safe to call on an up-to-date database.
 func (s *Store) Migrate(ctx context.Context) error {
-	opts := append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, s.d.GooseOptions...)
+	opts := append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}, s.d.GooseOptions...)
 	p, err := goose.NewProvider(s.d.Goose, s.db, s.d.Migrations, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: migrations: %w", s.d.Name, err)
