@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,6 +27,11 @@ const (
 	MaxRetrySteps         = 20
 	MaxRetryDelay         = 7 * 24 * time.Hour
 	DefaultSignatureName  = "x-promptd-signature"
+	// MaxEventPatterns bounds a webhook's event types (patterns included).
+	MaxEventPatterns = 100
+	// MaxNamePatterns bounds a webhook's prompt-name filter (labels and tags are bounded as
+	// everywhere: NormalizeLabels, NormalizeTags).
+	MaxNamePatterns = 100
 )
 
 // DefaultRetrySchedule is the wait before each retry after the first try: 9 attempts over
@@ -93,6 +99,10 @@ var reservedHeaders = []string{
 // URLPolicy says which webhook URLs the server accepts before any dialing happens.
 type URLPolicy struct {
 	AllowHTTP bool // http:// is allowed (--allow-insecure-http, on in --dev)
+	// CheckAddress, when set, refuses a URL whose host is an IP address that deliveries
+	// may not reach (the dialer's SSRF policy, e.g. delivery.AddressPolicy): such a webhook
+	// could never deliver. Host names are checked by the dialer only, after DNS.
+	CheckAddress func(netip.Addr) error
 }
 
 // Normalize fills defaults and validates w, naming the first bad field as "body.<field>".
@@ -114,6 +124,12 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 		if len(w.Name) > 200 {
 			w.Name = w.Name[:200]
 		}
+	}
+	if len(w.Events) > MaxEventPatterns {
+		return Invalid("body.events", "at most %d event types, got %d", MaxEventPatterns, len(w.Events))
+	}
+	if len(w.Filters.PromptNames) > MaxNamePatterns {
+		return Invalid("body.filters.promptNames", "at most %d name patterns, got %d", MaxNamePatterns, len(w.Filters.PromptNames))
 	}
 	events := slices.Clone(w.Events)
 	for _, e := range events {
@@ -213,6 +229,9 @@ func validateWebhookURL(raw string, p URLPolicy) error {
 	}
 	if u.User != nil {
 		return Invalid(field, "must not contain credentials; use a custom header instead")
+	}
+	if err := checkURLHost(field, u.Hostname(), p); err != nil {
+		return err
 	}
 	if u.Fragment != "" {
 		return Invalid(field, "must not contain a fragment")

@@ -33,21 +33,40 @@ type ClientConfig struct {
 // ErrBlockedAddress is wrapped by dial errors for destinations the SSRF policy refuses.
 var ErrBlockedAddress = errors.New("destination address not allowed")
 
-// NewHTTPClient returns the client every webhook request goes through. It resolves names
-// itself and checks every address at connect time, after DNS (so a name that later resolves
-// elsewhere cannot slip through), refuses special-purpose addresses unless allowed, never
-// follows redirects, and keeps connections alive for reuse. Timeouts are set per request
-// through the request's context.
-func NewHTTPClient(cfg ClientConfig) *http.Client {
+// AddressPolicy returns the dialer's SSRF policy as a check of one address: an error for
+// addresses the client refuses (loopback, private, link-local and other special-purpose
+// ranges) unless allow holds them. The API uses it to refuse, at creation, webhook URLs whose
+// host is such an address (promptd.URLPolicy.CheckAddress).
+func AddressPolicy(allow []netip.Prefix) func(netip.Addr) error {
+	guard := newGuard(allow)
+	return func(ip netip.Addr) error {
+		if err := guard.SafeAddr(ip.Unmap()); err != nil {
+			return fmt.Errorf("%w: %w", ErrBlockedAddress, err)
+		}
+		return nil
+	}
+}
+
+// newGuard is the SSRF policy: ssrf's default refusals, less the allowed prefixes.
+func newGuard(allow []netip.Prefix) *ssrf.Guardian {
 	var v4, v6 []netip.Prefix
-	for _, p := range cfg.AllowCIDRs {
+	for _, p := range allow {
 		if p.Addr().Is4() {
 			v4 = append(v4, p.Masked())
 		} else {
 			v6 = append(v6, p.Masked())
 		}
 	}
-	guard := ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
+	return ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
+}
+
+// NewHTTPClient returns the client every webhook request goes through. It resolves names
+// itself and checks every address at connect time, after DNS (so a name that later resolves
+// elsewhere cannot slip through), refuses special-purpose addresses unless allowed, never
+// follows redirects, and keeps connections alive for reuse. Timeouts are set per request
+// through the request's context.
+func NewHTTPClient(cfg ClientConfig) *http.Client {
+	guard := newGuard(cfg.AllowCIDRs)
 	var resolver Resolver = net.DefaultResolver
 	if cfg.Resolver != nil {
 		resolver = cfg.Resolver

@@ -72,6 +72,11 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.Duration = time.Since(start)
 		att.DurationMs = att.Duration.Milliseconds()
 		att.Error = describeError(ctx, err, job.Webhook.TimeoutSeconds)
+		if errors.Is(err, ErrBlockedAddress) {
+			// The policy will refuse the same address on every retry: the delivery fails
+			// now, with the refusal as its reason, instead of retrying for 42 hours.
+			return att, Result{Err: err, Judged: JudgedPermanent, Hint: att.Error}
+		}
 		return att, Result{Err: err}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, promptd.MaxReadResponseBytes))

@@ -130,7 +130,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	base := "http://" + displayAddr(ln.Addr())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-	urlPolicy := promptd.URLPolicy{AllowHTTP: c.AllowInsecureHTTP || c.Dev}
+	urlPolicy := promptd.URLPolicy{AllowHTTP: c.AllowInsecureHTTP || c.Dev, CheckAddress: delivery.AddressPolicy(allow)}
 	api := httpapi.New(httpapi.Config{
 		Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
 		Webhooks: st, Deliveries: st, Sender: engine,
