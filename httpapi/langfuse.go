@@ -134,6 +134,11 @@ func (s *server) writeLangfuseError(w http.ResponseWriter, r *http.Request, err 
 	case body.Error == "":
 		body.Error = strings.ReplaceAll(http.StatusText(status), " ", "") + "Error"
 	}
+	for name, values := range p.headers { // e.g. Retry-After of a 503
+		if name != "Www-Authenticate" {
+			w.Header()[name] = values
+		}
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="promptd"`)
 	}

@@ -3,8 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -573,5 +576,58 @@ func TestLangfuseDeletePrompt(t *testing.T) {
 	e.call("GET", "/api/v1/events?type=prompt.deleted", e.admin, nil, 200, &events)
 	if len(events.Items) != 1 {
 		t.Errorf("%d prompt.deleted events, want 1", len(events.Items))
+	}
+}
+
+func TestLangfuseStoreDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	k := e.lfPair(e.defaultProjectID(), e.admin)
+	e.lf("GET", "/api/public/v2/prompts", k, nil).ok(t, 200, nil) // the key is cached now
+	e.closeStore()
+
+	resp := e.lf("GET", "/api/public/v2/prompts/x?version=1", k, nil)
+	if resp.status != 500 || string(bytes.TrimSpace(resp.body)) != `{"message":"Internal Server Error","error":"An unknown error occurred"}` {
+		t.Errorf("closed store: %d %s", resp.status, resp.body)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "path=/api/public/v2/prompts/x") {
+		t.Errorf("the failure was not logged with its path; logs:\n%s", logs)
+	}
+	e.lf("GET", "/api/public/health", lfKey{}, nil).ok(t, 200, nil) // liveness, as in Langfuse
+	var health struct{ Status string }
+	e.lf("GET", "/api/public/health?failIfDatabaseUnavailable=true", lfKey{}, nil).ok(t, 503, &health)
+	if health.Status != "Database not available" {
+		t.Errorf("health status %q", health.Status)
+	}
+}
+
+// TestLangfuseErrorShapes checks the answer to each error kind: Langfuse's status and class
+// name, the field first in the message, and the headers promptd's own API sends with it.
+func TestLangfuseErrorShapes(t *testing.T) {
+	t.Parallel()
+	s := &server{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), maxBodyBytes: 10}
+	for _, c := range []struct {
+		err         error
+		status      int
+		body        string
+		header, val string
+	}{
+		{promptd.Invalid("body.name", "is required"), 400, `{"message":"body.name: is required","error":"InvalidRequestError"}`, "", ""},
+		{promptd.Errorf(promptd.ENOTFOUND, "gone"), 404, `{"message":"gone","error":"LangfuseNotFoundError"}`, "", ""},
+		{promptd.Errorf(promptd.ECONFLICT, "taken"), 409, `{"message":"taken","error":"LangfuseConflictError"}`, "", ""},
+		{promptd.Errorf(promptd.EUNAUTHORIZED, "who"), 401, `{"message":"who","error":"UnauthorizedError"}`, "WWW-Authenticate", `Basic realm="promptd"`},
+		{promptd.Errorf(promptd.EFORBIDDEN, "no"), 403, `{"message":"no","error":"ForbiddenError"}`, "", ""},
+		{s.errTooLarge(), 413, `{"message":"body: the request body is larger than 10 bytes","error":"PayloadTooLargeError"}`, "", ""},
+		{promptd.Errorf(promptd.EUNAVAILABLE, "down"), 503, `{"message":"down","error":"ServiceUnavailableError"}`, "Retry-After", retryAfterSeconds},
+		{errors.New("boom"), 500, `{"message":"Internal Server Error","error":"An unknown error occurred"}`, "", ""},
+	} {
+		w := httptest.NewRecorder()
+		s.writeLangfuseError(w, httptest.NewRequest("GET", "/api/public/v2/prompts", nil), c.err)
+		if w.Code != c.status || strings.TrimSpace(w.Body.String()) != c.body {
+			t.Errorf("%v: %d %s, want %d %s", c.err, w.Code, w.Body, c.status, c.body)
+		}
+		if c.header != "" && w.Header().Get(c.header) != c.val {
+			t.Errorf("%v: %s %q, want %q", c.err, c.header, w.Header().Get(c.header), c.val)
+		}
 	}
 }
