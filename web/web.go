@@ -155,6 +155,11 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /deliveries/{id}", s.viewer(s.deliveryPage))
 	s.mux.HandleFunc("POST /deliveries/{id}/resend", s.admin(s.resendDelivery))
 
+	s.mux.HandleFunc("GET /keys", s.admin(s.keysPage))
+	s.mux.HandleFunc("POST /keys", s.admin(s.createKey))
+	s.mux.HandleFunc("POST /keys/{id}/revoke", s.admin(s.revokeKey))
+	s.mux.HandleFunc("POST /projects", s.admin(s.createProject))
+
 	s.mux.HandleFunc("GET /events", s.viewer(s.eventsPage))
 	s.mux.HandleFunc("GET /events/{id}", s.viewer(s.eventPage))
 
@@ -171,6 +176,15 @@ func (s *server) favicon(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	_, _ = w.Write(b)
+}
+
+// baseURL is the address the browser reached the dashboard at (for snippets to paste).
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if secure(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // circuit returns the state of the webhook's circuit breaker (closed when unknown).
@@ -272,16 +286,18 @@ func (s *server) execute(w http.ResponseWriter, status int, tmpl, name string, v
 // notices are the messages a redirect can ask the next page to show (?done=…); fixed
 // texts, so that a link cannot make the dashboard say anything else.
 var notices = map[string]string{
-	"created":   "Created.",
-	"saved":     "Saved.",
-	"labelled":  "Labels updated.",
-	"tags":      "Tags updated.",
-	"enabled":   "Webhook enabled.",
-	"disabled":  "Webhook disabled: new events are recorded as cancelled deliveries.",
-	"recovered": "Failed deliveries re-queued.",
-	"resent":    "Queued again: this is the new delivery.",
-	"deleted":   "Deleted.",
-	"signedout": "Signed out.",
+	"created":        "Created.",
+	"saved":          "Saved.",
+	"labelled":       "Labels updated.",
+	"tags":           "Tags updated.",
+	"enabled":        "Webhook enabled.",
+	"disabled":       "Webhook disabled: new events are recorded as cancelled deliveries.",
+	"recovered":      "Failed deliveries re-queued.",
+	"resent":         "Queued again: this is the new delivery.",
+	"deleted":        "Deleted.",
+	"signedout":      "Signed out.",
+	"revoked":        "Key revoked: requests and sessions with it are refused from now on.",
+	"projectcreated": "Project created. Give it a key below.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
