@@ -72,6 +72,9 @@ type Event struct {
 	// Subject holds what webhook prompt filters match against; nil for events that are not
 	// about a prompt. It is derived when the event is made and is not part of the payload.
 	Subject *Subject `json:"-"`
+	// decoded caches the payload decoded for payload filters; nil for events not built by
+	// NewPromptEvent or NewDataEvent (their payload is decoded on each use).
+	decoded *decodedPayload
 }
 
 // Subject is what an event is about, for prompt filters, holding what the prompt was both
@@ -139,6 +142,7 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 		Timestamp: now,
 		Payload:   payload,
 		Subject:   subject,
+		decoded:   &decodedPayload{},
 	}, nil
 }
 
@@ -165,7 +169,7 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload, Subject: subject}, nil
+	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload, Subject: subject, decoded: &decodedPayload{}}, nil
 }
 
 // PromptRef is the prompt reference a custom event may carry in data.prompt, so that

@@ -38,6 +38,8 @@ func validateEventPattern(e string) error {
 // Matcher decides which events a webhook receives: its event types (exact, "<prefix>.*" or
 // "*") and its prompt filters. Build it once per webhook with NewMatcher; Match is safe for
 // concurrent use.
+//
+// The CEL filter, if any, is evaluated last, on events that passed everything else.
 type Matcher struct {
 	all      bool     // no event list, or "*"
 	events   []string // exact types
@@ -46,6 +48,7 @@ type Matcher struct {
 	labels   []string
 	tags     []string
 	filters  bool
+	filter   *Filter // the CEL filter; nil for none
 }
 
 // NewMatcher compiles w's event list and filters. w must have been normalized.
@@ -69,6 +72,13 @@ func NewMatcher(w *Webhook) (*Matcher, error) {
 		m.names = append(m.names, g)
 	}
 	m.filters = len(m.names)+len(m.labels)+len(m.tags) > 0
+	if w.Filter != "" {
+		f, err := CompileFilter("body.filter", w.Filter)
+		if err != nil {
+			return nil, err
+		}
+		m.filter = f
+	}
 	return m, nil
 }
 
@@ -87,10 +97,14 @@ func (m *Matcher) Match(ev *Event) bool {
 	if !m.matchType(ev.Type) {
 		return false
 	}
-	if !m.filters {
-		return true
+	if m.filters && !m.matchPrompt(ev.Subject) {
+		return false
 	}
-	s := ev.Subject
+	return m.filter == nil || m.filter.Match(ev)
+}
+
+// matchPrompt reports whether an event with subject s passes the prompt filters.
+func (m *Matcher) matchPrompt(s *Subject) bool {
 	if s == nil {
 		return false
 	}

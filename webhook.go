@@ -72,11 +72,14 @@ type Webhook struct {
 	Name      string
 	// Type is where deliveries go and in which shape: TypeHTTP (the default) or another of
 	// WebhookTypes.
-	Type            string
-	URL             string
-	Enabled         bool
-	Events          []string
-	Filters         Filters
+	Type    string
+	URL     string
+	Enabled bool
+	Events  []string
+	Filters Filters
+	// Filter is a CEL expression over the event (see CompileFilter); "" lets every event
+	// through.
+	Filter          string
 	Headers         map[string]string
 	SignatureHeader string
 	Retry           RetryPolicy
@@ -156,6 +159,9 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	}
 	if w.Filters.PromptNames == nil {
 		w.Filters.PromptNames = []string{}
+	}
+	if err := w.normalizeFilter(); err != nil {
+		return err
 	}
 	if err := validateHeaders(w.Headers); err != nil {
 		return err

@@ -45,6 +45,7 @@ func TestWebhookNormalize(t *testing.T) {
 		{"bare dot wildcard", func(w *promptd.Webhook) { w.Events = []string{".*"} }, promptd.URLPolicy{}, "body.events"},
 		{"uppercase wildcard", func(w *promptd.Webhook) { w.Events = []string{"Prompt.*"} }, promptd.URLPolicy{}, "body.events"},
 		{"double star", func(w *promptd.Webhook) { w.Events = []string{"**"} }, promptd.URLPolicy{}, "body.events"},
+		{"bad CEL filter", func(w *promptd.Webhook) { w.Filter = "event.type ==" }, promptd.URLPolicy{}, "body.filter"},
 	}
 	for _, tt := range tests {
 		w := valid()

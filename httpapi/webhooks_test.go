@@ -307,6 +307,8 @@ func TestWebhookValidation(t *testing.T) {
 		{"bad header name", base("headers", map[string]string{"X Foo": "a"}), "body.headers.X Foo"},
 		{"unknown event type", base("events", []string{"prompt-version.created", "nonsense"}), "body.events"},
 		{"wildcard inside a type", base("events", []string{"prompt.*.created"}), "body.events"},
+		{"invalid CEL filter", base("filter", `event.type == "prompt-version" &&`), "body.filter"},
+		{"non-boolean CEL filter", base("filter", `event.data`), "body.filter"},
 		{"bad glob", base("filters", map[string]any{"promptNames": []string{"production/[a"}}), "body.filters.promptNames"},
 		{"bad duration", base("retry", map[string]any{"schedule": []string{"5s", "5 parsecs"}}), "body.retry.schedule"},
 		{"too short a wait", base("retry", map[string]any{"schedule": []string{"10ms"}}), "body.retry.schedule"},
@@ -329,7 +331,11 @@ func TestWebhookValidation(t *testing.T) {
 		})
 	}
 
-	w := e.createWebhook(e.admin, base("events", []string{"prompt.*", "evaluation.completed", "*", "prompt-version.*"}))
+	w := e.createWebhook(e.admin, base("events", []string{"prompt.*", "evaluation.completed", "*", "prompt-version.*"},
+		"filter", ` type.startsWith("prompt") || event.data.score < 0.5 `))
+	if w.Filter != `type.startsWith("prompt") || event.data.score < 0.5` {
+		t.Errorf("filter = %q, want it stored trimmed", w.Filter)
+	}
 	if got := strings.Join(w.Events, ","); got != "*,evaluation.completed,prompt-version.*,prompt.*" {
 		t.Errorf("events with wildcards = %s", got)
 	}
@@ -343,6 +349,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"patch header", "PATCH", path, map[string]any{"headers": map[string]string{"X-Foo": "a\nb"}}, "body.headers.X-Foo"},
 		{"patch duration", "PATCH", path, map[string]any{"retry": map[string]any{"schedule": []string{"soon"}}}, "body.retry.schedule"},
 		{"patch event", "PATCH", path, map[string]any{"events": []string{"Prompt Created"}}, "body.events"},
+		{"patch filter", "PATCH", path, map[string]any{"filter": "event.type = 1"}, "body.filter"},
 		{"patch glob", "PATCH", path, map[string]any{"filters": map[string]any{"promptNames": []string{"a/[b"}}}, "body.filters.promptNames"},
 		{"patch timeout", "PATCH", path, map[string]any{"timeoutSeconds": 0}, "body.timeoutSeconds"},
 		{"patch type", "PATCH", path, map[string]any{"type": "carrier-pigeon"}, "body.type"},

@@ -254,6 +254,7 @@ func TestFormErrorsNextToTheField(t *testing.T) {
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "headers": {"X-Promptd-Event: mine"}}, "headers", "set by promptd"},
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "schedule": {"5s, soon"}}, "schedule", "not a duration"},
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "timeoutSeconds": {"90"}}, "timeoutSeconds", "between 1 and 30"},
+		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "filter": {"event.data.score <"}}, "filter", "line 1, column"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a//b"}, "prompt": {"hi"}}, "name", "empty segment"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a/b"}, "type": {"chat"}, "prompt": {"[]"}}, "prompt", "at least one message"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a/b"}, "prompt": {"hi"}, "config": {"[1]"}}, "config", "JSON object"},

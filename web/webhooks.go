@@ -69,6 +69,7 @@ type webhookForm struct {
 	PromptNames     string
 	Labels          string
 	Tags            string
+	Filter          string // CEL
 	Headers         string // one "Name: value" per line
 	SignatureHeader string
 	Schedule        string
@@ -82,7 +83,7 @@ type webhookForm struct {
 }
 
 // webhookFormFields are the form fields domain errors can name.
-var webhookFormFields = []string{"name", "url", "events", "filters.promptNames", "filters.labels", "filters.tags",
+var webhookFormFields = []string{"name", "url", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
 	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret"}
 
 // subscribableEvents are the checkboxes of the form: promptd's event types but the test
@@ -98,6 +99,7 @@ func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 		PromptNames:     strings.Join(w.Filters.PromptNames, ", "),
 		Labels:          strings.Join(w.Filters.Labels, ", "),
 		Tags:            strings.Join(w.Filters.Tags, ", "),
+		Filter:          w.Filter,
 		SignatureHeader: w.SignatureHeader,
 		Schedule:        formatSchedule(w.Retry.Schedule),
 		RetryOn:         w.Retry.RetryOn,
@@ -151,6 +153,7 @@ func readWebhookForm(r *http.Request) webhookForm {
 		PromptNames:     r.PostFormValue("promptNames"),
 		Labels:          r.PostFormValue("labels"),
 		Tags:            r.PostFormValue("tags"),
+		Filter:          r.PostFormValue("filter"),
 		Headers:         r.PostFormValue("headers"),
 		SignatureHeader: strings.TrimSpace(r.PostFormValue("signatureHeader")),
 		Schedule:        r.PostFormValue("schedule"),
@@ -168,6 +171,7 @@ func (f *webhookForm) apply(w *promptd.Webhook) error {
 	w.Name, w.URL, w.Enabled = f.Name, f.URL, f.Enabled
 	w.Events = append(slices.Clone(f.Events), splitList(f.CustomEvents)...)
 	w.Filters = promptd.Filters{PromptNames: splitList(f.PromptNames), Labels: splitList(f.Labels), Tags: splitList(f.Tags)}
+	w.Filter = normalizeNewlines(f.Filter)
 	w.Headers = map[string]string{}
 	for _, line := range strings.Split(normalizeNewlines(f.Headers), "\n") {
 		if strings.TrimSpace(line) == "" {

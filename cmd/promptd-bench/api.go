@@ -69,9 +69,14 @@ func (c *apiClient) call(ctx context.Context, method, path string, body []byte, 
 	return nil
 }
 
-// createWebhook subscribes url to events and returns the webhook's id.
-func (c *apiClient) createWebhook(ctx context.Context, name, url string, events []string) (string, error) {
-	body, err := json.Marshal(map[string]any{"name": name, "url": url, "events": events})
+// createWebhook subscribes url to events and returns the webhook's id. extra holds more
+// fields of the body (e.g. "filter"); it may be nil.
+func (c *apiClient) createWebhook(ctx context.Context, name, url string, events []string, extra map[string]any) (string, error) {
+	fields := map[string]any{"name": name, "url": url, "events": events}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	body, err := json.Marshal(fields)
 	if err != nil {
 		return "", err
 	}

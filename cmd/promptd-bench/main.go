@@ -6,7 +6,7 @@
 //	go run ./cmd/promptd-bench -scenario single [-duration 20s] [-json]
 //	go run ./cmd/promptd-bench -scenario all -duration 5s -backlog 20000   # make bench
 //
-// Scenarios: single, fanout10, latency, backlog, hang, postgres2, and all. All traffic
+// Scenarios: single, fanout10, filter10, latency, backlog, hang, postgres2, and all. All traffic
 // stays on 127.0.0.1. The bench is not a test: `make test` does not run it.
 package main
 
@@ -30,7 +30,7 @@ import (
 )
 
 // scenarios lists the scenario names in the order `all` runs them.
-var scenarios = []string{"single", "fanout10", "latency", "backlog", "hang", "postgres2"}
+var scenarios = []string{"single", "fanout10", "filter10", "latency", "backlog", "hang", "postgres2"}
 
 // options are the command line.
 type options struct {
@@ -223,6 +223,8 @@ func (b *bench) scenario(ctx context.Context, name string) (*Result, error) {
 		return b.single(ctx)
 	case "fanout10":
 		return b.fanout10(ctx)
+	case "filter10":
+		return b.filter10(ctx)
 	case "latency":
 		return b.latency(ctx)
 	case "backlog":

@@ -65,8 +65,9 @@ type Result struct {
 	// DrainPerSec is the delivery rate after publishing stopped, while deliveries were
 	// still queued (at least a second of them): the engine without the API beside it.
 	DrainPerSec *float64 `json:"drain_per_sec,omitempty"`
-	// ReferencePerSec is the figure this one is compared with (hang: the healthy webhooks
-	// without a hanging one; backlog: the drain of a small queue); ReferenceRatio the ratio.
+	// ReferencePerSec is the figure this one is compared with (filter10: the same webhooks
+	// without filters; hang: the healthy webhooks without a hanging one; backlog: the drain
+	// of a small queue); ReferenceRatio the ratio.
 	ReferencePerSec *float64 `json:"reference_per_sec,omitempty"`
 	ReferenceRatio  *float64 `json:"reference_ratio,omitempty"`
 	// Target is the §7 target; Met whether this run meets it (and lost nothing).
@@ -113,6 +114,9 @@ func (r *Result) finish() {
 	case "fanout10":
 		r.Target = "≥ 8000/s, ratio ≥ 0.5"
 		r.Met = lossless && r.DeliveriesPerSec >= 8000 && ratioOK
+	case "filter10":
+		r.Target = "≥ 0.8 × fanout10 without filters"
+		r.Met = lossless && refOK(0.8)
 	case "latency":
 		r.Target = "p50 ≤ 5 ms, p99 ≤ 25 ms"
 		r.Met = lossless && r.P50ms != nil && *r.P50ms <= 5 && *r.P99ms <= 25
@@ -136,7 +140,7 @@ func (r *Result) headline() float64 {
 		if r.P99ms != nil {
 			return *r.P99ms
 		}
-	case "backlog", "hang":
+	case "backlog", "hang", "filter10":
 		if r.ReferenceRatio != nil {
 			return *r.ReferenceRatio
 		}

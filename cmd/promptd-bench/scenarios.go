@@ -121,13 +121,14 @@ func (b *bench) profile(ctx context.Context, p *proc, c *apiClient, name string,
 // flatSpec describes a run that publishes events while promptd delivers them.
 type flatSpec struct {
 	scenario  string
-	healthy   int           // webhooks whose endpoint answers at once
-	hanging   int           // webhooks whose endpoint holds every request for hangFor
-	instances int           // promptd processes sharing the store (PostgreSQL only beyond 1)
-	dbURL     string        // PostgreSQL; "" for SQLite in a fresh data dir
-	rate      float64       // events/s; 0 for flat out
-	workers   int           // concurrent publishers
-	d         time.Duration // how long to publish
+	healthy   int            // webhooks whose endpoint answers at once
+	hanging   int            // webhooks whose endpoint holds every request for hangFor
+	instances int            // promptd processes sharing the store (PostgreSQL only beyond 1)
+	dbURL     string         // PostgreSQL; "" for SQLite in a fresh data dir
+	rate      float64        // events/s; 0 for flat out
+	workers   int            // concurrent publishers
+	d         time.Duration  // how long to publish
+	webhook   map[string]any // more fields of every webhook (e.g. a CEL filter); nil for none
 }
 
 // runFlat starts the receiver and promptd, subscribes the endpoints to eventType, publishes
@@ -164,7 +165,7 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		clients = append(clients, newAPIClient(p.Base, b.key, s.workers+4))
 	}
 	for i, u := range rc.urls {
-		if _, err := clients[0].createWebhook(ctx, fmt.Sprintf("bench-%d", i), u, []string{eventType}); err != nil {
+		if _, err := clients[0].createWebhook(ctx, fmt.Sprintf("bench-%d", i), u, []string{eventType}, s.webhook); err != nil {
 			return nil, err
 		}
 	}
@@ -321,6 +322,34 @@ func (b *bench) latency(ctx context.Context) (*Result, error) {
 	return r, nil
 }
 
+// benchFilter is the CEL payload filter of the filter10 scenario: true for every event the
+// bench publishes, after reading the type and two fields of the payload.
+const benchFilter = `type == "` + eventType + `" && event.data.bench == "promptd-bench" && size(event.data.pad) >= 0`
+
+// filter10: fanout10 with a CEL payload filter on every webhook, against fanout10 without
+// filters in the same run.
+func (b *bench) filter10(ctx context.Context) (*Result, error) {
+	b.progress("filter10: reference run, 10 webhooks without filters")
+	plain, err := b.runFlat(ctx, flatSpec{scenario: "filter10-plain", healthy: 10, workers: b.opts.publishers, d: b.opts.duration})
+	if err != nil {
+		return nil, err
+	}
+	b.progress("filter10: 10 webhooks, each with the CEL filter %s", benchFilter)
+	r, err := b.runFlat(ctx, flatSpec{scenario: "filter10", healthy: 10, workers: b.opts.publishers, d: b.opts.duration,
+		webhook: map[string]any{"filter": benchFilter}})
+	if err != nil {
+		return nil, err
+	}
+	r.ReferencePerSec = ptr(round(plain.DeliveriesPerSec, 1))
+	if plain.DeliveriesPerSec > 0 {
+		r.ReferenceRatio = ptr(round(r.DeliveriesPerSec/plain.DeliveriesPerSec, 3))
+	}
+	r.RSSMiB = max(r.RSSMiB, plain.RSSMiB)
+	r.note("reference (the same 10 webhooks without filters): %.0f/s, %d missing, %d duplicates, %.4f CPU ms/delivery",
+		plain.DeliveriesPerSec, plain.Missing, plain.Duplicates, plain.CPUSeconds*1000/float64(max(plain.Delivered, 1)))
+	return r, nil
+}
+
 // hang: nine healthy webhooks and one whose endpoint holds each request for 10 s, against
 // the same nine healthy webhooks alone.
 func (b *bench) hang(ctx context.Context) (*Result, error) {
@@ -436,7 +465,7 @@ func (b *bench) drain(ctx context.Context, n int) (*Result, error) {
 	}()
 	c := newAPIClient(p.Base, b.key, b.opts.publishers+4)
 	for i, u := range rc.urls {
-		if _, err := c.createWebhook(ctx, fmt.Sprintf("bench-%d", i), u, []string{eventType}); err != nil {
+		if _, err := c.createWebhook(ctx, fmt.Sprintf("bench-%d", i), u, []string{eventType}, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -71,14 +71,24 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	return &r, nil
 }
 
+// storedFilters is how the filters column stores a webhook's prompt filters and its CEL
+// payload filter (absent when it has none), all the fan-out needs to match besides the
+// event list.
+type storedFilters struct {
+	promptd.Filters
+	CEL string `json:"cel,omitempty"`
+}
+
 // decodeMatching decodes the stored event list and filters into w.
 func decodeMatching(events, filters string, w *promptd.Webhook) error {
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 		return fmt.Errorf("webhook %s: decoding events: %w", w.ID, err)
 	}
-	if err := json.Unmarshal([]byte(filters), &w.Filters); err != nil {
+	var f storedFilters
+	if err := json.Unmarshal([]byte(filters), &f); err != nil {
 		return fmt.Errorf("webhook %s: decoding filters: %w", w.ID, err)
 	}
+	w.Filters, w.Filter = f.Filters, f.CEL
 	w.Events = nonNil(w.Events)
 	w.Filters.PromptNames = nonNil(w.Filters.PromptNames)
 	w.Filters.Labels = nonNil(w.Filters.Labels)
@@ -154,12 +164,15 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 		return nil, promptd.Invalid("body.url", "is required")
 	}
 	if _, err := promptd.NewMatcher(w); err != nil {
+		if promptd.ErrorKind(err) == promptd.EINVALID {
+			return nil, err // the CEL filter, naming its field
+		}
 		return nil, promptd.Invalid("body.filters.promptNames", "%v", err)
 	}
 	events, _ := json.Marshal(nonNil(w.Events))
-	filters, _ := json.Marshal(promptd.Filters{
+	filters, _ := json.Marshal(storedFilters{Filters: promptd.Filters{
 		PromptNames: nonNil(w.Filters.PromptNames), Labels: nonNil(w.Filters.Labels), Tags: nonNil(w.Filters.Tags),
-	})
+	}, CEL: w.Filter})
 	rj := retryJSON{RetryOn: w.Retry.RetryOn, ScheduleMs: make([]int64, len(w.Retry.Schedule))}
 	for i, d := range w.Retry.Schedule {
 		rj.ScheduleMs[i] = d.Milliseconds()

@@ -124,3 +124,80 @@ func (su suite) testRouting(t *testing.T) {
 	_, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: ec, Data: json.RawMessage(`{"prompt":{"labels":["x"]}}`)})
 	wantErr(t, err, promptd.EINVALID, "body.data.prompt.name")
 }
+
+// expensiveFilter compiles, but its evaluation would cost about a million operations, far
+// over promptd.FilterCostLimit.
+const expensiveFilter = `[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, ` +
+	`[1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, a+b+c+d+e+f > 0))))))`
+
+// testPayloadFilters checks CEL payload filters through the store: a valid filter is
+// stored and applied at fan-out, an invalid one is refused naming body.filter, one over
+// the cost limit matches nothing without failing the change, and a changed filter applies
+// from the next event on (the compiled filter is cached per webhook revision).
+func (su suite) testPayloadFilters(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	filter := func(expr string) func(*promptd.Webhook) { return func(w *promptd.Webhook) { w.Filter = expr } }
+	support := e.webhook(t, "support", filter(`event.prompt.name.startsWith("support/")`))
+	low := e.webhook(t, "low", filter(`type == "evaluation.completed" && event.data.score < 0.5`))
+	labelled := e.webhook(t, "labelled", filter(`has(event.prompt) && "production" in event.prompt.labels`))
+	costly := e.webhook(t, "costly", filter(expensiveFilter))
+	if got := e.findWebhook(t, support.ID).Filter; got != `event.prompt.name.startsWith("support/")` {
+		t.Errorf("stored filter = %q", got)
+	}
+
+	bad := newWebhook(t, "bad")
+	bad.Filter = `event.data.score <`
+	_, err := e.s.CreateWebhook(ctx, e.project, bad, promptd.NewWebhookSecret())
+	wantErr(t, err, promptd.EINVALID, "body.filter", "line 1, column")
+
+	publish := func(data string) {
+		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "evaluation.completed", Data: json.RawMessage(data)}); err != nil {
+			t.Fatalf("PublishEvent(%s): %v", data, err)
+		}
+	}
+	seen := map[string]int{}
+	expect := func(step string, want map[*promptd.Webhook][]string) {
+		t.Helper()
+		for _, w := range []*promptd.Webhook{support, low, labelled, costly} {
+			all := e.deliveriesOf(t, w.ID)
+			types := []string{}
+			for _, d := range all[seen[w.ID]:] {
+				types = append(types, d.EventType)
+			}
+			seen[w.ID] = len(all)
+			checkJSON(t, step, w.Name+" deliveries", types, list(want[w]...))
+		}
+	}
+	const (
+		pc = promptd.EventPromptCreated
+		vc = promptd.EventVersionCreated
+		ec = "evaluation.completed"
+	)
+	e.create(t, "support/faq", "v1", "production")
+	expect("a production prompt in support/", map[*promptd.Webhook][]string{support: {pc, vc}, labelled: {pc, vc}})
+	e.create(t, "billing/faq", "v1")
+	expect("a bare prompt elsewhere", nil)
+	publish(`{"score": 0.42}`)
+	expect("a low score", map[*promptd.Webhook][]string{low: {ec}})
+	publish(`{"score": 0.9}`)
+	expect("a high score", nil)
+
+	// A new filter applies from the next event on.
+	w := e.findWebhook(t, low.ID)
+	w.Filter = `event.data.score >= 0.5`
+	if _, err := e.s.UpdateWebhook(ctx, e.project, w); err != nil {
+		t.Fatalf("UpdateWebhook: %v", err)
+	}
+	publish(`{"score": 0.9}`)
+	expect("a high score after the filter changed", map[*promptd.Webhook][]string{low: {ec}})
+	w.Filter = `event.data.score >=`
+	_, err = e.s.UpdateWebhook(ctx, e.project, w)
+	wantErr(t, err, promptd.EINVALID, "body.filter")
+	w.Filter = ""
+	if _, err := e.s.UpdateWebhook(ctx, e.project, w); err != nil {
+		t.Fatalf("UpdateWebhook removing the filter: %v", err)
+	}
+	publish(`{"score": 0.1}`)
+	expect("a filter removed", map[*promptd.Webhook][]string{low: {ec}})
+}

@@ -79,6 +79,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"FanOut", su.testFanOut},
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
 		{"Routing", su.testRouting},
+		{"PayloadFilters", su.testPayloadFilters},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
