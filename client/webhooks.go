@@ -19,6 +19,7 @@ type Webhook struct {
 	Enabled         bool              `json:"enabled"`
 	Events          []string          `json:"events"`
 	Filters         WebhookFilters    `json:"filters"`
+	Filter          string            `json:"filter"` // CEL payload filter; "" for none
 	Headers         map[string]string `json:"headers"`
 	SignatureHeader string            `json:"signatureHeader"`
 	Retry           WebhookRetry      `json:"retry"`
@@ -59,6 +60,7 @@ type CreateWebhookRequest struct {
 	Enabled         *bool             `json:"enabled,omitempty"`
 	Events          []string          `json:"events,omitempty"`
 	Filters         *WebhookFilters   `json:"filters,omitempty"`
+	Filter          string            `json:"filter,omitempty"` // a CEL expression over the event
 	Headers         map[string]string `json:"headers,omitempty"`
 	SignatureHeader string            `json:"signatureHeader,omitempty"`
 	Retry           *WebhookRetry     `json:"retry,omitempty"`
@@ -75,6 +77,7 @@ type UpdateWebhookRequest struct {
 	Enabled         *bool                `json:"enabled,omitempty"`
 	Events          *[]string            `json:"events,omitempty"`
 	Filters         *WebhookFiltersPatch `json:"filters,omitempty"`
+	Filter          *string              `json:"filter,omitempty"` // "" removes it
 	Headers         *map[string]string   `json:"headers,omitempty"`
 	SignatureHeader *string              `json:"signatureHeader,omitempty"`
 	Retry           *WebhookRetryPatch   `json:"retry,omitempty"`
