@@ -293,9 +293,15 @@ func (e *Engine) hook(w *promptd.Webhook) *hookState {
 			MaxRequests: 1,
 			Timeout:     e.cfg.BreakerTimeout,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
-			OnStateChange: func(_ string, _, to gobreaker.State) {
+			OnStateChange: func(_ string, from, to gobreaker.State) {
 				if to == gobreaker.StateOpen {
 					h.openedAt.Store(time.Now().UnixNano())
+				}
+				switch to {
+				case gobreaker.StateOpen:
+					e.cfg.Logger.Warn("circuit breaker opened: deliveries to this webhook pause", "webhook_id", w.ID, "from", from.String(), "retry_in", e.cfg.BreakerTimeout)
+				case gobreaker.StateClosed:
+					e.cfg.Logger.Info("circuit breaker closed: deliveries to this webhook resume", "webhook_id", w.ID)
 				}
 			},
 		})
@@ -454,7 +460,34 @@ func (e *Engine) attempt(ctx context.Context, h *hookState, job *promptd.Job) *p
 	} else {
 		done(nil)
 	}
-	return decide(job, att, result, e.cfg.Jitter(), now)
+	res := decide(job, att, result, e.cfg.Jitter(), now)
+	e.logResult(res)
+	return res
+}
+
+// logResult writes an attempt that did not succeed to the engine's log: a retry at debug
+// level (the delivery log has every attempt), a delivery that failed for good and a webhook
+// disabled at warn level.
+func (e *Engine) logResult(res *promptd.JobResult) {
+	if res.Status == promptd.StatusSucceeded {
+		return
+	}
+	job := res.Job
+	attrs := []slog.Attr{
+		slog.String("delivery_id", job.DeliveryID), slog.String("webhook_id", job.Webhook.ID),
+		slog.String("event_type", job.EventType), slog.Int("attempt", job.Attempt),
+		slog.Int("status", res.Attempt.StatusCode), slog.String("error", res.Attempt.Error),
+	}
+	switch res.Status {
+	case promptd.StatusPending:
+		attrs = append(attrs, slog.Time("next_attempt_at", res.NextAttemptAt))
+		e.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "delivery attempt failed; will retry", attrs...)
+	default:
+		e.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "delivery failed", attrs...)
+	}
+	if res.DisableReason != "" {
+		e.cfg.Logger.Warn("webhook disabled", "webhook_id", job.Webhook.ID, "reason", res.DisableReason)
+	}
 }
 
 // decide turns an attempt into the job's next state by the webhook's retry policy.

@@ -115,6 +115,7 @@ func keyFrom(ctx context.Context) *promptd.APIKey {
 func (s *server) authorize(ctx huma.Context, next func(huma.Context)) {
 	c := &call{method: ctx.Method(), path: ctx.URL().Path}
 	ctx = huma.WithValue(ctx, callKey{}, c)
+	noteRoute(ctx.Context(), ctx.Operation().Path)
 
 	need, _ := ctx.Operation().Metadata[accessMetadataKey].(access)
 	if need == undeclared {
@@ -137,6 +138,7 @@ func (s *server) authorize(ctx huma.Context, next func(huma.Context)) {
 			return
 		}
 		c.key = key
+		noteKeyID(ctx.Context(), key.ID)
 	}
 	if n, err := strconv.ParseInt(ctx.Header("Content-Length"), 10, 64); err == nil && n > s.maxBodyBytes {
 		s.writeError(ctx, s.errTooLarge())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +45,10 @@ type serveCmd struct {
 	Concurrency       int           `name:"delivery-concurrency" env:"PROMPTD_DELIVERY_CONCURRENCY" default:"512" help:"Webhook requests in flight at most, across all webhooks."`
 	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
 
+	// Operations (harden, issue 15).
+	LogLevel  string `name:"log-level" env:"PROMPTD_LOG_LEVEL" enum:",debug,info,warn,error" default:"" help:"Least severe log lines written: debug, info, warn or error (default: info; debug with --dev)."`
+	LogFormat string `name:"log-format" env:"PROMPTD_LOG_FORMAT" enum:",text,json" default:"" help:"Log lines as text (key=value) or json, one object a line (default: json; text with --dev)."`
+
 	// Destinations (docs/destinations.md).
 	PublicURL string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
 }
@@ -71,7 +76,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	if c.Dev {
 		allow = append(allow, delivery.LoopbackCIDRs...)
 	}
-	logger := newLogger(e, c.Dev)
+	logger := newLogger(e.stderr, c.Dev, c.LogLevel, c.LogFormat)
 
 	st, desc, err := openStore(ctx, c.storeFlags)
 	if err != nil {
@@ -143,8 +148,12 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	mux.Handle("/", web.New(web.Config{
 		Store: st, Sender: engine, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(),
 	}))
+	observer, err := httpapi.NewObserver(logger, registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           observer.Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -258,11 +267,28 @@ func displayAddr(a net.Addr) string {
 	return tcp.String()
 }
 
-func newLogger(e *env, dev bool) *slog.Logger {
-	if dev {
-		return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// newLogger returns the server's logger: --log-format and --log-level, whose defaults
+// depend on --dev (text and debug in dev mode, json and info otherwise).
+func newLogger(w io.Writer, dev bool, level, format string) *slog.Logger {
+	if level == "" {
+		level = "info"
+		if dev {
+			level = "debug"
+		}
 	}
-	return slog.New(slog.NewJSONHandler(e.stderr, nil))
+	if format == "" {
+		format = "json"
+		if dev {
+			format = "text"
+		}
+	}
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // kong checked it against the enum
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // parsePublicURL checks --public-url: empty, or an absolute http(s) URL without query or
