@@ -23,6 +23,15 @@ const (
 	EventPromptDeleted   = "prompt.deleted"
 	EventWebhookTest     = "webhook.test"
 	EventWebhookDisabled = "webhook.disabled"
+
+	// The release workflow's events (workflow.go): they carry the prompt object of the
+	// version concerned, like prompt events.
+	EventApprovalRequested   = webhook.EventApprovalRequested
+	EventApprovalCompleted   = webhook.EventApprovalCompleted
+	EventVersionPromoted     = webhook.EventVersionPromoted
+	EventEvaluationStarted   = webhook.EventEvaluationStarted
+	EventEvaluationCompleted = webhook.EventEvaluationCompleted
+	EventEvaluationFailed    = webhook.EventEvaluationFailed
 )
 
 // BuiltinEventTypes lists every event type promptd emits itself, in documentation order.
@@ -30,6 +39,8 @@ var BuiltinEventTypes = []string{
 	EventVersionCreated, EventVersionUpdated, EventVersionDeleted,
 	EventPromptCreated, EventPromptRenamed, EventPromptDeleted,
 	EventWebhookTest, EventWebhookDisabled,
+	EventApprovalRequested, EventApprovalCompleted, EventVersionPromoted,
+	EventEvaluationStarted, EventEvaluationCompleted, EventEvaluationFailed,
 }
 
 // APIVersion is the apiVersion of every payload.
@@ -41,19 +52,24 @@ var customTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$`)
 const MaxEventTypeLength = 128
 
 // ValidateCustomEventType reports whether typ may be published through POST /api/v1/events:
-// it must match ^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$ and must not use a resource that
-// promptd emits itself (prompt, prompt-version, webhook).
+// it must match ^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)+$, must not use a resource that
+// promptd emits itself (prompt, prompt-version, webhook) and must not be one of the
+// workflow's event types (approval.requested, evaluation.completed …), which receivers
+// trust to come from promptd's own checks.
 func ValidateCustomEventType(field, typ string) error {
 	if typ == "" {
 		return Invalid(field, "is required")
 	}
 	if len(typ) > MaxEventTypeLength || !customTypeRE.MatchString(typ) {
-		return Invalid(field, "%q is not an event type: use <resource>.<action>, lowercase letters, digits, '_' and '-' (e.g. evaluation.completed)", typ)
+		return Invalid(field, "%q is not an event type: use <resource>.<action>, lowercase letters, digits, '_' and '-' (e.g. deploy.finished)", typ)
 	}
 	resource := typ[:strings.IndexByte(typ, '.')]
 	switch resource {
 	case "prompt", "prompt-version", "webhook":
 		return Invalid(field, "%q: the %q resource is reserved for events promptd emits itself", typ, resource)
+	}
+	if slices.Contains(BuiltinEventTypes, typ) {
+		return Invalid(field, "%q is emitted by promptd itself (see the release workflow: promotions and evaluations); publish another type", typ)
 	}
 	return nil
 }
@@ -106,22 +122,9 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 		Type:       resource,
 		APIVersion: APIVersion,
 		Action:     action,
-		Prompt: &webhook.Prompt{
-			ID:            v.ID,
-			Name:          v.Name,
-			Version:       v.Number,
-			ProjectID:     v.ProjectID,
-			Labels:        nonNil(v.Labels),
-			Tags:          nonNil(v.Tags),
-			Prompt:        v.Prompt,
-			Type:          string(v.Type),
-			Config:        v.Config,
-			CommitMessage: v.CommitMessage,
-			CreatedAt:     webhook.Time{Time: v.CreatedAt},
-			UpdatedAt:     webhook.Time{Time: v.UpdatedAt},
-		},
-		Changes: changes,
-		Actor:   &actor,
+		Prompt:     webhookPrompt(v),
+		Changes:    changes,
+		Actor:      &actor,
 	}
 	payload, err := marshalPayload(env)
 	if err != nil {

@@ -98,11 +98,11 @@ func TestDataEventSubject(t *testing.T) {
 func TestNewDataEvent(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
-	ev, err := promptd.NewDataEvent("proj", "evaluation.completed", json.RawMessage(`{ "score": 0.9 }`), now)
+	ev, err := promptd.NewDataEvent("proj", "eval-run.completed", json.RawMessage(`{ "score": 0.9 }`), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":"` + ev.ID + `","timestamp":"2026-01-02T03:04:05.006Z","type":"evaluation","apiVersion":"v1","action":"completed","data":{"score":0.9}}`
+	want := `{"id":"` + ev.ID + `","timestamp":"2026-01-02T03:04:05.006Z","type":"eval-run","apiVersion":"v1","action":"completed","data":{"score":0.9}}`
 	if string(ev.Payload) != want {
 		t.Errorf("payload\n got %s\nwant %s", ev.Payload, want)
 	}
@@ -113,12 +113,12 @@ func TestNewDataEvent(t *testing.T) {
 
 func TestValidateCustomEventType(t *testing.T) {
 	t.Parallel()
-	for _, typ := range []string{"evaluation.completed", "a.b.c", "issue_1.opened-now"} {
+	for _, typ := range []string{"eval-run.completed", "a.b.c", "issue_1.opened-now"} {
 		if err := promptd.ValidateCustomEventType("body.type", typ); err != nil {
 			t.Errorf("%q: %v", typ, err)
 		}
 	}
-	for _, typ := range []string{"", "nodot", "Upper.case", ".a", "a.", "prompt.created", "prompt-version.x", "webhook.test", "a..b"} {
+	for _, typ := range []string{"", "nodot", "Upper.case", ".a", "a.", "prompt.created", "prompt-version.x", "webhook.test", "a..b", "approval.requested", "evaluation.completed"} {
 		if err := promptd.ValidateCustomEventType("body.type", typ); promptd.ErrorField(err) != "body.type" {
 			t.Errorf("%q accepted (err %v)", typ, err)
 		}

@@ -17,6 +17,7 @@ type Store interface {
 	WebhookService
 	DeliveryService
 	SessionService
+	WorkflowService
 	Queue
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -32,7 +32,7 @@ func TestDeliveryEndToEnd(t *testing.T) {
 		"url": rcv.url(), "events": []string{promptd.EventVersionCreated},
 		"headers": map[string]string{"X-Token": "tok-123"},
 	})
-	e.createWebhook(e.admin, map[string]any{"url": other.url(), "events": []string{"evaluation.completed"}})
+	e.createWebhook(e.admin, map[string]any{"url": other.url(), "events": []string{"eval-run.completed"}})
 
 	v := e.createVersion(e.admin, map[string]any{"name": "support/billing", "prompt": "Hello {{name}}", "labels": []string{"production"}})
 	got := rcv.next()

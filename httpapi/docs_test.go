@@ -84,6 +84,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/projects":                          {"get", "post"},
 		"/api/v1/projects/{id}/api-keys":            {"get", "post"},
 		"/api/v1/projects/{id}/api-keys/{keyId}":    {"delete"},
+		"/api/v1/projects/{id}/protected-labels":    {"get", "put"},
 		"/healthz":                                  {"get"},
 		"/readyz":                                   {"get"},
 	}
@@ -121,6 +122,7 @@ func TestOpenAPI(t *testing.T) {
 		"create-project": "instance-admin", "list-projects": "instance-admin",
 		"create-api-key": "instance-admin", "list-api-keys": "instance-admin", "delete-api-key": "instance-admin",
 		"healthz": "public", "readyz": "public",
+		"get-protected-labels": "viewer", "set-protected-labels": "admin",
 	}
 	for path, item := range doc.Paths {
 		for method, op := range item {

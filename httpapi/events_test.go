@@ -17,7 +17,7 @@ import (
 func TestPublishEventIdempotent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Config{})
-	body := map[string]any{"type": "evaluation.completed", "data": map[string]any{"score": 0.93}}
+	body := map[string]any{"type": "eval-run.completed", "data": map[string]any{"score": 0.93}}
 	idem := map[string]string{"Idempotency-Key": "run-42"}
 
 	first := e.send(req{method: "POST", path: "/api/v1/events", key: e.admin, body: body, header: idem})
@@ -28,7 +28,7 @@ func TestPublishEventIdempotent(t *testing.T) {
 	if err := json.Unmarshal(first.body, &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != "evaluation.completed" || ev.ID == "" {
+	if ev.Type != "eval-run.completed" || ev.ID == "" {
 		t.Errorf("event = %+v", ev)
 	}
 	if loc := first.header.Get("Location"); loc != "/api/v1/events/"+ev.ID {
@@ -38,7 +38,7 @@ func TestPublishEventIdempotent(t *testing.T) {
 	if err := json.Unmarshal(ev.Payload, &env); err != nil {
 		t.Fatalf("payload %s: %v", ev.Payload, err)
 	}
-	if env.Type != "evaluation" || env.Action != "completed" || string(env.Data) != `{"score":0.93}` {
+	if env.Type != "eval-run" || env.Action != "completed" || string(env.Data) != `{"score":0.93}` {
 		t.Errorf("envelope = %+v (data %s)", env, env.Data)
 	}
 
@@ -54,7 +54,7 @@ func TestPublishEventIdempotent(t *testing.T) {
 		t.Errorf("replay answered event %s, want %s", again.ID, ev.ID)
 	}
 
-	other := map[string]any{"type": "evaluation.completed", "data": map[string]any{"score": 0.1}}
+	other := map[string]any{"type": "eval-run.completed", "data": map[string]any{"score": 0.1}}
 	e.send(req{method: "POST", path: "/api/v1/events", key: e.admin, body: other, header: idem}).problem(t, 409)
 
 	// Without a key, the same request publishes again.

@@ -140,6 +140,7 @@ func New(cfg Config) http.Handler {
 	}
 	s.registerProjects()
 	s.registerLangfuse()
+	s.registerWorkflow()
 
 	if err := s.renderDescriptions(); err != nil {
 		panic(err)
@@ -178,6 +179,7 @@ func (s *server) humaConfig() huma.Config {
 	}
 	cfg.Tags = append(cfg.Tags,
 		&huma.Tag{Name: tagProjects, Description: "Projects and API keys (instance admin only)."},
+		&huma.Tag{Name: tagWorkflow, Description: "The release workflow: protected labels, promotion requests with approvals, evaluations and quality gates."},
 		&huma.Tag{Name: tagHealth, Description: "Liveness and readiness probes."},
 	)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{

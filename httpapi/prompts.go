@@ -78,9 +78,10 @@ func (s *server) registerPrompts() {
 		Method:      http.MethodPatch,
 		Path:        "/api/v1/prompts/{name}/versions/{version}",
 		Summary:     "Set a version's labels",
-		Description: "Sets the version's labels to exactly `labels`. Each label moves from the version that had it; `latest` stays where promptd keeps it and cannot be set by hand.",
-		Tags:        []string{tagPrompts},
-		Errors:      []int{http.StatusNotFound},
+		Description: "Sets the version's labels to exactly `labels`. Each label moves from the version that had it; `latest` stays where promptd keeps it and cannot be set by hand. " +
+			"A protected label (see set-protected-labels) is refused with 403 unless an admin adds `force: true` and a `reason`, recorded in the events.",
+		Tags:   []string{tagPrompts},
+		Errors: []int{http.StatusNotFound},
 	}, editor, s.setLabels)
 
 	register(s, huma.Operation{
@@ -325,6 +326,8 @@ func (s *server) listVersions(ctx context.Context, in *listVersionsRequest) (*ve
 // setLabelsBody is the body of PATCH /api/v1/prompts/{name}/versions/{version}.
 type setLabelsBody struct {
 	Labels []string `json:"labels" example:"[\"production\",\"staging\"]" doc:"The version's labels, exactly; latest may be listed only on the version that has it"`
+	Force  bool     `json:"force,omitempty" doc:"Admin only: move protected labels without a promotion; the reason is recorded in the events"`
+	Reason string   `json:"reason,omitempty" doc:"Why protected labels are moved by force; required with force"`
 }
 
 type setLabelsRequest struct {
@@ -339,7 +342,15 @@ func (s *server) setLabels(ctx context.Context, in *setLabelsRequest) (*versionR
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.store.SetLabels(ctx, key.ProjectID, key.Actor(), in.Name, in.Version, labels)
+	o := promptd.LabelOverride{Force: in.Body.Force, Reason: in.Body.Reason}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Force && !key.Role.Allows(promptd.RoleAdmin) {
+		return nil, &promptd.Error{Kind: promptd.EFORBIDDEN, Field: "body.force",
+			Message: "only an admin key may move protected labels by force; request a promotion instead (POST /api/v1/prompts/{name}/promotions)"}
+	}
+	v, err := s.store.ForceLabels(ctx, key.ProjectID, key.Actor(), in.Name, in.Version, labels, o)
 	if err != nil {
 		return nil, err
 	}

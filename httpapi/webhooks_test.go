@@ -456,7 +456,7 @@ func TestWebhookTestRoute(t *testing.T) {
 	e := newHookEnv(t, hookOptions{})
 	rcv := newReceiver(t, 200, `{"pong":true}`)
 	w := e.createWebhook(e.admin, map[string]any{
-		"url": rcv.url(), "events": []string{"evaluation.completed"}, "filters": map[string]any{"tags": []string{"none-has-it"}},
+		"url": rcv.url(), "events": []string{"eval-run.completed"}, "filters": map[string]any{"tags": []string{"none-has-it"}},
 		"headers": map[string]string{"X-Token": "abc123"},
 	})
 	path := "/api/v1/webhooks/" + w.ID + "/test"

@@ -104,7 +104,7 @@ func ExampleParse() {
 
 // Custom events carry free JSON in data.
 func ExampleEvent_DecodeData() {
-	ev, err := webhook.Parse([]byte(`{"id":"1","timestamp":"2026-11-22T10:30:00.000Z","type":"evaluation","apiVersion":"v1","action":"completed","data":{"prompt":"movie-critic","score":0.93}}`))
+	ev, err := webhook.Parse([]byte(`{"id":"1","timestamp":"2026-11-22T10:30:00.000Z","type":"eval-run","apiVersion":"v1","action":"completed","data":{"prompt":"movie-critic","score":0.93}}`))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func ExampleEvent_DecodeData() {
 		log.Fatal(err)
 	}
 	fmt.Println(ev.EventType(), result.Prompt, result.Score)
-	// Output: evaluation.completed movie-critic 0.93
+	// Output: eval-run.completed movie-critic 0.93
 }
 
 func ExampleNewHandler() {

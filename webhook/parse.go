@@ -33,7 +33,8 @@ var (
 
 // Parse decodes a delivery's body (verify it first). It checks that the body is a JSON
 // object whose apiVersion is APIVersion and that id, type and action are present; prompt
-// events ("prompt" and "prompt-version") must carry prompt, which is then never nil.
+// events ("prompt" and "prompt-version") and the workflow's ("approval", "evaluation") must
+// carry prompt, which is then never nil.
 // Changes is nil for events that change nothing (prompt.created, deletions). Unknown fields
 // are ignored, so newer promptd versions may add some.
 func Parse(body []byte) (*Event, error) {
@@ -63,7 +64,7 @@ func Parse(body []byte) (*Event, error) {
 			return nil, fmt.Errorf("%w: no %s", ErrInvalidPayload, f.name)
 		}
 	}
-	if ev.IsPromptEvent() && ev.Prompt == nil {
+	if (ev.IsPromptEvent() || ev.IsWorkflowEvent()) && ev.Prompt == nil {
 		return nil, fmt.Errorf("%w: %s event without prompt", ErrInvalidPayload, ev.EventType())
 	}
 	return &ev, nil

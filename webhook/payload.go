@@ -38,8 +38,10 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 }
 
 // Event is the body of every promptd delivery (payload format "promptd"). Prompt events
-// (type "prompt-version" or "prompt") carry Prompt, Changes and Actor; custom events and
-// promptd's operational events (webhook.test, webhook.disabled) carry Data.
+// (type "prompt-version" or "prompt") carry Prompt, Changes and Actor; the release
+// workflow's events carry Prompt, Actor and Promotion (approval.*, prompt-version.promoted)
+// or Evaluation (evaluation.*); custom events and promptd's operational events
+// (webhook.test, webhook.disabled) carry Data.
 type Event struct {
 	// ID is the event id: the same on every retry and for every webhook. Deduplicate on it.
 	ID        string `json:"id"`
@@ -53,6 +55,11 @@ type Event struct {
 	Changes *Changes        `json:"changes,omitempty"`
 	Actor   *Actor          `json:"actor,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	// Promotion is set on approval.requested, approval.completed and
+	// prompt-version.promoted.
+	Promotion *Promotion `json:"promotion,omitempty"`
+	// Evaluation is set on evaluation.started, evaluation.completed and evaluation.failed.
+	Evaluation *Evaluation `json:"evaluation,omitempty"`
 }
 
 // EventType returns the full event type, "<type>.<action>" (e.g. "prompt-version.created").
@@ -117,6 +124,10 @@ type Changes struct {
 	TagsAdded     []string    `json:"tagsAdded"`
 	TagsRemoved   []string    `json:"tagsRemoved"`
 	Name          *NameChange `json:"name,omitempty"`
+	// Override is set when an admin moved a protected label by force.
+	Override *Override `json:"override,omitempty"`
+	// PromotionID is set when an approved promotion request moved the label.
+	PromotionID string `json:"promotionId,omitempty"`
 }
 
 // NameChange is a rename: the prompt's name before and after (prompt.renamed only).

@@ -183,6 +183,9 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		}
 
 		after := before.WithNewVersion(n, in.Labels)
+		if _, err := c.guardLabels(before, after, promptd.LabelOverride{}); err != nil {
+			return err
+		}
 		if err := c.writeLabels(before, after); err != nil {
 			return err
 		}
@@ -213,6 +216,12 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 // SetLabels sets the labels of one version, moving each from the version that had it. See
 // promptd.PromptService.
 func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.Actor, name string, version int, labels []string) (*promptd.Version, error) {
+	return s.setLabels(ctx, projectID, actor, name, version, labels, promptd.LabelOverride{})
+}
+
+// setLabels is SetLabels and, with o.Force, ForceLabels: protected labels move only with
+// o.Force, and then the events record the override.
+func (s *Store) setLabels(ctx context.Context, projectID string, actor promptd.Actor, name string, version int, labels []string, o promptd.LabelOverride) (*promptd.Version, error) {
 	const field = "body.labels"
 	labels, err := promptd.NormalizeLabels(field, labels)
 	if err != nil {
@@ -234,6 +243,10 @@ func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.A
 			out = p.version(v, before)
 			return nil
 		}
+		forced, err := c.guardLabels(before, after, o)
+		if err != nil {
+			return err
+		}
 		if err := c.savePrompt(); err != nil {
 			return err
 		}
@@ -241,6 +254,9 @@ func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.A
 			return err
 		}
 		changesOf := changesFunc(labelChanges, []string{}, []string{})
+		if len(forced) > 0 {
+			changesOf = withOverride(changesOf, o)
+		}
 		if err := c.notifyUpdated(promptd.VersionsToNotify(labelChanges, false, before, after, 0), after, changesOf); err != nil {
 			return err
 		}
@@ -249,6 +265,9 @@ func (s *Store) SetLabels(ctx context.Context, projectID string, actor promptd.A
 			return err
 		}
 		out = p.version(v, after)
+		if err := c.emitOverrides(out, forced, before, after, o); err != nil {
+			return err
+		}
 		return c.finish()
 	})
 	if err != nil {
@@ -367,6 +386,13 @@ func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promp
 			return fmt.Errorf("finding the highest remaining version: %w", err)
 		}
 		deleted := p.version(v, before) // as it was, with the labels it had
+		after := promptd.LabelMap{}
+		if highest.Valid {
+			after = before.WithVersionDeleted(version, int(highest.Int64))
+		}
+		if _, err := c.guardLabels(before, after, promptd.LabelOverride{}); err != nil {
+			return err
+		}
 		if err := c.emit(promptd.EventVersionDeleted, deleted, promptd.NoChanges()); err != nil {
 			return err
 		}
@@ -381,7 +407,6 @@ func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promp
 			return c.finish()
 		}
 
-		after := before.WithVersionDeleted(version, int(highest.Int64))
 		if err := c.writeLabels(before, after); err != nil {
 			return err
 		}
@@ -410,6 +435,9 @@ func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor prompt
 		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
 		labels, err := getLabels(ctx, tx, p.ID)
 		if err != nil {
+			return err
+		}
+		if _, err := c.guardLabels(labels, promptd.LabelMap{}, promptd.LabelOverride{}); err != nil {
 			return err
 		}
 		versions, err := getVersions(ctx, tx, p.ID)

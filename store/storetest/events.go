@@ -17,7 +17,7 @@ func (su suite) testPublishEvent(t *testing.T) {
 		wantData string
 		field    string // set: the call must fail with EINVALID naming it
 	}{
-		{"object", promptd.PublishEventInput{Type: "evaluation.completed", Data: json.RawMessage(`{ "score": 0.9, "tags": ["a"] }`)}, `{"score":0.9,"tags":["a"]}`, ""},
+		{"object", promptd.PublishEventInput{Type: "eval-run.completed", Data: json.RawMessage(`{ "score": 0.9, "tags": ["a"] }`)}, `{"score":0.9,"tags":["a"]}`, ""},
 		{"nested type", promptd.PublishEventInput{Type: "ci.run.finished", Data: json.RawMessage(`[1, 2]`)}, `[1,2]`, ""},
 		{"no data", promptd.PublishEventInput{Type: "approval.granted"}, `{}`, ""},
 		{"html stays as sent", promptd.PublishEventInput{Type: "issue.opened", Data: json.RawMessage(`{"title":"<b>&</b>"}`)}, `{"title":"<b>&</b>"}`, ""},
@@ -72,13 +72,13 @@ func (su suite) testPublishIdempotency(t *testing.T) {
 	publish := func(typ, data, key string) (*promptd.Event, bool, error) {
 		return e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: typ, Data: json.RawMessage(data), IdempotencyKey: key})
 	}
-	first, replayed, err := publish("evaluation.completed", `{"score":0.9}`, "k1")
+	first, replayed, err := publish("eval-run.completed", `{"score":0.9}`, "k1")
 	if err != nil || replayed {
 		t.Fatalf("first publish: replayed=%v, %v", replayed, err)
 	}
 
 	e.clock.Advance(time.Hour)
-	again, replayed, err := publish("evaluation.completed", `{ "score": 0.9 }`, "k1")
+	again, replayed, err := publish("eval-run.completed", `{ "score": 0.9 }`, "k1")
 	if err != nil || !replayed {
 		t.Fatalf("replay: replayed=%v, %v", replayed, err)
 	}
@@ -86,17 +86,17 @@ func (su suite) testPublishIdempotency(t *testing.T) {
 		t.Errorf("the replay returned another event: %s, want %s", again.Payload, first.Payload)
 	}
 
-	_, _, err = publish("evaluation.completed", `{"score":0.1}`, "k1")
+	_, _, err = publish("eval-run.completed", `{"score":0.1}`, "k1")
 	wantErr(t, err, promptd.ECONFLICT, "", "k1", "different request")
-	_, _, err = publish("evaluation.failed", `{"score":0.9}`, "k1")
+	_, _, err = publish("eval-run.failed", `{"score":0.9}`, "k1")
 	wantErr(t, err, promptd.ECONFLICT, "", "k1")
 
-	other, replayed, err := publish("evaluation.completed", `{"score":0.9}`, "k2")
+	other, replayed, err := publish("eval-run.completed", `{"score":0.9}`, "k2")
 	if err != nil || replayed || other.ID == first.ID {
 		t.Errorf("another key: %v, replayed=%v, %v", other, replayed, err)
 	}
-	a, _, err1 := publish("evaluation.completed", `{"score":0.9}`, "")
-	b, _, err2 := publish("evaluation.completed", `{"score":0.9}`, "")
+	a, _, err1 := publish("eval-run.completed", `{"score":0.9}`, "")
+	b, _, err2 := publish("eval-run.completed", `{"score":0.9}`, "")
 	if err1 != nil || err2 != nil || a.ID == b.ID {
 		t.Errorf("without a key every publish is new: %v %v", err1, err2)
 	}
@@ -109,22 +109,22 @@ func (su suite) testPublishIdempotency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, replayed, err := e.s.PublishEvent(ctx, p2.ID, promptd.PublishEventInput{Type: "evaluation.completed", Data: json.RawMessage(`{"score":0.1}`), IdempotencyKey: "k1"})
+	ev, replayed, err := e.s.PublishEvent(ctx, p2.ID, promptd.PublishEventInput{Type: "eval-run.completed", Data: json.RawMessage(`{"score":0.1}`), IdempotencyKey: "k1"})
 	if err != nil || replayed || ev.ProjectID != p2.ID {
 		t.Errorf("k1 in another project: %v, replayed=%v, %v", ev, replayed, err)
 	}
 
 	// After the window, a key may name a new request.
 	e.clock.Advance(promptd.IdempotencyWindow)
-	renewed, replayed, err := publish("evaluation.completed", `{"score":0.5}`, "k1")
+	renewed, replayed, err := publish("eval-run.completed", `{"score":0.5}`, "k1")
 	if err != nil || replayed || renewed.ID == first.ID {
 		t.Fatalf("k1 after the window: %v, replayed=%v, %v", renewed, replayed, err)
 	}
-	again, replayed, err = publish("evaluation.completed", `{"score":0.5}`, "k1")
+	again, replayed, err = publish("eval-run.completed", `{"score":0.5}`, "k1")
 	if err != nil || !replayed || again.ID != renewed.ID {
 		t.Errorf("replay of the renewed key: %v, replayed=%v, %v; want %s", again, replayed, err, renewed.ID)
 	}
-	_, _, err = publish("evaluation.completed", `{"score":0.9}`, "k1")
+	_, _, err = publish("eval-run.completed", `{"score":0.9}`, "k1")
 	wantErr(t, err, promptd.ECONFLICT, "")
 	if got := len(e.newEvents(t)); got != 1 {
 		t.Errorf("%d new events after the window, want 1", got)

@@ -23,7 +23,7 @@ func (su suite) testFanOut(t *testing.T) {
 		{"deep", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.PromptNames = []string{"other/*", "billing/**"} }}},
 		{"production", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Labels = []string{"production", "staging"} }}},
 		{"tagged", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Tags = []string{"x"} }}},
-		{"custom", []func(*promptd.Webhook){events("evaluation.completed")}},
+		{"custom", []func(*promptd.Webhook){events("eval-run.completed")}},
 		{"combined", []func(*promptd.Webhook){func(w *promptd.Webhook) {
 			w.Filters.PromptNames, w.Filters.Labels = []string{"billing/**"}, []string{"production"}
 		}}},
@@ -58,8 +58,8 @@ func (su suite) testFanOut(t *testing.T) {
 		{"a label removed (matched by the label it lost)", func() { e.setLabels(t, "billing/x/y", 1) }, map[string][]string{
 			"all": {vu}, "deep": {vu}, "production": {vu}, "combined": {vu},
 		}},
-		{"a custom event (no subject: filtered webhooks skip it)", func() { e.publish(t, "evaluation.completed") }, map[string][]string{
-			"all": {"evaluation.completed"}, "custom": {"evaluation.completed"},
+		{"a custom event (no subject: filtered webhooks skip it)", func() { e.publish(t, "eval-run.completed") }, map[string][]string{
+			"all": {"eval-run.completed"}, "custom": {"eval-run.completed"},
 		}},
 	}
 	for _, step := range steps {

@@ -102,6 +102,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhookHealth", su.testWebhookHealth},
 		{"Sessions", su.testSessions},
 		{"KeyLastUsed", su.testKeyLastUsed},
+		{"ReleasePolicy", su.testReleasePolicy},
+		{"ProtectedLabels", su.testProtectedLabels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -181,7 +181,7 @@ func (su suite) testWebhooks(t *testing.T) {
 	e := su.env(t)
 	ctx := t.Context()
 	in := newWebhook(t, "full", func(w *promptd.Webhook) {
-		w.Events = []string{promptd.EventVersionCreated, "evaluation.completed"}
+		w.Events = []string{promptd.EventVersionCreated, "eval-run.completed"}
 		w.Filters = promptd.Filters{PromptNames: []string{"billing/**"}, Labels: []string{"production"}, Tags: []string{"a", "b"}}
 		w.Headers = map[string]string{"X-Api-Key": "k1", "X-Team": "support"}
 		w.SignatureHeader = "x-langfuse-signature"
@@ -242,7 +242,7 @@ func (su suite) testWebhooks(t *testing.T) {
 
 	// Delete takes the webhook's deliveries and attempts along.
 	victim := ids[1]
-	e.publish(t, "evaluation.completed")
+	e.publish(t, "eval-run.completed")
 	ds := e.deliveriesOf(t, victim)
 	if len(ds) != 1 {
 		t.Fatalf("deliveries before delete: %d, want 1", len(ds))
