@@ -58,7 +58,7 @@ func (s *server) registerEvents() {
 
 // publishEventBody is the body of POST /api/v1/events.
 type publishEventBody struct {
-	Type string          `json:"type" example:"evaluation.completed" doc:"<resource>.<action>: lowercase letters, digits, '_' and '-'; the prompt, prompt-version and webhook resources are reserved"`
+	Type string          `json:"type" example:"deploy.finished" doc:"<resource>.<action>: lowercase letters, digits, '_' and '-'; the prompt, prompt-version and webhook resources and the release workflow's types (approval.requested, approval.completed, evaluation.started, evaluation.completed, evaluation.failed) are reserved"`
 	Data json.RawMessage `json:"data,omitempty" doc:"Any JSON, delivered as the payload's data; {} when left out"`
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // The event types promptd emits itself (Event.EventType). Custom events published through
-// POST /api/v1/events have types of their own ("evaluation.completed").
+// POST /api/v1/events have types of their own ("deploy.finished").
 const (
 	EventVersionCreated  = "prompt-version.created"
 	EventVersionUpdated  = "prompt-version.updated"

@@ -22,7 +22,7 @@ func (su suite) testRouting(t *testing.T) {
 		{"star", []func(*promptd.Webhook){events("*")}},
 		{"versions", []func(*promptd.Webhook){events("prompt-version.*")}},
 		{"prompts", []func(*promptd.Webhook){events("prompt.*")}},
-		{"evaluations", []func(*promptd.Webhook){events("evaluation.*", "prompt.deleted")}},
+		{"evaluations", []func(*promptd.Webhook){events("eval-run.*", "prompt.deleted")}},
 		{"production", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.PromptNames = []string{"production/*"} }}},
 		{"critical", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Tags = []string{"critical"} }}},
 		{"labelled", []func(*promptd.Webhook){func(w *promptd.Webhook) { w.Filters.Labels = []string{"production"} }}},
@@ -42,8 +42,8 @@ func (su suite) testRouting(t *testing.T) {
 		vc = promptd.EventVersionCreated
 		vu = promptd.EventVersionUpdated
 		vd = promptd.EventVersionDeleted
-		ec = "evaluation.completed"
-		ef = "evaluation.failed"
+		ec = "eval-run.completed"
+		ef = "eval-run.failed"
 	)
 	rename := func(from, to string) {
 		if _, err := e.s.UpdatePrompt(ctx, e.project, e.actor, from, promptd.PromptUpdate{Name: &to}); err != nil {
