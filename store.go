@@ -18,6 +18,8 @@ type Store interface {
 	DeliveryService
 	SessionService
 	WorkflowService
+	PromotionService
+	EvaluationService
 	Queue
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

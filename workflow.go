@@ -65,8 +65,9 @@ func ValidateScoreName(field, name string) error {
 	return nil
 }
 
-// Normalize validates the policy and puts it in canonical form: labels sorted, approvals
-// defaulting to 1. Errors name the field as "body.labels[i]…".
+// Normalize validates the policy and puts it in canonical form: thresholds rewritten as
+// ParseThreshold reads them, approvals defaulting to 1. Errors name the field as
+// "body.labels[i]…", i counting in the order given.
 func (p *ReleasePolicy) Normalize() error {
 	if p.RequiredApprovals == 0 {
 		p.RequiredApprovals = 1
@@ -100,7 +101,6 @@ func (p *ReleasePolicy) Normalize() error {
 			}
 		}
 	}
-	slices.SortFunc(p.Labels, func(a, b ProtectedLabel) int { return strings.Compare(a.Label, b.Label) })
 	return nil
 }
 
@@ -511,3 +511,50 @@ type WorkflowService interface {
 
 // Override records an admin's forced move of a protected label in the events of the move.
 type Override = webhook.Override
+
+// PromotionService manages promotion requests of protected labels. Every method scopes its
+// work to projectID. Who may approve (an admin) is the caller's to check; the store checks
+// that an approver is not the requester's key and approves once.
+type PromotionService interface {
+	// RequestPromotion asks to move in.Label to in.Version of the named prompt and emits
+	// approval.requested. Returns ENOTFOUND; EINVALID (body.label) when the label is not
+	// protected; ECONFLICT when the version already carries it or the same request is
+	// pending.
+	RequestPromotion(ctx context.Context, projectID string, actor Actor, name string, in PromotionInput) (*Promotion, error)
+	// FindPromotion returns one promotion request, with the gate status of a pending one.
+	// Returns ENOTFOUND.
+	FindPromotion(ctx context.Context, projectID, id string) (*Promotion, error)
+	// ListPromotions returns promotion requests, pending first, then newest first, with the
+	// gate status of pending ones.
+	ListPromotions(ctx context.Context, projectID string, f PromotionFilter) (*Page[Promotion], error)
+	// DecidePromotion approves, rejects or cancels a pending request, in one transaction
+	// with everything it causes:
+	//   - approve: EFORBIDDEN for the requester's key, ECONFLICT for a key that already
+	//     approved, ECONFLICT naming the gate when the label's quality gate is unmet. The
+	//     approval that reaches the required count moves the label and emits
+	//     approval.completed (decision approved), the prompt-version.updated events of the
+	//     move (changes.promotionId) and prompt-version.promoted; other pending requests
+	//     for that label of that prompt are superseded.
+	//   - reject: EFORBIDDEN for the requester's key; emits approval.completed (rejected).
+	//   - cancel: EFORBIDDEN for any key but the requester's; emits approval.completed
+	//     (cancelled).
+	// A request that is no longer pending is ECONFLICT, saying what became of it.
+	DecidePromotion(ctx context.Context, projectID string, actor Actor, id string, d Decision, comment string) (*Promotion, error)
+}
+
+// EvaluationService records evaluations of versions. Every method scopes its work to
+// projectID.
+type EvaluationService interface {
+	// StartEvaluation records a running evaluation of a version and emits
+	// evaluation.started. Returns ENOTFOUND, EINVALID.
+	StartEvaluation(ctx context.Context, projectID string, actor Actor, name string, version int, in EvaluationInput) (*Evaluation, error)
+	// FinishEvaluation completes or fails a running evaluation and emits
+	// evaluation.completed or evaluation.failed. Returns ENOTFOUND, EINVALID, or
+	// ECONFLICT when it is no longer running.
+	FinishEvaluation(ctx context.Context, projectID string, actor Actor, id string, r EvaluationResult) (*Evaluation, error)
+	// FindEvaluation returns one evaluation. Returns ENOTFOUND.
+	FindEvaluation(ctx context.Context, projectID, id string) (*Evaluation, error)
+	// ListEvaluations returns the evaluations of one version, newest first. Returns
+	// ENOTFOUND when the prompt or version does not exist.
+	ListEvaluations(ctx context.Context, projectID, name string, version int) ([]Evaluation, error)
+}

@@ -205,6 +205,9 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		if err := c.notifyUpdated(others, after, changesOf); err != nil {
 			return err
 		}
+		if err := c.labelsMoved(before, after); err != nil {
+			return err
+		}
 		return c.finish()
 	})
 	if err != nil {
@@ -266,6 +269,9 @@ func (s *Store) setLabels(ctx context.Context, projectID string, actor promptd.A
 		}
 		out = p.version(v, after)
 		if err := c.emitOverrides(out, forced, before, after, o); err != nil {
+			return err
+		}
+		if err := c.labelsMoved(before, after); err != nil {
 			return err
 		}
 		return c.finish()
@@ -396,6 +402,12 @@ func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promp
 		if err := c.emit(promptd.EventVersionDeleted, deleted, promptd.NoChanges()); err != nil {
 			return err
 		}
+		if err := c.versionDeleted(deleted, after); err != nil {
+			return err
+		}
+		if err := c.labelsMoved(before, after); err != nil {
+			return err
+		}
 
 		if !highest.Valid { // the last version: the prompt goes with it
 			if err := c.emit(promptd.EventPromptDeleted, deleted, nil); err != nil {
@@ -445,7 +457,11 @@ func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor prompt
 			return err
 		}
 		for _, v := range versions {
-			if err := c.emit(promptd.EventVersionDeleted, p.version(v, labels), promptd.NoChanges()); err != nil {
+			deleted := p.version(v, labels)
+			if err := c.emit(promptd.EventVersionDeleted, deleted, promptd.NoChanges()); err != nil {
+				return err
+			}
+			if err := c.versionDeleted(deleted, promptd.LabelMap{}); err != nil {
 				return err
 			}
 		}

@@ -71,8 +71,12 @@ func (s *Store) SetReleasePolicy(ctx context.Context, projectID string, p prompt
 	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
+	var out *promptd.ReleasePolicy
 	err := s.write(ctx, "set release policy", func(tx *writeTx, _ time.Time) error {
 		if err := projectExists(ctx, tx, projectID); err != nil {
+			return err
+		}
+		if err := checkGateScores(ctx, tx, projectID, &p); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM protected_labels WHERE project_id = $1`, projectID); err != nil {
@@ -98,12 +102,14 @@ func (s *Store) SetReleasePolicy(ctx context.Context, projectID string, p prompt
 			projectID, p.RequiredApprovals); err != nil {
 			return fmt.Errorf("saving release settings: %w", err)
 		}
-		return nil
+		var err error
+		out, err = getReleasePolicy(ctx, tx, projectID)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &p, nil
+	return out, nil
 }
 
 // ForceLabels sets a version's labels, moving protected ones when o.Force says so. See

@@ -104,6 +104,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"KeyLastUsed", su.testKeyLastUsed},
 		{"ReleasePolicy", su.testReleasePolicy},
 		{"ProtectedLabels", su.testProtectedLabels},
+		{"Promotions", su.testPromotions},
+		{"EvaluationsAndGates", su.testEvaluationsAndGates},
+		{"ConcurrentPromotions", su.testConcurrentPromotions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

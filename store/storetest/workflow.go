@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/promptd/promptd"
@@ -220,4 +223,596 @@ func (su suite) testProtectedLabels(t *testing.T) {
 	if err := e.s.DeletePrompt(ctx, e.project, e.actor, "p"); err != nil {
 		t.Errorf("DeletePrompt after unprotecting: %v", err)
 	}
+}
+
+// Keys of the workflow tests: a requester and approvers, distinct API keys.
+var (
+	requester = promptd.Actor{APIKeyID: "key-requester", Name: "rita"}
+	approver  = promptd.Actor{APIKeyID: "key-approver", Name: "ana"}
+	approver2 = promptd.Actor{APIKeyID: "key-approver-2", Name: "bo"}
+)
+
+// request asks for a promotion, failing the test on error.
+func (e *env) request(t *testing.T, name string, version int, label string) *promptd.Promotion {
+	t.Helper()
+	pr, err := e.s.RequestPromotion(t.Context(), e.project, requester, name, promptd.PromotionInput{Version: version, Label: label, Comment: "please"})
+	if err != nil {
+		t.Fatalf("RequestPromotion(%s v%d %s): %v", name, version, label, err)
+	}
+	return pr
+}
+
+// decide decides on a promotion, failing the test on error.
+func (e *env) decide(t *testing.T, who promptd.Actor, id string, d promptd.Decision) *promptd.Promotion {
+	t.Helper()
+	pr, err := e.s.DecidePromotion(t.Context(), e.project, who, id, d, "ok")
+	if err != nil {
+		t.Fatalf("DecidePromotion(%s, %s): %v", id, d, err)
+	}
+	return pr
+}
+
+// promotionEvent checks an approval or promotion event and returns its promotion.
+func (e *env) promotionEvent(t *testing.T, where string, ev promptd.Event, typ, name string, version int, actor promptd.Actor, decision string) *webhook.Promotion {
+	t.Helper()
+	env := e.workflowEvent(t, where, ev, typ, name, version, actor)
+	if env == nil {
+		return nil
+	}
+	if env.Promotion == nil {
+		t.Errorf("%s: no promotion: %s", where, ev.Payload)
+		return nil
+	}
+	checkEq(t, where, "promotion.decision", env.Promotion.Decision, decision)
+	checkEq(t, where, "promotion.newVersion", env.Promotion.NewVersion, version)
+	return env.Promotion
+}
+
+func intp(n int) *int { return &n }
+
+// testPromotions walks a promotion request through every state and checks each transition's
+// errors and events.
+func (su suite) testPromotions(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	e.protect(t, promptd.ReleasePolicy{Labels: []promptd.ProtectedLabel{{Label: "production"}}})
+	e.create(t, "p", "one")
+	e.create(t, "p", "two")
+	e.create(t, "p", "three")
+	if _, err := e.s.ForceLabels(ctx, e.project, approver, "p", 1, []string{"production"}, promptd.LabelOverride{Force: true, Reason: "first release"}); err != nil {
+		t.Fatal(err)
+	}
+	e.newEvents(t)
+
+	bad := []struct {
+		name, prompt string
+		in           promptd.PromotionInput
+		kind, field  string
+	}{
+		{"unprotected label", "p", promptd.PromotionInput{Version: 2, Label: "staging"}, promptd.EINVALID, "body.label"},
+		{"latest", "p", promptd.PromotionInput{Version: 2, Label: "latest"}, promptd.EINVALID, "body.label"},
+		{"no version", "p", promptd.PromotionInput{Label: "production"}, promptd.EINVALID, "body.version"},
+		{"unknown version", "p", promptd.PromotionInput{Version: 9, Label: "production"}, promptd.ENOTFOUND, ""},
+		{"unknown prompt", "q", promptd.PromotionInput{Version: 1, Label: "production"}, promptd.ENOTFOUND, ""},
+		{"already there", "p", promptd.PromotionInput{Version: 1, Label: "production"}, promptd.ECONFLICT, ""},
+	}
+	for _, tc := range bad {
+		_, err := e.s.RequestPromotion(ctx, e.project, requester, tc.prompt, tc.in)
+		t.Run(tc.name, func(t *testing.T) { wantErr(t, err, tc.kind, tc.field) })
+	}
+	e.expectNoEvents(t, "refused requests")
+
+	pr := e.request(t, "p", 2, "production")
+	if pr.State != promptd.PromotionPending || pr.PreviousVersion != 1 || pr.RequiredApprovals != 1 || pr.RequestedBy != requester || pr.PromptName != "p" {
+		t.Errorf("new request %+v", pr)
+	}
+	evs := e.newEvents(t)
+	if len(evs) != 1 {
+		t.Fatalf("a request emitted %v, want approval.requested", eventTypes(evs))
+	}
+	if got := e.promotionEvent(t, "request", evs[0], promptd.EventApprovalRequested, "p", 2, requester, ""); got != nil {
+		checkJSON(t, "request", "promotion", got, &webhook.Promotion{
+			ID: pr.ID, Label: "production", State: "pending", PreviousVersion: intp(1), NewVersion: 2, Comment: "please",
+			RequestedBy: &requester, ApprovedBy: []webhook.Actor{}, Reviews: []webhook.Review{}, RequiredApprovals: 1,
+		})
+	}
+	_, err := e.s.RequestPromotion(ctx, e.project, approver, "p", promptd.PromotionInput{Version: 2, Label: "production"})
+	wantErr(t, err, promptd.ECONFLICT, "", pr.ID)
+
+	_, err = e.s.DecidePromotion(ctx, e.project, requester, pr.ID, promptd.DecideApprove, "")
+	wantErr(t, err, promptd.EFORBIDDEN, "", "own")
+	_, err = e.s.DecidePromotion(ctx, e.project, requester, pr.ID, promptd.DecideReject, "")
+	wantErr(t, err, promptd.EFORBIDDEN, "", "own")
+	_, err = e.s.DecidePromotion(ctx, e.project, approver, pr.ID, promptd.DecideCancel, "")
+	wantErr(t, err, promptd.EFORBIDDEN, "", "requested")
+	_, err = e.s.DecidePromotion(ctx, e.project, approver, "no-such-id", promptd.DecideApprove, "")
+	wantErr(t, err, promptd.ENOTFOUND, "")
+	e.expectNoEvents(t, "refused decisions")
+
+	done := e.decide(t, approver, pr.ID, promptd.DecideApprove)
+	if done.State != promptd.PromotionApproved || done.PreviousVersion != 1 || done.DecidedAt == nil || len(done.Reviews) != 1 {
+		t.Errorf("approved request %+v", done)
+	}
+	evs = e.newEvents(t)
+	if got := eventTypes(evs); len(got) != 4 {
+		t.Fatalf("the approval emitted %v, want approval.completed, two prompt-version.updated, prompt-version.promoted", got)
+	}
+	if got := e.promotionEvent(t, "approve", evs[0], promptd.EventApprovalCompleted, "p", 2, approver, "approved"); got != nil {
+		checkEq(t, "approve", "state", got.State, "approved")
+		checkJSON(t, "approve", "approvedBy", got.ApprovedBy, []webhook.Actor{approver})
+	}
+	for i, want := range []struct {
+		n              int
+		added, removed []string
+	}{{1, nil, list("production")}, {2, list("production"), nil}} {
+		if up := e.workflowEvent(t, "approve", evs[1+i], promptd.EventVersionUpdated, "p", want.n, approver); up != nil {
+			ch := changes(want.added, want.removed, nil, nil)
+			ch.PromotionID = pr.ID
+			checkJSON(t, "approve", "changes", up.Changes, ch)
+		}
+	}
+	if got := e.promotionEvent(t, "approve", evs[3], promptd.EventVersionPromoted, "p", 2, approver, "approved"); got != nil {
+		checkJSON(t, "promoted", "previousVersion", got.PreviousVersion, intp(1))
+		checkJSON(t, "promoted", "requestedBy", got.RequestedBy, &requester)
+		checkJSON(t, "promoted", "approvedBy", got.ApprovedBy, []webhook.Actor{approver})
+		if got.Override != nil {
+			t.Errorf("an approved promotion carries an override: %+v", got.Override)
+		}
+	}
+	if v, err := e.s.FindVersion(ctx, e.project, "p", promptd.VersionSelector{Label: "production"}); err != nil || v.Number != 2 {
+		t.Errorf("production is on %v (%v), want version 2", v, err)
+	}
+	_, err = e.s.DecidePromotion(ctx, e.project, approver2, pr.ID, promptd.DecideApprove, "")
+	wantErr(t, err, promptd.ECONFLICT, "", "approved")
+
+	// Approving one request supersedes the other requests for the label.
+	to3 := e.request(t, "p", 3, "production")
+	to1 := e.request(t, "p", 1, "production")
+	e.newEvents(t)
+	e.decide(t, approver, to3.ID, promptd.DecideApprove)
+	evs = e.newEvents(t)
+	if len(evs) != 5 {
+		t.Fatalf("approving with another request pending emitted %v, want 4 events and approval.completed (superseded)", eventTypes(evs))
+	}
+	if got := e.promotionEvent(t, "supersede", evs[4], promptd.EventApprovalCompleted, "p", 1, approver, "superseded"); got != nil {
+		checkEq(t, "supersede", "id", got.ID, to1.ID)
+		if !strings.Contains(got.Reason, to3.ID) {
+			t.Errorf("superseded reason %q does not name the promotion that moved the label", got.Reason)
+		}
+	}
+	_, err = e.s.DecidePromotion(ctx, e.project, approver, to1.ID, promptd.DecideApprove, "")
+	wantErr(t, err, promptd.ECONFLICT, "", "superseded")
+
+	// Deleting the version supersedes its requests.
+	to1 = e.request(t, "p", 1, "production")
+	e.newEvents(t)
+	if err := e.s.DeleteVersion(ctx, e.project, e.actor, "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	evs = e.newEvents(t)
+	if len(evs) != 2 || evs[0].Type != promptd.EventVersionDeleted {
+		t.Fatalf("deleting a version with a pending request emitted %v", eventTypes(evs))
+	}
+	if got := e.promotionEvent(t, "delete", evs[1], promptd.EventApprovalCompleted, "p", 1, e.actor, "superseded"); got != nil && got.Reason != "version 1 was deleted" {
+		t.Errorf("superseded reason %q", got.Reason)
+	}
+
+	// An override supersedes them too.
+	e.create(t, "p", "four")
+	to4 := e.request(t, "p", 4, "production")
+	e.newEvents(t)
+	if _, err := e.s.ForceLabels(ctx, e.project, approver, "p", 2, []string{"production"}, promptd.LabelOverride{Force: true, Reason: "rollback"}); err != nil {
+		t.Fatal(err)
+	}
+	evs = e.newEvents(t)
+	if n := len(evs); n != 4 || evs[3].Type != promptd.EventApprovalCompleted {
+		t.Fatalf("an override with a pending request emitted %v", eventTypes(evs))
+	}
+	e.promotionEvent(t, "override", evs[3], promptd.EventApprovalCompleted, "p", 4, approver, "superseded")
+	if got, err := e.s.FindPromotion(ctx, e.project, to4.ID); err != nil || got.State != promptd.PromotionSuperseded {
+		t.Errorf("after the override: %+v, %v", got, err)
+	}
+
+	// Reject and cancel.
+	rej := e.request(t, "p", 4, "production")
+	e.newEvents(t)
+	if got := e.decide(t, approver, rej.ID, promptd.DecideReject); got.State != promptd.PromotionRejected || got.Reviews[0].Decision != "rejected" {
+		t.Errorf("rejected: %+v", got)
+	}
+	evs = e.newEvents(t)
+	if len(evs) != 1 {
+		t.Fatalf("a rejection emitted %v", eventTypes(evs))
+	}
+	e.promotionEvent(t, "reject", evs[0], promptd.EventApprovalCompleted, "p", 4, approver, "rejected")
+	can := e.request(t, "p", 4, "production")
+	e.newEvents(t)
+	if got := e.decide(t, requester, can.ID, promptd.DecideCancel); got.State != promptd.PromotionCancelled {
+		t.Errorf("cancelled: %+v", got)
+	}
+	evs = e.newEvents(t)
+	if len(evs) != 1 {
+		t.Fatalf("a cancel emitted %v", eventTypes(evs))
+	}
+	e.promotionEvent(t, "cancel", evs[0], promptd.EventApprovalCompleted, "p", 4, requester, "cancelled")
+	if v, err := e.s.FindVersion(ctx, e.project, "p", promptd.VersionSelector{Label: "production"}); err != nil || v.Number != 2 {
+		t.Errorf("production is on %v (%v), want version 2", v, err)
+	}
+
+	// Two approvals from distinct keys.
+	e.protect(t, promptd.ReleasePolicy{Labels: []promptd.ProtectedLabel{{Label: "production"}}, RequiredApprovals: 2})
+	two := e.request(t, "p", 4, "production")
+	e.newEvents(t)
+	if got := e.decide(t, approver, two.ID, promptd.DecideApprove); got.State != promptd.PromotionPending || len(got.Approvals()) != 1 {
+		t.Errorf("after one of two approvals: %+v", got)
+	}
+	e.expectNoEvents(t, "the first of two approvals")
+	_, err = e.s.DecidePromotion(ctx, e.project, approver, two.ID, promptd.DecideApprove, "")
+	wantErr(t, err, promptd.ECONFLICT, "", "already approved")
+	if got := e.decide(t, approver2, two.ID, promptd.DecideApprove); got.State != promptd.PromotionApproved {
+		t.Errorf("after two approvals: %+v", got)
+	}
+	evs = e.newEvents(t)
+	if len(evs) != 4 {
+		t.Fatalf("the second approval emitted %v", eventTypes(evs))
+	}
+	if got := e.promotionEvent(t, "two approvals", evs[3], promptd.EventVersionPromoted, "p", 4, approver2, "approved"); got != nil {
+		checkJSON(t, "two approvals", "approvedBy", got.ApprovedBy, []webhook.Actor{approver, approver2})
+	}
+
+	// Lists: pending first, then newest first; filters; a rename is followed.
+	pending := e.request(t, "p", 2, "production")
+	newName := "renamed"
+	if _, err := e.s.UpdatePrompt(ctx, e.project, e.actor, "p", promptd.PromptUpdate{Name: &newName}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{PageRequest: promptd.PageRequest{Limit: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 3 || page.Items[0].ID != pending.ID || page.Items[1].ID != two.ID || page.Items[0].PromptName != "renamed" || page.NextCursor == "" {
+		t.Fatalf("first page: %+v", page)
+	}
+	var all []promptd.Promotion
+	all = append(all, page.Items...)
+	for page.NextCursor != "" {
+		page, err = e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{PageRequest: promptd.PageRequest{Limit: 3, Cursor: page.NextCursor}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Items...)
+	}
+	if len(all) != 9 {
+		t.Errorf("listed %d promotions, want 9", len(all))
+	}
+	for i := 2; i < len(all); i++ {
+		if all[i].State == promptd.PromotionPending || all[i].ID > all[i-1].ID && i > 1 {
+			t.Errorf("promotion %d (%s, %s) is out of order", i, all[i].ID, all[i].State)
+		}
+	}
+	page, err = e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{State: promptd.PromotionSuperseded, Name: "renamed"})
+	if err != nil || len(page.Items) != 3 {
+		t.Errorf("superseded ones: %+v, %v; want 3", page, err)
+	}
+	_, err = e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{State: "done"})
+	wantErr(t, err, promptd.EINVALID, "query.state")
+	_, err = e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{PageRequest: promptd.PageRequest{Cursor: "bad"}})
+	wantErr(t, err, promptd.EINVALID, "query.cursor")
+
+	// Another project sees none of it.
+	other, err := e.s.CreateProject(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.FindPromotion(ctx, other.ID, pending.ID); promptd.ErrorKind(err) != promptd.ENOTFOUND {
+		t.Errorf("FindPromotion from another project: %v", err)
+	}
+	if _, err := e.s.DecidePromotion(ctx, other.ID, approver, pending.ID, promptd.DecideApprove, ""); promptd.ErrorKind(err) != promptd.ENOTFOUND {
+		t.Errorf("DecidePromotion from another project: %v", err)
+	}
+}
+
+// testEvaluationsAndGates reports evaluations and checks that a protected label's gate holds
+// promotions back until a completed evaluation meets its thresholds.
+func (su suite) testEvaluationsAndGates(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	gate := &promptd.Gate{Evaluation: "regression", Scores: map[string]string{"accuracy": ">=0.9"}}
+	e.protect(t, promptd.ReleasePolicy{Labels: []promptd.ProtectedLabel{{Label: "production", Require: gate}}})
+	e.create(t, "p", "one", "staging")
+	e.create(t, "p", "two")
+	e.newEvents(t)
+
+	ci := promptd.Actor{APIKeyID: "key-ci", Name: "ci"}
+	start := func(version int, name string) *promptd.Evaluation {
+		t.Helper()
+		ev, err := e.s.StartEvaluation(ctx, e.project, ci, "p", version, promptd.EvaluationInput{Name: name, Metadata: []byte(`{"run": 7}`)})
+		if err != nil {
+			t.Fatalf("StartEvaluation: %v", err)
+		}
+		return ev
+	}
+	for _, tc := range []struct {
+		name    string
+		version int
+		in      promptd.EvaluationInput
+		kind    string
+		field   string
+	}{
+		{"no name", 2, promptd.EvaluationInput{}, promptd.EINVALID, "body.name"},
+		{"bad name", 2, promptd.EvaluationInput{Name: "a b"}, promptd.EINVALID, "body.name"},
+		{"metadata array", 2, promptd.EvaluationInput{Name: "x", Metadata: []byte(`[1]`)}, promptd.EINVALID, "body.metadata"},
+		{"unknown version", 9, promptd.EvaluationInput{Name: "x"}, promptd.ENOTFOUND, ""},
+	} {
+		_, err := e.s.StartEvaluation(ctx, e.project, ci, "p", tc.version, tc.in)
+		t.Run(tc.name, func(t *testing.T) { wantErr(t, err, tc.kind, tc.field) })
+	}
+
+	low := start(2, "regression")
+	if low.Status != promptd.EvaluationRunning || low.Version != 2 || low.PromptName != "p" || string(low.Metadata) != `{"run":7}` {
+		t.Errorf("started: %+v", low)
+	}
+	evs := e.newEvents(t)
+	if len(evs) != 1 {
+		t.Fatalf("starting emitted %v", eventTypes(evs))
+	}
+	if env := e.workflowEvent(t, "start", evs[0], promptd.EventEvaluationStarted, "p", 2, ci); env != nil {
+		if env.Evaluation == nil || env.Evaluation.ID != low.ID || env.Evaluation.Status != "running" || env.Evaluation.Name != "regression" {
+			t.Errorf("evaluation.started carries %+v", env.Evaluation)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		r     promptd.EvaluationResult
+		field string
+	}{
+		{"no status", promptd.EvaluationResult{}, "body.status"},
+		{"running", promptd.EvaluationResult{Status: promptd.EvaluationRunning}, "body.status"},
+		{"bad score name", promptd.EvaluationResult{Status: promptd.EvaluationCompleted, Scores: map[string]float64{"a b": 1}}, "body.scores.a b"},
+		{"bad url", promptd.EvaluationResult{Status: promptd.EvaluationCompleted, URL: "ftp://x"}, "body.url"},
+	} {
+		_, err := e.s.FinishEvaluation(ctx, e.project, ci, low.ID, tc.r)
+		t.Run(tc.name, func(t *testing.T) { wantErr(t, err, promptd.EINVALID, tc.field) })
+	}
+	done, err := e.s.FinishEvaluation(ctx, e.project, ci, low.ID, promptd.EvaluationResult{
+		Status: promptd.EvaluationCompleted, Scores: map[string]float64{"accuracy": 0.8, "latency": 900}, Summary: "meh", URL: "https://ci.example/7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != promptd.EvaluationCompleted || done.CompletedAt == nil || done.Scores["accuracy"] != 0.8 {
+		t.Errorf("completed: %+v", done)
+	}
+	evs = e.newEvents(t)
+	if len(evs) != 1 {
+		t.Fatalf("completing emitted %v", eventTypes(evs))
+	}
+	if env := e.workflowEvent(t, "complete", evs[0], promptd.EventEvaluationCompleted, "p", 2, ci); env != nil && env.Evaluation != nil {
+		checkJSON(t, "complete", "scores", env.Evaluation.Scores, map[string]float64{"accuracy": 0.8, "latency": 900})
+		checkEq(t, "complete", "url", env.Evaluation.URL, "https://ci.example/7")
+	}
+	_, err = e.s.FinishEvaluation(ctx, e.project, ci, low.ID, promptd.EvaluationResult{Status: promptd.EvaluationFailed})
+	wantErr(t, err, promptd.ECONFLICT, "", "completed")
+	_, err = e.s.FinishEvaluation(ctx, e.project, ci, "no-such-id", promptd.EvaluationResult{Status: promptd.EvaluationFailed})
+	wantErr(t, err, promptd.ENOTFOUND, "")
+
+	// A gate naming a score that no completed "regression" reported is refused.
+	_, err = e.s.SetReleasePolicy(ctx, e.project, promptd.ReleasePolicy{Labels: []promptd.ProtectedLabel{
+		{Label: "staging"},
+		{Label: "production", Require: &promptd.Gate{Evaluation: "regression", Scores: map[string]string{"accuracy": ">0.5", "f1": ">=0.5"}}},
+	}})
+	wantErr(t, err, promptd.EINVALID, "body.labels[1].require.scores.f1", "unknown score", "accuracy, latency")
+
+	pr := e.request(t, "p", 2, "production")
+	if pr.Gate == nil || pr.Gate.Passed || pr.Gate.EvaluationID != low.ID || !strings.Contains(pr.Gate.Unmet, "accuracy = 0.8, needs >=0.9") {
+		t.Errorf("gate of the new request: %+v", pr.Gate)
+	}
+	e.newEvents(t)
+	_, err = e.s.DecidePromotion(ctx, e.project, approver, pr.ID, promptd.DecideApprove, "")
+	wantErr(t, err, promptd.ECONFLICT, "", `quality gate of "production"`, "accuracy = 0.8, needs >=0.9")
+	e.expectNoEvents(t, "an approval refused by the gate")
+	if got, err := e.s.FindPromotion(ctx, e.project, pr.ID); err != nil || got.State != promptd.PromotionPending || len(got.Reviews) != 0 || got.Gate == nil || got.Gate.Passed {
+		t.Errorf("after the refused approval: %+v, %v", got, err)
+	}
+
+	// A failed evaluation does not pass it; a newer completed one over the threshold does.
+	failed := start(2, "regression")
+	if _, err := e.s.FinishEvaluation(ctx, e.project, ci, failed.ID, promptd.EvaluationResult{Status: promptd.EvaluationFailed, Summary: "crashed"}); err != nil {
+		t.Fatal(err)
+	}
+	other := start(1, "regression") // another version's result does not count
+	if _, err := e.s.FinishEvaluation(ctx, e.project, ci, other.ID, promptd.EvaluationResult{Status: promptd.EvaluationCompleted, Scores: map[string]float64{"accuracy": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	evs = e.newEvents(t)
+	if types := eventTypes(evs); len(types) != 4 || types[1] != promptd.EventEvaluationFailed {
+		t.Errorf("events %v", types)
+	}
+	if got, _ := e.s.FindPromotion(ctx, e.project, pr.ID); got == nil || got.Gate == nil || got.Gate.Passed {
+		t.Errorf("gate after a failed run: %+v", got)
+	}
+	e.clock.Advance(time.Second)
+	high := start(2, "regression")
+	if _, err := e.s.FinishEvaluation(ctx, e.project, ci, high.ID, promptd.EvaluationResult{Status: promptd.EvaluationCompleted, Scores: map[string]float64{"accuracy": 0.95}}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.s.ListPromotions(ctx, e.project, promptd.PromotionFilter{State: promptd.PromotionPending})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Gate == nil || !page.Items[0].Gate.Passed || page.Items[0].Gate.EvaluationID != high.ID {
+		t.Errorf("listed gate after a passing run: %+v, %v", page, err)
+	}
+	e.newEvents(t)
+	if got := e.decide(t, approver, pr.ID, promptd.DecideApprove); got.State != promptd.PromotionApproved || got.Gate == nil || !got.Gate.Passed {
+		t.Errorf("approved behind the gate: %+v", got)
+	}
+	evs = e.newEvents(t)
+	if len(evs) == 3 { // production was on no version: one prompt-version.updated
+		if got := e.promotionEvent(t, "gated", evs[2], promptd.EventVersionPromoted, "p", 2, approver, "approved"); got != nil && (got.Gate == nil || !got.Gate.Passed) {
+			t.Errorf("the promoted event's gate: %+v", got.Gate)
+		}
+	} else {
+		t.Errorf("the gated approval emitted %v", eventTypes(evs))
+	}
+
+	list, err := e.s.ListEvaluations(ctx, e.project, "p", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].ID != high.ID || list[2].ID != low.ID {
+		t.Errorf("evaluations of version 2: %+v", list)
+	}
+	if _, err := e.s.ListEvaluations(ctx, e.project, "p", 9); promptd.ErrorKind(err) != promptd.ENOTFOUND {
+		t.Errorf("evaluations of a missing version: %v", err)
+	}
+	if got, err := e.s.FindEvaluation(ctx, e.project, high.ID); err != nil || got.Scores["accuracy"] != 0.95 || got.CompletedBy == nil {
+		t.Errorf("FindEvaluation: %+v, %v", got, err)
+	}
+	// An evaluation goes with its version.
+	if err := e.s.DeleteVersion(ctx, e.project, e.actor, "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.FindEvaluation(ctx, e.project, other.ID); promptd.ErrorKind(err) != promptd.ENOTFOUND {
+		t.Errorf("an evaluation of a deleted version: %v", err)
+	}
+}
+
+// countDecided counts, among events, the approval.completed events of each decision and the
+// prompt-version.promoted events.
+func countDecided(t *testing.T, evs []promptd.Event) (decisions map[string]int, promoted int) {
+	t.Helper()
+	decisions = map[string]int{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case promptd.EventVersionPromoted:
+			promoted++
+		case promptd.EventApprovalCompleted:
+			var env webhook.Event
+			if err := json.Unmarshal(ev.Payload, &env); err != nil || env.Promotion == nil {
+				t.Fatalf("approval.completed: %v: %s", err, ev.Payload)
+			}
+			decisions[env.Promotion.Decision]++
+		}
+	}
+	return decisions, promoted
+}
+
+// testConcurrentPromotions races the decisions that must end in exactly one outcome: many
+// approvers approving one request, an approval against the deletion of its version, and
+// approvals of two requests for the same label.
+func (su suite) testConcurrentPromotions(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	e.protect(t, promptd.ReleasePolicy{Labels: []promptd.ProtectedLabel{{Label: "production"}}})
+	e.create(t, "p", "one")
+	e.create(t, "p", "two")
+	e.create(t, "p", "three")
+	keys := make([]promptd.Actor, Workers)
+	for i := range keys {
+		keys[i] = promptd.Actor{APIKeyID: fmt.Sprint("key-approver-", i), Name: fmt.Sprint("approver ", i)}
+	}
+	production := func() int {
+		t.Helper()
+		v, err := e.s.FindVersion(ctx, e.project, "p", promptd.VersionSelector{Label: "production"})
+		if err != nil {
+			t.Fatalf("FindVersion(production): %v", err)
+		}
+		return v.Number
+	}
+
+	t.Run("approvals of one request", func(t *testing.T) {
+		pr := e.request(t, "p", 2, "production")
+		e.newEvents(t)
+		var errs [Workers]error
+		parallel(Workers, func(i int) { _, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], pr.ID, promptd.DecideApprove, "") })
+		won := 0
+		for _, err := range errs {
+			switch promptd.ErrorKind(err) {
+			case "":
+				won++
+			case promptd.ECONFLICT:
+			default:
+				t.Errorf("a racing approval: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d approvals succeeded, want 1", won)
+		}
+		decisions, promoted := countDecided(t, e.newEvents(t))
+		if decisions["approved"] != 1 || promoted != 1 || len(decisions) != 1 {
+			t.Errorf("events: decisions %v, %d promoted; want one approval", decisions, promoted)
+		}
+		if n := production(); n != 2 {
+			t.Errorf("production on %d, want 2", n)
+		}
+	})
+
+	t.Run("approval against deletion", func(t *testing.T) {
+		for round := range 5 {
+			v := e.create(t, "p", fmt.Sprint("round ", round))
+			pr := e.request(t, "p", v.Number, "production")
+			before := production()
+			e.newEvents(t)
+			var approveErr, deleteErr error
+			parallel(2, func(i int) {
+				if i == 0 {
+					_, approveErr = e.s.DecidePromotion(ctx, e.project, approver, pr.ID, promptd.DecideApprove, "")
+				} else {
+					deleteErr = e.s.DeleteVersion(ctx, e.project, e.actor, "p", v.Number)
+				}
+			})
+			got, err := e.s.FindPromotion(ctx, e.project, pr.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decisions, promoted := countDecided(t, e.newEvents(t))
+			switch {
+			case approveErr == nil && promptd.ErrorKind(deleteErr) == promptd.EFORBIDDEN:
+				if got.State != promptd.PromotionApproved || production() != v.Number || decisions["approved"] != 1 || promoted != 1 {
+					t.Errorf("round %d: the approval won but %+v, production on %d, %v", round, got, production(), decisions)
+				}
+			case deleteErr == nil && promptd.ErrorKind(approveErr) == promptd.ECONFLICT:
+				if got.State != promptd.PromotionSuperseded || production() != before || decisions["superseded"] != 1 || promoted != 0 {
+					t.Errorf("round %d: the deletion won but %+v, production on %d, %v", round, got, production(), decisions)
+				}
+			default:
+				t.Errorf("round %d: approve %v, delete %v: want exactly one to succeed", round, approveErr, deleteErr)
+			}
+		}
+	})
+
+	t.Run("approvals of two requests for the label", func(t *testing.T) {
+		for round := range 5 {
+			a := e.create(t, "p", fmt.Sprint("a ", round))
+			b := e.create(t, "p", fmt.Sprint("b ", round))
+			prs := []*promptd.Promotion{e.request(t, "p", a.Number, "production"), e.request(t, "p", b.Number, "production")}
+			e.newEvents(t)
+			var errs [2]error
+			parallel(2, func(i int) { _, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], prs[i].ID, promptd.DecideApprove, "") })
+			winner := -1
+			for i, err := range errs {
+				switch promptd.ErrorKind(err) {
+				case "":
+					if winner >= 0 {
+						t.Errorf("round %d: both approvals succeeded", round)
+					}
+					winner = i
+				case promptd.ECONFLICT:
+				default:
+					t.Errorf("round %d: %v", round, err)
+				}
+			}
+			if winner < 0 {
+				t.Errorf("round %d: no approval succeeded: %v", round, errs)
+				continue
+			}
+			if want := []int{a.Number, b.Number}[winner]; production() != want {
+				t.Errorf("round %d: production on %d, want %d", round, production(), want)
+			}
+			loser, err := e.s.FindPromotion(ctx, e.project, prs[1-winner].ID)
+			if err != nil || loser.State != promptd.PromotionSuperseded {
+				t.Errorf("round %d: the other request %+v, %v; want superseded", round, loser, err)
+			}
+			decisions, promoted := countDecided(t, e.newEvents(t))
+			if decisions["approved"] != 1 || decisions["superseded"] != 1 || promoted != 1 {
+				t.Errorf("round %d: decisions %v, %d promoted", round, decisions, promoted)
+			}
+		}
+	})
 }
