@@ -69,6 +69,8 @@ type PageOptions struct {
 // setLabelsRequest is the body of SetLabels.
 type setLabelsRequest struct {
 	Labels []string `json:"labels"`
+	Force  bool     `json:"force,omitempty"`
+	Reason string   `json:"reason,omitempty"`
 }
 
 // diffOptions are the query of DiffVersions.

@@ -307,7 +307,7 @@ func TestChatDestinationsJudgeErrors(t *testing.T) {
 			fake := newChatFake(t, checks[tt.typ], tt.script...)
 			w := f.webhook(t, fake.srv.URL+"/hook", func(w *promptd.Webhook) { w.Type = tt.typ })
 			f.start(t)
-			d := f.waitDelivery(t, w, f.publish(t, "evaluation.completed"), tt.want)
+			d := f.waitDelivery(t, w, f.publish(t, "eval-run.completed"), tt.want)
 			if got := statuses(d); !slices.Equal(got, tt.attempts) {
 				t.Fatalf("attempt statuses = %v, want %v (%+v)", got, tt.attempts, d.Attempts)
 			}
@@ -333,7 +333,7 @@ func TestChatGenericMessages(t *testing.T) {
 	w := f.webhook(t, fake.srv.URL+"/hook", func(w *promptd.Webhook) { w.Type = promptd.TypeSlack })
 	eng := f.start(t)
 	ctx := context.Background()
-	ev, _, err := f.st.PublishEvent(ctx, f.project, promptd.PublishEventInput{Type: "evaluation.completed",
+	ev, _, err := f.st.PublishEvent(ctx, f.project, promptd.PublishEventInput{Type: "eval-run.completed",
 		Data: json.RawMessage(`{"prompt":{"name":"support/billing"},"score":0.93}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestChatGenericMessages(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("received %d messages, want 2", len(got))
 	}
-	for _, want := range []string{"evaluation.completed", "support/billing", "0.93"} {
+	for _, want := range []string{"eval-run.completed", "support/billing", "0.93"} {
 		if !strings.Contains(got[0], want) {
 			t.Errorf("the custom event's message lacks %q: %s", want, got[0])
 		}

@@ -34,7 +34,7 @@ func (su suite) testDestinations(t *testing.T) {
 		t.Errorf("ListWebhooks: %+v", page.Items)
 	}
 
-	e.publish(t, "evaluation.completed")
+	e.publish(t, "eval-run.completed")
 	job := e.claimOne(t)
 	if job.Webhook.Type != promptd.TypeSlack || job.Webhook.URL != hookURL {
 		t.Errorf("claimed job: type %q, url %q", job.Webhook.Type, job.Webhook.URL)

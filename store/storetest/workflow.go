@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/webhook"
@@ -720,7 +720,9 @@ func (su suite) testConcurrentPromotions(t *testing.T) {
 		pr := e.request(t, "p", 2, "production")
 		e.newEvents(t)
 		var errs [Workers]error
-		parallel(Workers, func(i int) { _, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], pr.ID, promptd.DecideApprove, "") })
+		parallel(Workers, func(i int) {
+			_, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], pr.ID, promptd.DecideApprove, "")
+		})
 		won := 0
 		for _, err := range errs {
 			switch promptd.ErrorKind(err) {
@@ -784,7 +786,9 @@ func (su suite) testConcurrentPromotions(t *testing.T) {
 			prs := []*promptd.Promotion{e.request(t, "p", a.Number, "production"), e.request(t, "p", b.Number, "production")}
 			e.newEvents(t)
 			var errs [2]error
-			parallel(2, func(i int) { _, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], prs[i].ID, promptd.DecideApprove, "") })
+			parallel(2, func(i int) {
+				_, errs[i] = e.s.DecidePromotion(ctx, e.project, keys[i], prs[i].ID, promptd.DecideApprove, "")
+			})
 			winner := -1
 			for i, err := range errs {
 				switch promptd.ErrorKind(err) {
