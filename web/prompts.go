@@ -139,6 +139,14 @@ type promptData struct {
 	TagsError   string
 	Form        versionForm
 	MoreVersion bool // there are more versions than shown
+
+	// The release workflow (see releaseData): protected labels are marked with a lock and
+	// offered for promotion requests.
+	Protected       map[string]bool
+	ProtectedLabels []string
+	Pending         []promptd.Promotion  // the prompt's pending promotion requests
+	Evaluations     []promptd.Evaluation // of the selected version
+	PromotionError  string
 }
 
 // labelMove is a label about to move from one version to another.
@@ -223,6 +231,10 @@ func (s *server) showPrompt(w http.ResponseWriter, r *http.Request, status int, 
 			d.Confirm = &labelMove{Label: move, From: holder, To: d.Selected.Number}
 		}
 	}
+	if err := s.releaseData(r, d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if edit != nil {
 		edit(d)
 	}
@@ -282,7 +294,9 @@ func (s *server) setLabel(w http.ResponseWriter, r *http.Request) {
 		_, err = s.store.SetLabels(ctx, sess.key.ProjectID, sess.key.Actor(), name, number, labels)
 	}
 	if err != nil {
-		if promptd.ErrorKind(err) == promptd.EINVALID {
+		// A protected label is refused (EFORBIDDEN) next to the field, which says to
+		// request a promotion instead.
+		if kind := promptd.ErrorKind(err); kind == promptd.EINVALID || kind == promptd.EFORBIDDEN {
 			showError(promptd.ErrorMessage(err))
 			return
 		}

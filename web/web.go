@@ -159,6 +159,12 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /keys", s.admin(s.createKey))
 	s.mux.HandleFunc("POST /keys/{id}/revoke", s.admin(s.revokeKey))
 	s.mux.HandleFunc("POST /projects", s.admin(s.createProject))
+	s.mux.HandleFunc("GET /promotions", s.viewer(s.promotionsPage))
+	s.mux.HandleFunc("POST /prompt-promotions/{name...}", s.editor(s.requestPromotion))
+	s.mux.HandleFunc("GET /prompt-promotions/{name...}", s.toPrompt)
+	s.mux.HandleFunc("POST /promotions/{id}/approve", s.admin(s.decidePromotion(promptd.DecideApprove, "approved")))
+	s.mux.HandleFunc("POST /promotions/{id}/reject", s.admin(s.decidePromotion(promptd.DecideReject, "rejected")))
+	s.mux.HandleFunc("POST /promotions/{id}/cancel", s.editor(s.decidePromotion(promptd.DecideCancel, "cancelled")))
 
 	s.mux.HandleFunc("GET /events", s.viewer(s.eventsPage))
 	s.mux.HandleFunc("GET /events/{id}", s.viewer(s.eventPage))
@@ -298,6 +304,10 @@ var notices = map[string]string{
 	"signedout":      "Signed out.",
 	"revoked":        "Key revoked: requests and sessions with it are refused from now on.",
 	"projectcreated": "Project created. Give it a key below.",
+	"requested":      "Promotion requested: an approver decides on the Promotions page.",
+	"approved":       "Approved.",
+	"rejected":       "Rejected.",
+	"cancelled":      "Promotion request cancelled.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
