@@ -191,4 +191,20 @@ func TestPromotionEndToEnd(t *testing.T) {
 		t.Errorf("the prompt's promotions: %+v", page.Items)
 	}
 	e.send(req{method: "GET", path: "/api/v1/promotions?state=done", key: viewerKey}).problem(t, 422)
+
+	// A request for another version is withdrawn by its requester, without a body.
+	e.createVersion(editorKey, map[string]any{"name": "movie-critic", "prompt": "v2"})
+	var again promptd.Promotion
+	e.call("POST", "/api/v1/prompts/movie-critic/promotions", editorKey, map[string]any{"version": 2, "label": "production"}, 201, &again)
+	e.call("POST", "/api/v1/promotions/"+again.ID+"/cancel", editorKey, nil, 200, &again)
+	if again.State != promptd.PromotionCancelled {
+		t.Errorf("cancelled: %+v", again)
+	}
+	// v1, in production, lost latest to v2 first.
+	for _, typ := range []string{promptd.EventVersionUpdated, promptd.EventApprovalRequested, promptd.EventApprovalCompleted} {
+		got := rcv.next()
+		if ev := got.header.Get("X-Promptd-Event"); ev != typ {
+			t.Errorf("the webhook got %s, want %s", ev, typ)
+		}
+	}
 }

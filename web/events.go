@@ -53,6 +53,19 @@ func summarise(ev *promptd.Event) eventView {
 				parts = append(parts, "−tag "+t)
 			}
 		}
+		if pr := env.Promotion; pr != nil {
+			step := pr.Label + " → v" + strconv.Itoa(pr.NewVersion)
+			if pr.Decision != "" {
+				step += " " + pr.Decision
+			}
+			if pr.Override != nil {
+				step += " by override: " + pr.Override.Reason
+			}
+			parts = append(parts, step)
+		}
+		if e := env.Evaluation; e != nil {
+			parts = append(parts, "evaluation "+e.Name+" "+e.Status)
+		}
 		if env.Actor != nil && env.Actor.Name != "" {
 			parts = append(parts, "by "+env.Actor.Name)
 		}
