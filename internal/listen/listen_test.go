@@ -148,13 +148,13 @@ func TestRotationAndCustomEvents(t *testing.T) {
 	if code, _ := send(t, signed(t, url, []string{secret}, ev)); code != http.StatusOK {
 		t.Errorf("rename: %d", code)
 	}
-	custom := &webhook.Event{ID: "evt_c", Timestamp: webhook.Time{Time: time.Now()}, Type: "evaluation", APIVersion: "v1", Action: "completed",
+	custom := &webhook.Event{ID: "evt_c", Timestamp: webhook.Time{Time: time.Now()}, Type: "eval-run", APIVersion: "v1", Action: "completed",
 		Data: json.RawMessage(`{"score":0.93}`)}
 	if code, _ := send(t, signed(t, url, []string{otherSecret}, custom)); code != http.StatusOK {
 		t.Errorf("custom: %d", code)
 	}
 	wantOutput(t, out.String(), "prompt.renamed", "renamed billing → customer-support/billing", "verifying signatures with 2 secrets",
-		"evaluation.completed", `data       {"score":0.93}`)
+		"eval-run.completed", `data       {"score":0.93}`)
 }
 
 func TestTamperedDeliveryIsRejected(t *testing.T) {
