@@ -17,10 +17,13 @@ type DryRun struct {
 	Version    int
 }
 
-// promptEventTypes are the event types whose payload is about a prompt version.
+// promptEventTypes are the event types whose payload is about a prompt version: the prompt
+// events and the release workflow's.
 var promptEventTypes = []string{
 	EventVersionCreated, EventVersionUpdated, EventVersionDeleted,
 	EventPromptCreated, EventPromptRenamed, EventPromptDeleted,
+	EventApprovalRequested, EventApprovalCompleted, EventVersionPromoted,
+	EventEvaluationStarted, EventEvaluationCompleted, EventEvaluationFailed,
 }
 
 // Normalize validates r, naming the bad field as "body.<field>". An empty EventType is
@@ -65,7 +68,8 @@ func (r *DryRun) PromptEvent() bool { return slices.Contains(promptEventTypes, r
 
 // NewDryRunEvent builds the event of a normalized dry run r other than webhook.test: for a
 // prompt event, the payload the event would carry about version v as it is now (no changes
-// listed; a rename shows the name unchanged); for webhook.disabled, one about webhook w with
+// listed; a rename shows the name unchanged); for a release workflow event, one about v with
+// a sample promotion or evaluation that says it is a dry run (see newWorkflowDryRun); for webhook.disabled, one about webhook w with
 // a reason saying it is a dry run; for a custom event, data naming the prompt, if any, and
 // "dryRun": true.
 func NewDryRunEvent(projectID string, r DryRun, v *Version, w *Webhook, actor Actor, now time.Time) (*Event, error) {
@@ -79,6 +83,9 @@ func NewDryRunEvent(projectID string, r DryRun, v *Version, w *Webhook, actor Ac
 				Name: &NameChange{From: v.Name, To: v.Name}}
 		default:
 			changes = &Changes{LabelsAdded: []string{}, LabelsRemoved: []string{}, TagsAdded: []string{}, TagsRemoved: []string{}}
+		}
+		if ev, ok, err := newWorkflowDryRun(r.EventType, v, actor, now); ok {
+			return ev, err
 		}
 		return NewPromptEvent(r.EventType, v, changes, actor, now)
 	case r.EventType == EventWebhookDisabled:
@@ -105,4 +112,36 @@ func NewDryRunEvent(projectID string, r DryRun, v *Version, w *Webhook, actor Ac
 		}
 		return NewDataEvent(projectID, r.EventType, data, now)
 	}
+}
+
+// newWorkflowDryRun builds the dry run of a release workflow event about version v: a
+// promotion of "production" to v (pending, or decided as the type says) or an evaluation
+// named "dry-run", each saying it is a dry run. ok is false for other types.
+func newWorkflowDryRun(typ string, v *Version, actor Actor, now time.Time) (ev *Event, ok bool, err error) {
+	switch typ {
+	case EventApprovalRequested, EventApprovalCompleted, EventVersionPromoted:
+		pr := &Promotion{
+			Version: v.Number, Label: DefaultLabel, Comment: "dry run: no promotion was requested",
+			State: PromotionPending, RequiredApprovals: 1, RequestedBy: actor, CreatedAt: now, UpdatedAt: now,
+		}
+		decision := ""
+		if typ != EventApprovalRequested {
+			pr.State, decision = PromotionApproved, string(PromotionApproved)
+			pr.Reviews = []Review{{Actor: actor, Decision: string(PromotionApproved), Comment: "dry run", CreatedAt: now}}
+		}
+		ev, err = NewPromotionEvent(typ, v, pr, decision, actor, now)
+		return ev, true, err
+	case EventEvaluationStarted, EventEvaluationCompleted, EventEvaluationFailed:
+		e := &Evaluation{Name: "dry-run", Status: EvaluationRunning, Scores: map[string]float64{},
+			Summary: "dry run: no evaluation ran", Metadata: json.RawMessage(`{"dryRun":true}`), CreatedBy: actor, CreatedAt: now, UpdatedAt: now}
+		switch typ {
+		case EventEvaluationCompleted:
+			e.Status, e.Scores, e.CompletedAt = EvaluationCompleted, map[string]float64{"accuracy": 1}, &now
+		case EventEvaluationFailed:
+			e.Status, e.CompletedAt = EvaluationFailed, &now
+		}
+		ev, err = NewEvaluationEvent(typ, v, e, actor, now)
+		return ev, true, err
+	}
+	return nil, false, nil
 }

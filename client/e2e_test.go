@@ -139,9 +139,9 @@ func TestEndToEnd(t *testing.T) {
 	if res.Status != promptd.StatusSucceeded || res.DeliveryID == "" {
 		t.Fatalf("TestWebhook = %+v", res)
 	}
-	dry, err := c.DryRunWebhook(ctx, wh.ID, DryRunRequest{EventType: "evaluation.completed"})
+	dry, err := c.DryRunWebhook(ctx, wh.ID, DryRunRequest{EventType: "eval-run.completed"})
 	must(err)
-	if dry.Status != promptd.StatusSucceeded || dry.Attempt.RequestHeaders["x-promptd-event"] != "evaluation.completed" {
+	if dry.Status != promptd.StatusSucceeded || dry.Attempt.RequestHeaders["x-promptd-event"] != "eval-run.completed" {
 		t.Fatalf("DryRunWebhook = %+v", dry)
 	}
 	secrets, err := c.RotateWebhookSecret(ctx, wh.ID, RotateSecretRequest{Overlap: "1h"})

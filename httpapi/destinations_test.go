@@ -89,7 +89,7 @@ func TestWebhookDryRun(t *testing.T) {
 	if body := string(rcv.next().body); !strings.Contains(body, "dry run") || !strings.Contains(body, w.ID) {
 		t.Errorf("webhook.disabled dry run: %s", body)
 	}
-	e.call("POST", path, e.admin, map[string]any{"eventType": "evaluation.completed", "promptName": "support/billing"}, 200, &res)
+	e.call("POST", path, e.admin, map[string]any{"eventType": "eval-run.completed", "promptName": "support/billing"}, 200, &res)
 	if body := string(rcv.next().body); !strings.Contains(body, `"dryRun":true`) || !strings.Contains(body, "support/billing") {
 		t.Errorf("custom dry run: %s", body)
 	}

@@ -212,7 +212,7 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 		t.Errorf("tail printed events from before it started:\n%s", tailOut.String())
 	}
 	var ev promptd.Event
-	okJSON(t, s.base, &ev, "events", "publish", "evaluation.completed", "--data", `{"score":0.9}`, "--idempotency-key", "run-1")
+	okJSON(t, s.base, &ev, "events", "publish", "eval-run.completed", "--data", `{"score":0.9}`, "--idempotency-key", "run-1")
 	ok(t, s.base, "prompts", "create", "support/refunds", "--text", "hi")
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(tailOut.String(), "support/refunds v1") || !strings.Contains(tailOut.String(), ev.ID) {
@@ -228,10 +228,10 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 	if strings.Index(tailOut.String(), ev.ID) > strings.Index(tailOut.String(), "support/refunds") {
 		t.Errorf("tail printed out of order:\n%s", tailOut.String())
 	}
-	if out := ok(t, s.base, "events", "publish", "evaluation.completed", "--data", `{"score":0.9}`, "--idempotency-key", "run-1"); !strings.Contains(out, "already published") {
+	if out := ok(t, s.base, "events", "publish", "eval-run.completed", "--data", `{"score":0.9}`, "--idempotency-key", "run-1"); !strings.Contains(out, "already published") {
 		t.Errorf("publish replay: %q", out)
 	}
-	if out := ok(t, s.base, "events", "list", "--type", "evaluation.completed"); strings.Count(out, "evaluation.completed") != 1 {
+	if out := ok(t, s.base, "events", "list", "--type", "eval-run.completed"); strings.Count(out, "eval-run.completed") != 1 {
 		t.Errorf("events list:\n%s", out)
 	}
 
