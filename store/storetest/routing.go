@@ -139,7 +139,7 @@ func (su suite) testPayloadFilters(t *testing.T) {
 	ctx := t.Context()
 	filter := func(expr string) func(*promptd.Webhook) { return func(w *promptd.Webhook) { w.Filter = expr } }
 	support := e.webhook(t, "support", filter(`event.prompt.name.startsWith("support/")`))
-	low := e.webhook(t, "low", filter(`type == "evaluation.completed" && event.data.score < 0.5`))
+	low := e.webhook(t, "low", filter(`type == "eval-run.completed" && event.data.score < 0.5`))
 	labelled := e.webhook(t, "labelled", filter(`has(event.prompt) && "production" in event.prompt.labels`))
 	costly := e.webhook(t, "costly", filter(expensiveFilter))
 	if got := e.findWebhook(t, support.ID).Filter; got != `event.prompt.name.startsWith("support/")` {
@@ -152,7 +152,7 @@ func (su suite) testPayloadFilters(t *testing.T) {
 	wantErr(t, err, promptd.EINVALID, "body.filter", "line 1, column")
 
 	publish := func(data string) {
-		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "evaluation.completed", Data: json.RawMessage(data)}); err != nil {
+		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "eval-run.completed", Data: json.RawMessage(data)}); err != nil {
 			t.Fatalf("PublishEvent(%s): %v", data, err)
 		}
 	}
@@ -172,7 +172,7 @@ func (su suite) testPayloadFilters(t *testing.T) {
 	const (
 		pc = promptd.EventPromptCreated
 		vc = promptd.EventVersionCreated
-		ec = "evaluation.completed"
+		ec = "eval-run.completed"
 	)
 	e.create(t, "support/faq", "v1", "production")
 	expect("a production prompt in support/", map[*promptd.Webhook][]string{support: {pc, vc}, labelled: {pc, vc}})
