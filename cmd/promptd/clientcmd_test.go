@@ -147,8 +147,8 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 	defer recv.Close()
 
 	var wh client.CreatedWebhook
-	okJSON(t, s.base, &wh, "webhooks", "create", recv.URL, "--name", "ci", "--event", "prompt-version.created", "--prompt-name", "support/**", "--header", "X-Team=billing", "--retry", "1s", "--retry", "5s")
-	if wh.Secret == "" || wh.Name != "ci" || wh.Filters.PromptNames[0] != "support/**" || wh.Headers["X-Team"] != "billing" || len(wh.Retry.Schedule) != 2 {
+	okJSON(t, s.base, &wh, "webhooks", "create", recv.URL, "--name", "ci", "--event", "prompt-version.created", "--prompt-name", "support/**", "--header", "X-Team=billing", "--retry", "1s", "--retry", "5s", "--filter", `event.prompt.name.startsWith("support/")`)
+	if wh.Secret == "" || wh.Name != "ci" || wh.Filters.PromptNames[0] != "support/**" || wh.Headers["X-Team"] != "billing" || len(wh.Retry.Schedule) != 2 || wh.Filter != `event.prompt.name.startsWith("support/")` {
 		t.Fatalf("webhooks create = %+v", wh)
 	}
 	if out := ok(t, s.base, "webhooks", "list"); !strings.Contains(out, wh.ID) || !strings.Contains(out, "prompt-version.created") {
@@ -158,11 +158,14 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 		t.Errorf("webhooks get:\n%s", out)
 	}
 	var w client.Webhook
-	okJSON(t, s.base, &w, "webhooks", "update", wh.ID, "--disable", "--endpoint", recv.URL+"/v2", "--no-retry")
-	if w.Enabled || w.URL != recv.URL+"/v2" || len(w.Retry.Schedule) != 0 {
+	okJSON(t, s.base, &w, "webhooks", "update", wh.ID, "--disable", "--endpoint", recv.URL+"/v2", "--no-retry", "--no-filter")
+	if w.Enabled || w.URL != recv.URL+"/v2" || len(w.Retry.Schedule) != 0 || w.Filter != "" {
 		t.Errorf("webhooks update = %+v", w)
 	}
 	ok(t, s.base, "webhooks", "update", wh.ID, "--enable")
+	if r := promptdCLI(t, s.base, testKey, "webhooks", "update", wh.ID, "--filter", "event.prompt.name >"); r.code() != exitInvalid || !strings.Contains(describeError(r.err), "body.filter") {
+		t.Errorf("an invalid CEL filter: exit %d, %s", r.code(), describeError(r.err))
+	}
 	if r := promptdCLI(t, s.base, testKey, "webhooks", "update", wh.ID); r.code() != exitUsage {
 		t.Errorf("an update without fields: exit %d", r.code())
 	}

@@ -103,6 +103,7 @@ func printWebhook(e *env, w *client.Webhook) error {
 		{"prompt names", orDash(strings.Join(w.Filters.PromptNames, ","))},
 		{"labels", orDash(strings.Join(w.Filters.Labels, ","))},
 		{"tags", orDash(strings.Join(w.Filters.Tags, ","))},
+		{"filter", orDash(w.Filter)},
 		{"retry", orDash(strings.Join(w.Retry.Schedule, " ")) + " (" + w.Retry.RetryOn + ")"},
 		{"timeout", strconv.Itoa(w.TimeoutSeconds) + "s"},
 		{"created", ago(w.CreatedAt)},
@@ -121,6 +122,9 @@ type webhookFields struct {
 	PromptNames []string `name:"prompt-name" help:"Only prompts whose name matches this glob (repeatable): * within a folder, ** across."`
 	Labels      []string `name:"label" help:"Only versions carrying this label (repeatable)."`
 	Tags        []string `name:"tag" help:"Only prompts with this tag (repeatable)."`
+	Filter      string   `name:"filter" help:"A CEL expression over the event that must hold for a delivery (see docs/webhooks.md)."`
+	SigHeader   string   `name:"signature-header" help:"The name of the signature header (x-promptd-signature when left out)."`
+	MaxInFlight int      `name:"max-in-flight" help:"Requests in flight to this webhook at most."`
 	Headers     []string `name:"header" help:"A custom header, Name=value (repeatable)."`
 	Retry       []string `name:"retry" help:"The waits before each retry, as Go durations (repeatable, in order): 5s, 30s, 5m …"`
 	Timeout     int      `name:"timeout" help:"Per-request timeout in seconds."`
@@ -155,6 +159,7 @@ func (c *webhooksCreateCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 	}
 	in := client.CreateWebhookRequest{
 		Name: c.Name, Type: c.Type, URL: c.URL, Events: c.Events, Headers: headers, TimeoutSeconds: c.Timeout, Secret: c.Secret,
+		Filter: c.Filter, SignatureHeader: c.SigHeader, MaxInFlight: c.MaxInFlight,
 	}
 	if c.Disabled {
 		in.Enabled = new(bool)
@@ -183,10 +188,11 @@ func (c *webhooksCreateCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 type webhooksUpdateCmd struct {
 	webhookIDArg
 	webhookFields
-	URL     string `name:"endpoint" help:"The new URL events are POSTed to (--url is promptd's own URL)."`
-	Enable  bool   `name:"enable" xor:"state" help:"Enable the webhook."`
-	Disable bool   `name:"disable" xor:"state" help:"Disable the webhook (new events are recorded as cancelled)."`
-	NoRetry bool   `name:"no-retry" help:"Do not retry failed deliveries."`
+	URL      string `name:"endpoint" help:"The new URL events are POSTed to (--url is promptd's own URL)."`
+	Enable   bool   `name:"enable" xor:"state" help:"Enable the webhook."`
+	Disable  bool   `name:"disable" xor:"state" help:"Disable the webhook (new events are recorded as cancelled)."`
+	NoRetry  bool   `name:"no-retry" help:"Do not retry failed deliveries."`
+	NoFilter bool   `name:"no-filter" help:"Remove the CEL filter."`
 }
 
 func (c *webhooksUpdateCmd) Run(ctx context.Context, e *env, f *clientFlags) error {
@@ -209,6 +215,16 @@ func (c *webhooksUpdateCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 	}
 	if c.Timeout > 0 {
 		in.TimeoutSeconds = &c.Timeout
+	}
+	if c.MaxInFlight > 0 {
+		in.MaxInFlight = &c.MaxInFlight
+	}
+	in.SignatureHeader, in.Filter = str(c.SigHeader), str(c.Filter)
+	if c.NoFilter {
+		if c.Filter != "" {
+			return &usageError{"give --filter or --no-filter, not both"}
+		}
+		in.Filter = new(string)
 	}
 	if c.PromptNames != nil || c.Labels != nil || c.Tags != nil {
 		in.Filters = &client.WebhookFiltersPatch{PromptNames: list(c.PromptNames), Labels: list(c.Labels), Tags: list(c.Tags)}
