@@ -47,11 +47,13 @@ type langfuseHandler func(w http.ResponseWriter, r *http.Request, key *promptd.A
 // what need says, caps the body and calls h.
 func (s *server) langfuseRoute(need access, h langfuseHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteLangfuseRoute(r)
 		err := func() error {
 			key, err := s.langfuseKey(r)
 			if err != nil {
 				return err
 			}
+			noteKeyID(r.Context(), key.ID)
 			if !need.allows(key) {
 				return promptd.Errorf(promptd.EFORBIDDEN, "Access denied: %s This API key has role %s.", need.describe(), key.Role)
 			}
@@ -65,6 +67,13 @@ func (s *server) langfuseRoute(need access, h langfuseHandler) http.Handler {
 			s.writeLangfuseError(w, r, err)
 		}
 	})
+}
+
+// noteLangfuseRoute tells the access log and the metrics (see Observer) the route template
+// that serves r: its mux pattern without the method.
+func noteLangfuseRoute(r *http.Request) {
+	_, route, _ := strings.Cut(r.Pattern, " ")
+	noteRoute(r.Context(), route)
 }
 
 // langfuseInvalidCredentials is Langfuse's answer to a key pair it does not know.
@@ -186,6 +195,7 @@ type langfuseHealthBody struct {
 // langfuseHealth answers Langfuse's health probe: 200 {"status": "OK"}; with
 // failIfDatabaseUnavailable=true it pings the store and answers 503 when that fails.
 func (s *server) langfuseHealth(w http.ResponseWriter, r *http.Request) {
+	noteLangfuseRoute(r)
 	if r.URL.Query().Get("failIfDatabaseUnavailable") == "true" {
 		if err := s.store.Ping(r.Context()); err != nil {
 			s.logger.WarnContext(r.Context(), "health check: store unreachable", "path", r.URL.Path, "err", err)

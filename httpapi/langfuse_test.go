@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/promptd/promptd"
 )
 
@@ -629,5 +632,49 @@ func TestLangfuseErrorShapes(t *testing.T) {
 		if c.header != "" && w.Header().Get(c.header) != c.val {
 			t.Errorf("%v: %s %q, want %q", c.err, c.header, w.Header().Get(c.header), c.val)
 		}
+	}
+}
+
+// TestLangfuseObserved checks that the access log and the metrics name the Langfuse routes
+// by their templates, with the key's id and never the key.
+func TestLangfuseObserved(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	e := newWiredEnv(t, Config{}, func(_ *testEnv, c *Config) { cfg = *c })
+	var logs syncBuffer
+	o, err := NewObserver(slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(o.Wrap(New(cfg)))
+	t.Cleanup(e.srv.Close)
+	k := e.lfPair(e.defaultProjectID(), e.admin)
+
+	e.lf("GET", "/api/public/v2/prompts/a%2Fb", k, nil).langfuseError(t, 404, "LangfuseNotFoundError")
+	e.lf("PATCH", "/api/public/v2/prompts/a%2Fb/versions/1", lfKey{}, map[string]any{}).langfuseError(t, 401, "UnauthorizedError")
+	e.lf("GET", "/api/public/health", lfKey{}, nil).ok(t, 200, nil)
+	e.lf("GET", "/api/public/traces", k, nil).langfuseError(t, 404, "LangfuseNotFoundError")
+
+	for _, c := range []struct {
+		route, method, status string
+	}{
+		{"/api/public/v2/prompts/{name}", "GET", "404"},
+		{"/api/public/v2/prompts/{name}/versions/{version}", "PATCH", "401"},
+		{"/api/public/health", "GET", "200"},
+		{"/api/public", "GET", "404"},
+	} {
+		if n := testutil.ToFloat64(o.requests.WithLabelValues(c.route, c.method, c.status)); n != 1 {
+			t.Errorf("promptd_http_requests_total{route=%q, method=%q, status=%q} = %v, want 1", c.route, c.method, c.status, n)
+		}
+	}
+	keys, err := e.store.ListAPIKeys(t.Context(), e.defaultProjectID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"key_id":"`+keys[0].ID+`"`) {
+		t.Errorf("no access log line with the key's id:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), e.admin) {
+		t.Errorf("the access log shows the key:\n%s", logs.String())
 	}
 }

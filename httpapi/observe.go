@@ -151,7 +151,7 @@ func fallbackRoute(path string) string {
 		path == "/api/openapi.json", path == "/api/openapi.yaml", path == "/api/docs":
 		return path
 	case strings.HasPrefix(path, "/api/public/"):
-		return "/api/public" // the Langfuse-compatible API, as one route
+		return "/api/public" // paths the Langfuse-compatible API does not serve (its routes note their templates)
 	case strings.HasPrefix(path, "/api/"):
 		return "unmatched"
 	}
