@@ -1,8 +1,11 @@
 package web
 
 import (
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,15 +21,29 @@ type promotionsData struct {
 	Me     string
 	Error  string
 	States []string // the state filter's choices
+	// Policy is the project's protected labels, in the form's one-label-a-line text.
+	Policy policyForm
+}
+
+// policyForm edits the protected labels: one label a line, optionally followed by its gate
+// ("production: regression accuracy>=0.9, latency<1000"), and the approvals a promotion
+// needs.
+type policyForm struct {
+	Labels    string
+	Approvals string
+	Count     int // protected labels now
+	Error     string
 }
 
 // promotionsPage lists the project's promotion requests, pending first, with approve and
 // reject forms for admins and the gate status of each pending one.
 func (s *server) promotionsPage(w http.ResponseWriter, r *http.Request) {
-	s.showPromotions(w, r, http.StatusOK, "")
+	s.showPromotions(w, r, http.StatusOK, "", nil)
 }
 
-func (s *server) showPromotions(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
+// showPromotions renders the Promotions page with errMsg above the list, and the policy
+// form as edit says (nil: the project's policy as it is).
+func (s *server) showPromotions(w http.ResponseWriter, r *http.Request, status int, errMsg string, edit *policyForm) {
 	sess := sessionFrom(r.Context())
 	q := r.URL.Query()
 	d := promotionsData{State: q.Get("state"), Cursor: q.Get("cursor"), Me: sess.key.ID, Error: errMsg,
@@ -42,7 +59,104 @@ func (s *server) showPromotions(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	d.Promotions, d.NextCursor = page.Items, page.NextCursor
+	if edit != nil {
+		d.Policy = *edit
+	} else {
+		policy, err := s.store.ReleasePolicy(r.Context(), sess.key.ProjectID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Policy = policyForm{Labels: formatPolicy(policy), Approvals: strconv.Itoa(policy.RequiredApprovals), Count: len(policy.Labels)}
+	}
 	s.render(w, r, status, "promotions.html", "Promotions", "promotions", d)
+}
+
+// formatPolicy writes a policy's labels as the form shows them, one a line.
+func formatPolicy(p *promptd.ReleasePolicy) string {
+	var lines []string
+	for _, pl := range p.Labels {
+		line := pl.Label
+		if g := pl.Require; g != nil {
+			line += ": " + g.Evaluation
+			var scores []string
+			for _, name := range slices.Sorted(maps.Keys(g.Scores)) {
+				scores = append(scores, name+g.Scores[name])
+			}
+			if len(scores) > 0 {
+				line += " " + strings.Join(scores, ", ")
+			}
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// parsePolicy reads the form's lines: "label" or "label: evaluation score>=x, score<y".
+func parsePolicy(text string) ([]promptd.ProtectedLabel, error) {
+	out := []promptd.ProtectedLabel{}
+	for i, line := range strings.Split(normalizeNewlines(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		label, gate, hasGate := strings.Cut(line, ":")
+		pl := promptd.ProtectedLabel{Label: strings.TrimSpace(label)}
+		if hasGate {
+			fields := strings.Fields(strings.ReplaceAll(gate, ",", " "))
+			if len(fields) == 0 {
+				return nil, promptd.Invalid("body.labels", "line %d: after %q, name the evaluation the gate requires, then its scores (regression accuracy>=0.9)", i+1, pl.Label+":")
+			}
+			g := &promptd.Gate{Evaluation: fields[0], Scores: map[string]string{}}
+			for _, f := range fields[1:] {
+				at := strings.IndexAny(f, "<>=")
+				if at <= 0 {
+					return nil, promptd.Invalid("body.labels", "line %d: %q is not a score threshold: write a name, an operator and a number (accuracy>=0.9)", i+1, f)
+				}
+				g.Scores[f[:at]] = f[at:]
+			}
+			pl.Require = g
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// setPolicy saves the protected labels from the Promotions page (admins).
+func (s *server) setPolicy(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	f := policyForm{Labels: r.PostFormValue("labels"), Approvals: strings.TrimSpace(r.PostFormValue("approvals"))}
+	p := promptd.ReleasePolicy{RequiredApprovals: atoi(f.Approvals)}
+	var err error
+	p.Labels, err = parsePolicy(f.Labels)
+	if err == nil && f.Approvals != "" && p.RequiredApprovals == 0 {
+		err = promptd.Invalid("body.requiredApprovals", "approvals must be a number from 1 to %d", promptd.MaxRequiredApprovals)
+	}
+	if err == nil {
+		if err = p.Normalize(); err == nil {
+			_, err = s.store.SetReleasePolicy(r.Context(), sess.key.ProjectID, p)
+		}
+	}
+	if err != nil {
+		if promptd.ErrorKind(err) != promptd.EINVALID {
+			s.fail(w, r, err)
+			return
+		}
+		f.Error = describePolicyError(err, p.Labels)
+		s.showPromotions(w, r, http.StatusBadRequest, "", &f)
+		return
+	}
+	http.Redirect(w, r, "/promotions?done=saved", http.StatusSeeOther)
+}
+
+// describePolicyError says which line of the form a domain error is about.
+func describePolicyError(err error, labels []promptd.ProtectedLabel) string {
+	field, msg := promptd.ErrorField(err), promptd.ErrorMessage(err)
+	var i int
+	if _, scanErr := fmt.Sscanf(field, "body.labels[%d]", &i); scanErr == nil && i >= 0 && i < len(labels) {
+		return fmt.Sprintf("%s: %s", labels[i].Label, msg)
+	}
+	return msg
 }
 
 // requestPromotion asks, from a prompt's page, to move a protected label to the version
@@ -81,7 +195,7 @@ func (s *server) decidePromotion(d promptd.Decision, done string) http.HandlerFu
 		if err != nil {
 			switch promptd.ErrorKind(err) {
 			case promptd.EINVALID, promptd.ECONFLICT, promptd.EFORBIDDEN:
-				s.showPromotions(w, r, http.StatusConflict, promptd.ErrorMessage(err))
+				s.showPromotions(w, r, http.StatusConflict, promptd.ErrorMessage(err), nil)
 			default:
 				s.fail(w, r, err)
 			}

@@ -160,6 +160,10 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /keys/{id}/revoke", s.admin(s.revokeKey))
 	s.mux.HandleFunc("POST /projects", s.admin(s.createProject))
 	s.mux.HandleFunc("GET /promotions", s.viewer(s.promotionsPage))
+	s.mux.HandleFunc("POST /protected-labels", s.admin(s.setPolicy))
+	s.mux.HandleFunc("GET /protected-labels", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/promotions", http.StatusSeeOther)
+	})
 	s.mux.HandleFunc("POST /prompt-promotions/{name...}", s.editor(s.requestPromotion))
 	s.mux.HandleFunc("GET /prompt-promotions/{name...}", s.toPrompt)
 	s.mux.HandleFunc("POST /promotions/{id}/approve", s.admin(s.decidePromotion(promptd.DecideApprove, "approved")))

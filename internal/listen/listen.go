@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,6 +337,12 @@ func (r *receiver) summarize(b *strings.Builder, received time.Time, req *http.R
 		if c := changes(ev.Changes); c != "" {
 			line("changes", "%s", c)
 		}
+		if pr := ev.Promotion; pr != nil {
+			line("promotion", "%s", promotion(pr))
+		}
+		if e := ev.Evaluation; e != nil {
+			line("evaluation", "%s", evaluation(e))
+		}
 		if ev.Actor != nil && (ev.Actor.Name != "" || ev.Actor.APIKeyID != "") {
 			line("actor", "%s (%s)", clean(ev.Actor.Name), clean(ev.Actor.APIKeyID))
 		}
@@ -389,6 +397,51 @@ func hint(verr error) string {
 		return "    hint: not sent by promptd?\n"
 	}
 	return ""
+}
+
+// promotion formats a promotion: "production v2 → v3, approved by ana, bo (gate passed)".
+func promotion(pr *webhook.Promotion) string {
+	from := "none"
+	if pr.PreviousVersion != nil {
+		from = "v" + strconv.Itoa(*pr.PreviousVersion)
+	}
+	out := fmt.Sprintf("%s %s → v%d, %s", clean(pr.Label), from, pr.NewVersion, clean(pr.State))
+	if pr.Decision != "" && pr.Decision != pr.State {
+		out += " (" + clean(pr.Decision) + ")"
+	}
+	if len(pr.ApprovedBy) > 0 {
+		names := make([]string, len(pr.ApprovedBy))
+		for i, a := range pr.ApprovedBy {
+			names[i] = clean(a.Name)
+		}
+		out += " by " + strings.Join(names, ", ")
+	}
+	if pr.Override != nil {
+		out += ", override: " + strconv.Quote(truncate(pr.Override.Reason, 120))
+	}
+	if pr.Reason != "" {
+		out += ", " + clean(truncate(pr.Reason, 120))
+	}
+	if g := pr.Gate; g != nil {
+		if g.Passed {
+			out += " (gate passed)"
+		} else {
+			out += " (gate unmet: " + clean(truncate(g.Unmet, 120)) + ")"
+		}
+	}
+	return out
+}
+
+// evaluation formats an evaluation: "regression completed accuracy=0.93".
+func evaluation(e *webhook.Evaluation) string {
+	out := clean(e.Name) + " " + clean(e.Status)
+	for _, k := range slices.Sorted(maps.Keys(e.Scores)) {
+		out += " " + clean(k) + "=" + strconv.FormatFloat(e.Scores[k], 'g', -1, 64)
+	}
+	if e.URL != "" {
+		out += " " + clean(e.URL)
+	}
+	return out
 }
 
 // changes formats what changed: "+production −staging  tags +a −b  renamed x → y".

@@ -354,3 +354,27 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkflowEvents prints what a promotion and an evaluation say.
+func TestWorkflowEvents(t *testing.T) {
+	t.Parallel()
+	url, out := start(t, listen.Config{Secrets: []string{secret}})
+	prev := 2
+	promoted := updatedEvent()
+	promoted.Action = "promoted"
+	promoted.Changes = nil
+	promoted.Promotion = &webhook.Promotion{ID: "pr_1", Label: "production", State: "approved", Decision: "approved", PreviousVersion: &prev, NewVersion: 3,
+		ApprovedBy: []webhook.Actor{{APIKeyID: "k1", Name: "ana"}, {APIKeyID: "k2", Name: "bo"}},
+		Gate:       &webhook.GateStatus{Evaluation: "regression", Passed: true}}
+	if code, _ := send(t, signed(t, url, []string{secret}, promoted)); code != http.StatusOK {
+		t.Errorf("promoted: %d", code)
+	}
+	evaluated := updatedEvent()
+	evaluated.ID, evaluated.Type, evaluated.Action, evaluated.Changes = "evt_e", "evaluation", "completed", nil
+	evaluated.Evaluation = &webhook.Evaluation{ID: "ev_1", Name: "regression", Status: "completed", Scores: map[string]float64{"latency": 900, "accuracy": 0.93}}
+	if code, _ := send(t, signed(t, url, []string{secret}, evaluated)); code != http.StatusOK {
+		t.Errorf("evaluation: %d", code)
+	}
+	wantOutput(t, out.String(), "prompt-version.promoted", "promotion  production v2 → v3, approved by ana, bo (gate passed)",
+		"evaluation.completed", "evaluation regression completed accuracy=0.93 latency=900")
+}
