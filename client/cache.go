@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -85,7 +86,8 @@ type cacheEntry struct {
 //   - cached and older: the cached version at once, while one background request
 //     revalidates it (stale-while-revalidate); should that fail, the cached version stays
 //     and the next call tries again; should promptd answer 404, the entry is dropped;
-//   - not cached: promptd is asked; if that fails and a fallback was given (FallbackText,
+//   - not cached: promptd is asked, once for all the calls that miss the same prompt
+//     meanwhile (they share the first call's answer, or its error); if that fails and a fallback was given (FallbackText,
 //     FallbackChat), the fallback is returned with IsFallback set and is not cached.
 //
 // InvalidatePrompt, or InvalidationHandler subscribed as a webhook, drops entries at once.
@@ -114,7 +116,7 @@ func (c *Client) GetPrompt(ctx context.Context, name, label string, opts ...Prom
 	}
 	c.mu.Unlock()
 
-	v, err := c.GetVersion(ctx, name, VersionSelector{Label: key.label, Version: key.version})
+	v, err := c.fetchOnce(ctx, key)
 	if err != nil {
 		if o.fallback == nil {
 			return nil, err
@@ -126,8 +128,43 @@ func (c *Client) GetPrompt(ctx context.Context, name, label string, opts ...Prom
 		}
 		return &Prompt{Version: fb, IsFallback: true, FallbackCause: err}, nil
 	}
-	c.store(key, v)
 	return &Prompt{Version: cloneVersion(v)}, nil
+}
+
+// fetch is one request for an uncached prompt, shared by the GetPrompt calls that miss
+// the cache while it is under way.
+type fetch struct {
+	done chan struct{}
+	v    *promptd.Version
+	err  error
+}
+
+// fetchOnce asks promptd for an uncached prompt and caches it; concurrent callers for the
+// same key wait for the first one's request instead of sending their own.
+func (c *Client) fetchOnce(ctx context.Context, key cacheKey) (*promptd.Version, error) {
+	c.mu.Lock()
+	f := c.fetching[key]
+	if f == nil {
+		f = &fetch{done: make(chan struct{})}
+		c.fetching[key] = f
+		c.mu.Unlock()
+		f.v, f.err = c.GetVersion(ctx, key.name, VersionSelector{Label: key.label, Version: key.version})
+		c.mu.Lock()
+		delete(c.fetching, key)
+		if f.err == nil {
+			c.cache[key] = &cacheEntry{v: f.v, fetchedAt: c.now()}
+		}
+		c.mu.Unlock()
+		close(f.done)
+		return f.v, f.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.v, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("client: waiting for %s: %w", key.name, ctx.Err())
+	}
 }
 
 // cloneVersion copies v so that a caller changing it does not change the cache.
@@ -138,12 +175,6 @@ func cloneVersion(v *promptd.Version) promptd.Version {
 	out.Labels = slices.Clone(v.Labels)
 	out.Tags = slices.Clone(v.Tags)
 	return out
-}
-
-func (c *Client) store(key cacheKey, v *promptd.Version) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cache[key] = &cacheEntry{v: v, fetchedAt: c.now()}
 }
 
 // refresh revalidates one cache entry in the background.

@@ -306,3 +306,56 @@ func TestCompile(t *testing.T) {
 		t.Errorf("Variables = %s, want b,a,c", got)
 	}
 }
+
+// TestGetPromptSharesMisses checks that concurrent misses of one prompt send one request.
+func TestGetPromptSharesMisses(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		<-release
+		_ = json.NewEncoder(w).Encode(&promptd.Version{Name: "critic", Number: 1, Type: promptd.TextPrompt, Prompt: TextContent("v1")})
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "pd_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			p, err := c.GetPrompt(context.Background(), "critic", "production")
+			if err == nil && p.Number != 1 {
+				err = errors.New("wrong version")
+			}
+			errs <- err
+		})
+	}
+	// wait until the first request is in and the others are waiting on it
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c.mu.Lock()
+		waiting := c.fetching[cacheKey{name: "critic", label: "production"}] != nil
+		c.mu.Unlock()
+		if waiting && requests.Load() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("%d requests for %d concurrent misses, want 1", got, n)
+	}
+}

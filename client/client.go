@@ -42,6 +42,7 @@ type Client struct {
 	now      func() time.Time
 	mu       sync.Mutex
 	cache    map[cacheKey]*cacheEntry
+	fetching map[cacheKey]*fetch
 	// refreshed, when set (tests), is called after each background refresh.
 	refreshed func(name string)
 }
@@ -90,6 +91,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		cacheTTL: DefaultCacheTTL,
 		now:      time.Now,
 		cache:    map[cacheKey]*cacheEntry{},
+		fetching: map[cacheKey]*fetch{},
 	}
 	for _, o := range opts {
 		o(c)
