@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,8 +49,22 @@ type versionForm struct {
 	Labels        string
 	Tags          string
 	CommitMessage string
-	Errors        fieldErrors
+	// Messages are the chat message rows, as typed or as the version has them.
+	Messages []messageRow
+	Errors   fieldErrors
 }
+
+// Rows returns the message rows to show: the messages and one empty row to add one more.
+func (f versionForm) Rows() []messageRow {
+	role := "user"
+	if len(f.Messages) == 0 {
+		role = "system"
+	}
+	return append(slices.Clone(f.Messages), messageRow{Role: role})
+}
+
+// Roles returns the roles a message row offers.
+func (f versionForm) Roles() []string { return chatRoles }
 
 // versionFormFields are the fields of versionForm that domain errors can name.
 var versionFormFields = []string{"name", "type", "prompt", "config", "labels", "tags", "commitMessage"}
@@ -84,7 +99,10 @@ func (s *server) createVersion(w http.ResponseWriter, r *http.Request) {
 	if !onPromptPage {
 		in.Tags = splitList(f.Tags)
 	}
-	if in.Type == promptd.ChatPrompt {
+	if in.Type == promptd.ChatPrompt && len(r.PostForm["msgContent"]) > 0 {
+		in.Prompt, f.Messages = readMessages(r)
+		f.Prompt = string(in.Prompt)
+	} else if in.Type == promptd.ChatPrompt {
 		in.Prompt = json.RawMessage(f.Prompt)
 	} else if strings.TrimSpace(f.Prompt) != "" {
 		in.Prompt, _ = json.Marshal(normalizeNewlines(f.Prompt))
@@ -147,6 +165,35 @@ type promptData struct {
 	Pending         []promptd.Promotion  // the prompt's pending promotion requests
 	Evaluations     []promptd.Evaluation // of the selected version
 	PromotionError  string
+
+	// Newest is the number of the newest version (restoring it would change nothing).
+	Newest int
+	// Variables are the {{variables}} of the selected version, in order of appearance.
+	Variables []string
+	// RenameValue and RenameError, DeleteError: the rename and delete forms' errors.
+	RenameValue, RenameError, DeleteError string
+	// BaseURL, SnippetLabel and SnippetQuery fill the "Use this prompt" snippets.
+	BaseURL, SnippetLabel, SnippetQuery string
+}
+
+// variableRE matches a {{variable}} the way the Go client's Compile does.
+var variableRE = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}`)
+
+// promptVariables lists the variables of a text or of chat messages, each once, in order.
+func promptVariables(text string, msgs []promptd.ChatMessage) []string {
+	var out []string
+	add := func(s string) {
+		for _, m := range variableRE.FindAllStringSubmatch(s, -1) {
+			if !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	add(text)
+	for _, m := range msgs {
+		add(m.Content)
+	}
+	return out
 }
 
 // labelMove is a label about to move from one version to another.
@@ -176,6 +223,14 @@ func (s *server) showPrompt(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	d := &promptData{Prompt: p, Versions: page.Items, MoreVersion: page.NextCursor != "", TagsValue: strings.Join(p.Tags, ", ")}
+	if len(d.Versions) > 0 {
+		d.Newest = d.Versions[0].Number
+	}
+	d.BaseURL = baseURL(r)
+	d.SnippetLabel, d.SnippetQuery = promptd.LatestLabel, "label="+promptd.LatestLabel
+	if _, ok := p.Labels["production"]; ok {
+		d.SnippetLabel, d.SnippetQuery = "production", "label=production"
+	}
 	q := r.URL.Query()
 	byNumber := func(n int) *promptd.Version {
 		for i := range d.Versions {
@@ -221,9 +276,11 @@ func (s *server) showPrompt(w http.ResponseWriter, r *http.Request, status int, 
 		d.Form = versionForm{Name: p.Name, Type: string(v.Type), Config: prettyJSON(v.Config)}
 		if v.Type == promptd.ChatPrompt {
 			d.Form.Prompt = prettyJSON(v.Prompt)
+			d.Form.Messages = messageRows(v.Prompt)
 		} else {
 			d.Form.Prompt = d.Text
 		}
+		d.Variables = promptVariables(d.Text, d.Messages)
 	}
 	if move := q.Get("move"); move != "" && d.Selected != nil && sess.key.Role.Allows(promptd.RoleEditor) {
 		// A label move waiting for its confirmation (see setLabel).

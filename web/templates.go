@@ -59,7 +59,9 @@ var funcs = template.FuncMap{
 	"join":      strings.Join,
 	"promptURL": promptURL,
 	"pathEsc":   promptPath,
-	"contains":  func(list []string, s string) bool { return slices.Contains(list, s) },
+	// apiName is a prompt name as one segment of an API path ("a/b" → "a%2Fb").
+	"apiName":  url.PathEscape,
+	"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 	"pct": func(f float64) string {
 		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f*100), "0"), ".") + "%"
 	},

@@ -134,9 +134,14 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /prompts/{name...}", s.viewer(s.promptPage))
 	s.mux.HandleFunc("POST /prompt-labels/{name...}", s.editor(s.setLabel))
 	s.mux.HandleFunc("POST /prompt-tags/{name...}", s.editor(s.setTags))
-	// The label and tag forms post to these paths; a reload or a copied URL gets the prompt.
-	s.mux.HandleFunc("GET /prompt-labels/{name...}", s.toPrompt)
-	s.mux.HandleFunc("GET /prompt-tags/{name...}", s.toPrompt)
+	s.mux.HandleFunc("POST /prompt-rename/{name...}", s.editor(s.renamePrompt))
+	s.mux.HandleFunc("POST /prompt-delete/{name...}", s.editor(s.deletePrompt))
+	s.mux.HandleFunc("POST /prompt-version-delete/{name...}", s.editor(s.deleteVersion))
+	s.mux.HandleFunc("POST /prompt-restore/{name...}", s.editor(s.restoreVersion))
+	// The prompt's forms post to these paths; a reload or a copied URL gets the prompt.
+	for _, form := range []string{"labels", "tags", "rename", "delete", "version-delete", "restore"} {
+		s.mux.HandleFunc("GET /prompt-"+form+"/{name...}", s.toPrompt)
+	}
 
 	s.mux.HandleFunc("GET /webhooks", s.viewer(s.webhooksPage))
 	s.mux.HandleFunc("GET /webhooks/new", s.admin(s.newWebhookPage))
@@ -304,6 +309,9 @@ var notices = map[string]string{
 	"disabled":       "Webhook disabled: new events are recorded as cancelled deliveries.",
 	"recovered":      "Failed deliveries re-queued.",
 	"resent":         "Queued again: this is the new delivery.",
+	"renamed":        "Renamed.",
+	"versiondeleted": "Version deleted.",
+	"restored":       "Restored as a new version: labels stay where they were until you move them.",
 	"deleted":        "Deleted.",
 	"signedout":      "Signed out.",
 	"revoked":        "Key revoked: requests and sessions with it are refused from now on.",
