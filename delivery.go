@@ -163,6 +163,9 @@ type WebhookHealth struct {
 	// P50Ms is the median duration of the answered attempts in milliseconds (the lower
 	// median for an even count); 0 when Answered is 0.
 	P50Ms int64 `json:"p50Ms"`
+	// P95Ms is the 95th percentile (nearest rank) of the same durations; 0 when Answered
+	// is 0.
+	P95Ms int64 `json:"p95Ms"`
 	// LastFailureAt is when the latest failed attempt started; nil when none failed.
 	LastFailureAt *time.Time `json:"lastFailureAt,omitempty"`
 	// LastFailure describes the latest failed attempt: "HTTP <status>" when the receiver

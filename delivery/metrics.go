@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,7 @@ import (
 // status class), never a webhook id, so cardinality does not grow with the number of
 // webhooks. A nil *Metrics is valid and records nothing.
 type Metrics struct {
+	events     *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	inFlightG  prometheus.Gauge
@@ -24,6 +27,10 @@ type Metrics struct {
 // disabled webhooks from q at scrape time, with reg.
 func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promptd_events_published_total",
+			Help: "Events committed by this instance, by class: the resource of a built-in event type (prompt, prompt-version, webhook…) or custom.",
+		}, []string{"class"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promptd_delivery_attempts_total",
 			Help: "Delivery attempts by outcome: succeeded, retry (failed, will be retried) or failed (no retry left).",
@@ -42,12 +49,47 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Help: "Deliveries this instance claimed ahead of its webhooks' free slots and has not started yet.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
+	// Every label value starts at 0, so that rate() and increase() see the first one.
+	for _, class := range eventClasses() {
+		m.events.WithLabelValues(class)
+	}
+	for _, outcome := range []string{"succeeded", "retry", "failed"} {
+		m.deliveries.WithLabelValues(outcome)
+	}
+	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// eventClasses are the values of promptd_events_published_total's class label.
+func eventClasses() []string {
+	var out []string
+	for _, t := range promptd.BuiltinEventTypes {
+		if c := eventClass(t); !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return append(out, "custom")
+}
+
+// eventClass is the class of an event type: the resource of a built-in type, else custom.
+func eventClass(eventType string) string {
+	if !slices.Contains(promptd.BuiltinEventTypes, eventType) {
+		return "custom"
+	}
+	resource, _, _ := strings.Cut(eventType, ".")
+	return resource
+}
+
+// EventPublished counts one committed event of the given type; give it to the store's
+// SetEventCounter.
+func (m *Metrics) EventPublished(eventType string) {
+	if m != nil {
+		m.events.WithLabelValues(eventClass(eventType)).Inc()
+	}
 }
 
 func (m *Metrics) inFlight(n int) {
@@ -88,11 +130,13 @@ func (m *Metrics) recorded(res *promptd.JobResult) {
 // queueCollector reads the queue's counts when Prometheus scrapes.
 type queueCollector struct{ q promptd.Queue }
 
+// The queue gauges count rows of the shared database: every instance on one PostgreSQL
+// exports the same values (aggregate them with max, not sum).
 var (
-	pendingDesc  = prometheus.NewDesc("promptd_queue_pending", "Deliveries waiting for an attempt, due or not.", nil, nil)
-	dueDesc      = prometheus.NewDesc("promptd_queue_due", "Deliveries due now and not yet claimed.", nil, nil)
-	leasedDesc   = prometheus.NewDesc("promptd_queue_delivering", "Deliveries claimed by an engine.", nil, nil)
-	disabledDesc = prometheus.NewDesc("promptd_webhooks_disabled", "Webhooks currently disabled.", nil, nil)
+	pendingDesc  = prometheus.NewDesc("promptd_queue_pending", "Deliveries waiting for an attempt, due or not; database-wide (every instance sharing the database exports the same value).", nil, nil)
+	dueDesc      = prometheus.NewDesc("promptd_queue_due", "Deliveries due now and not yet claimed; database-wide (every instance sharing the database exports the same value).", nil, nil)
+	leasedDesc   = prometheus.NewDesc("promptd_queue_delivering", "Deliveries claimed by an engine, in any instance; database-wide (every instance sharing the database exports the same value).", nil, nil)
+	disabledDesc = prometheus.NewDesc("promptd_webhooks_disabled", "Webhooks currently disabled; database-wide (every instance sharing the database exports the same value).", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {

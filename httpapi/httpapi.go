@@ -50,6 +50,10 @@ type Config struct {
 	Sender Sender
 	// URLPolicy says which webhook URLs are accepted (whether http:// is).
 	URLPolicy promptd.URLPolicy
+	// Circuits reports the state of each webhook's circuit breaker in this instance's
+	// delivery engine, for the stats route; *delivery.Engine implements it. Nil: every
+	// circuit reads closed.
+	Circuits Circuits
 }
 
 // Sender sends one delivery right away and reports the attempt; *delivery.Engine
@@ -100,6 +104,7 @@ type server struct {
 	webhooks     promptd.WebhookService  // nil: no webhook routes
 	deliveries   promptd.DeliveryService // nil: no delivery routes
 	sender       Sender
+	circuits     Circuits
 	urlPolicy    promptd.URLPolicy
 	mux          *http.ServeMux
 	api          huma.API
@@ -124,6 +129,7 @@ func New(cfg Config) http.Handler {
 		webhooks:     cfg.Webhooks,
 		deliveries:   cfg.Deliveries,
 		sender:       cfg.Sender,
+		circuits:     cfg.Circuits,
 		urlPolicy:    cfg.URLPolicy,
 		mux:          http.NewServeMux(),
 	}
@@ -137,6 +143,7 @@ func New(cfg Config) http.Handler {
 	if s.webhooks != nil {
 		s.registerWebhooks()
 		s.registerDeliveries()
+		s.registerWebhookStats()
 	}
 	s.registerProjects()
 	s.registerLangfuse()

@@ -242,6 +242,25 @@ func checkMetrics(t *testing.T, base string) {
 	if strings.Contains(text, "webhook_id") || strings.Contains(text, "webhookId") {
 		t.Error("/metrics labels series by webhook")
 	}
+	// Counters start at 0 for every label value; events count by class; requests by route.
+	for _, series := range []string{
+		`promptd_delivery_attempts_total{outcome="failed"} `, `promptd_events_published_total{class="webhook"} `,
+		`promptd_events_published_total{class="custom"} `,
+	} {
+		if !strings.Contains(text, "\n"+series) {
+			t.Errorf("/metrics has no %s series", series)
+		}
+	}
+	if strings.Contains(text, `promptd_events_published_total{class="prompt-version"} 0`) ||
+		!strings.Contains(text, `promptd_events_published_total{class="prompt-version"} `) {
+		t.Error("/metrics counts no prompt-version events")
+	}
+	if !strings.Contains(text, `promptd_http_requests_total{method="GET",route="/api/v1/prompts/{name}",status="200"} `) {
+		t.Error("/metrics counts no GET /api/v1/prompts/{name} requests")
+	}
+	if !strings.Contains(text, "database-wide") {
+		t.Error("/metrics does not say that the queue gauges are database-wide")
+	}
 }
 
 var printedKeyRE = regexp.MustCompile(`pd_[A-Za-z0-9_-]{43}`)

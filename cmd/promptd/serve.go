@@ -103,6 +103,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	st.SetEventCounter(metrics.EventPublished)
 	engine, err := delivery.New(delivery.Config{
 		Queue:           st,
 		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow}),
@@ -139,7 +140,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	api := httpapi.New(httpapi.Config{
 		Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
 		Webhooks: st, Deliveries: st, Sender: engine,
-		URLPolicy: urlPolicy,
+		URLPolicy: urlPolicy, Circuits: engine,
 	})
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)

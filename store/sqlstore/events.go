@@ -31,6 +31,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *writeTx, events []*promptd
 
 // insertEventRows writes events without fanning them out, in multi-row INSERTs.
 func insertEventRows(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
+	for _, ev := range events {
+		tx.events = append(tx.events, ev.Type)
+	}
 	for chunk := range inRowChunks(events) {
 		var a args
 		values := make([]string, len(chunk))

@@ -145,6 +145,7 @@ func (c *committer) commit(group []*writeReq) {
 	tx := &writeTx{Tx: sqlTx, stmts: c.stmts, detach: true, anonymous: c.s.d.AnonymousParams}
 	savepoints := len(group) > 1
 	queued, committed := false, 0
+	var events []string
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = fmt.Errorf("%s: %w", r.op, err)
@@ -156,7 +157,7 @@ func (c *committer) commit(group []*writeReq) {
 				return
 			}
 		}
-		tx.now, tx.queued = c.s.clock(), false
+		tx.now, tx.queued, tx.events = c.s.clock(), false, tx.events[:0]
 		err := r.fn(tx, tx.now)
 		if err == nil {
 			if injected := c.s.failNext.Swap(nil); injected != nil {
@@ -185,6 +186,7 @@ func (c *committer) commit(group []*writeReq) {
 		if errs[i] == nil {
 			committed++
 			queued = queued || tx.queued
+			events = append(events, tx.events...)
 		}
 	}
 	if committed == 0 {
@@ -198,6 +200,7 @@ func (c *committer) commit(group []*writeReq) {
 	if queued {
 		c.s.committed()
 	}
+	c.s.countEvents(events)
 	answer()
 }
 

@@ -62,7 +62,7 @@ func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.
 		}
 		for id, h := range out {
 			if h.Answered > 0 { // else there is no latency to speak of
-				if h.P50Ms, err = medianDuration(ctx, tx, projectID, id, since); err != nil {
+				if h.P50Ms, h.P95Ms, err = latencies(ctx, tx, projectID, id, since); err != nil {
 					return err
 				}
 			}
@@ -83,33 +83,35 @@ func (s *Store) WebhookHealth(ctx context.Context, projectID string, since time.
 	return out, nil
 }
 
-// medianDuration is the median duration of the webhook's latest answered attempts since
-// since (the lower median for an even count); 0 when none was answered.
-func medianDuration(ctx context.Context, q querier, projectID, webhookID string, since time.Time) (int64, error) {
+// latencies are the median (the lower one for an even count) and the 95th percentile
+// (nearest rank) of the durations of the webhook's latest answered attempts since since; 0
+// when none was answered.
+func latencies(ctx context.Context, q querier, projectID, webhookID string, since time.Time) (p50, p95 int64, err error) {
 	rows, err := q.QueryContext(ctx,
 		`SELECT a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
 		 WHERE d.project_id = $1 AND d.webhook_id = $2 AND a.started_at >= $3 AND `+attemptAnswered+`
 		 ORDER BY a.started_at DESC LIMIT `+strconv.Itoa(healthSampleSize), projectID, webhookID, millis(since))
 	if err != nil {
-		return 0, fmt.Errorf("attempt durations: %w", err)
+		return 0, 0, fmt.Errorf("attempt durations: %w", err)
 	}
 	defer rows.Close()
 	var ds []int64
 	for rows.Next() {
 		var d int64
 		if err := rows.Scan(&d); err != nil {
-			return 0, fmt.Errorf("attempt durations: %w", err)
+			return 0, 0, fmt.Errorf("attempt durations: %w", err)
 		}
 		ds = append(ds, d)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("attempt durations: %w", err)
+		return 0, 0, fmt.Errorf("attempt durations: %w", err)
 	}
 	if len(ds) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	slices.Sort(ds)
-	return ds[(len(ds)-1)/2], nil
+	rank := (95*len(ds) + 99) / 100 // ⌈0.95 n⌉, 1-based
+	return ds[(len(ds)-1)/2], ds[rank-1], nil
 }
 
 // lastFailure describes the webhook's failed attempt that started at at: "HTTP <status>"

@@ -139,6 +139,8 @@ type Store struct {
 
 	writeFault atomic.Pointer[promptd.Error] // the last write's fault, until a write succeeds (fault.go)
 
+	eventCounter atomic.Pointer[func(eventType string)] // SetEventCounter
+
 	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
 	stopListen context.CancelFunc
 	listenDone chan struct{}
@@ -274,6 +276,9 @@ type writeTx struct {
 	*sql.Tx
 	now    time.Time
 	queued bool
+	// events are the types of the events the write inserted, for the EventCounter once
+	// it has committed.
+	events []string
 
 	// anonymous rewrites $N placeholders to "?" (Dialect.AnonymousParams).
 	anonymous bool
@@ -421,7 +426,27 @@ func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, 
 	if tx.queued {
 		s.committed()
 	}
+	s.countEvents(tx.events)
 	return nil
+}
+
+// SetEventCounter sets a function called once for every event committed by this store
+// (e.g. to count events in a metric), after its transaction committed; nil removes it.
+func (s *Store) SetEventCounter(count func(eventType string)) {
+	if count == nil {
+		s.eventCounter.Store(nil)
+		return
+	}
+	s.eventCounter.Store(&count)
+}
+
+// countEvents passes committed events to the event counter.
+func (s *Store) countEvents(types []string) {
+	if f := s.eventCounter.Load(); f != nil {
+		for _, t := range types {
+			(*f)(t)
+		}
+	}
 }
 
 // FailNextCommit makes the next write transaction fail with err after all its statements

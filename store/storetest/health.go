@@ -7,8 +7,8 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// testWebhookHealth checks DeliveryService.WebhookHealth: counts, success rate, median
-// duration and last failure per webhook, the time window, and project isolation.
+// testWebhookHealth checks DeliveryService.WebhookHealth: counts, success rate, median and
+// 95th percentile durations (over answered attempts only) and last failure per webhook, the time window, and project isolation.
 func (su suite) testWebhookHealth(t *testing.T) {
 	e := su.env(t)
 	ctx := t.Context()
@@ -57,6 +57,7 @@ func (su suite) testWebhookHealth(t *testing.T) {
 	checkEq(t, "one", "succeeded", h1.Succeeded, 2)
 	checkEq(t, "one", "answered", h1.Answered, 3)
 	checkEq(t, "one", "p50", h1.P50Ms, int64(20))
+	checkEq(t, "one", "p95", h1.P95Ms, int64(30))
 	checkEq(t, "one", "last failure", h1.LastFailure, "HTTP 503")
 	if h1.LastFailureAt == nil || !h1.LastFailureAt.Equal(failAt) {
 		t.Errorf("one: last failure at %v, want %v", h1.LastFailureAt, failAt)
@@ -67,6 +68,7 @@ func (su suite) testWebhookHealth(t *testing.T) {
 	// The refused attempt (7 ms) has no latency: the median is over 5 and 12 ms.
 	checkEq(t, "two", "answered", h2.Answered, 2)
 	checkEq(t, "two", "p50", h2.P50Ms, int64(5))
+	checkEq(t, "two", "p95", h2.P95Ms, int64(12)) // not 7: the refused attempt has no latency
 	checkEq(t, "two", "last failure", h2.LastFailure, "connection refused")
 	if len(got) != 3 {
 		t.Errorf("got health for %d webhooks, want 3 (quiet has its attempts too): %v", len(got), got)
