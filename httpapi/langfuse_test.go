@@ -678,3 +678,32 @@ func TestLangfuseObserved(t *testing.T) {
 		t.Errorf("the access log shows the key:\n%s", logs.String())
 	}
 }
+
+// TestLangfuseProtectedLabels checks that the Langfuse routes obey the project's protected
+// labels like /api/v1: neither creating a version with one nor adding one moves it.
+func TestLangfuseProtectedLabels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	pid := e.defaultProjectID()
+	admin := e.lfPair(pid, e.admin)
+	editor := e.lfPair(pid, e.newKey(pid, promptd.RoleEditor))
+	e.lf("POST", "/api/public/v2/prompts", editor, map[string]any{"name": "guarded", "prompt": "v1", "labels": []string{"production"}}).ok(t, 201, nil)
+	e.call("PUT", "/api/v1/projects/"+pid+"/protected-labels", e.admin, map[string]any{
+		"labels": []map[string]any{{"label": "production"}},
+	}, 200, nil)
+
+	for _, k := range []lfKey{editor, admin} { // no force through the Langfuse API
+		e.lf("POST", "/api/public/v2/prompts", k, map[string]any{"name": "guarded", "prompt": "v2", "labels": []string{"production"}}).
+			langfuseError(t, 403, "ForbiddenError")
+	}
+	e.lf("POST", "/api/public/v2/prompts", editor, map[string]any{"name": "guarded", "prompt": "v2"}).ok(t, 201, nil)
+	e.lf("PATCH", "/api/public/v2/prompts/guarded/versions/2", admin, map[string]any{"newLabels": []string{"production"}}).
+		langfuseError(t, 403, "ForbiddenError")
+	e.lf("PATCH", "/api/public/v2/prompts/guarded/versions/2", editor, map[string]any{"newLabels": []string{"staging"}}).ok(t, 200, nil)
+
+	var p lfPromptBody
+	e.lf("GET", "/api/public/v2/prompts/guarded", editor, nil).ok(t, 200, &p)
+	if p.Version != 1 {
+		t.Errorf("production is on version %d, want 1", p.Version)
+	}
+}
