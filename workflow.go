@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -259,7 +260,7 @@ func ErrProtectedLabel(name, label string) error {
 	return Errorf(EFORBIDDEN,
 		"label %q is protected in this project: it moves only through an approved promotion request "+
 			"(POST /api/v1/prompts/%s/promotions {\"version\": N, \"label\": %q}) or by an admin with {\"force\": true, \"reason\": \"…\"}",
-		label, name, label)
+		label, url.PathEscape(name), label)
 }
 
 // PromotionState is the state of a promotion request.

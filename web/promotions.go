@@ -23,6 +23,8 @@ type promotionsData struct {
 	States []string // the state filter's choices
 	// Policy is the project's protected labels, in the form's one-label-a-line text.
 	Policy policyForm
+	// Single shows one request (its own page) instead of the list.
+	Single bool
 }
 
 // policyForm edits the protected labels: one label a line, optionally followed by its gate
@@ -157,6 +159,19 @@ func describePolicyError(err error, labels []promptd.ProtectedLabel) string {
 		return fmt.Sprintf("%s: %s", labels[i].Label, msg)
 	}
 	return msg
+}
+
+// promotionPage shows one promotion request: its gate status, reviews and, while it is
+// pending, the decisions the signed-in key may take.
+func (s *server) promotionPage(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	pr, err := s.store.FindPromotion(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := promotionsData{Promotions: []promptd.Promotion{*pr}, Me: sess.key.ID, Single: true}
+	s.render(w, r, http.StatusOK, "promotions.html", "Promotion of "+pr.PromptName, "promotions", d)
 }
 
 // requestPromotion asks, from a prompt's page, to move a protected label to the version

@@ -165,6 +165,7 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /keys/{id}/revoke", s.admin(s.revokeKey))
 	s.mux.HandleFunc("POST /projects", s.admin(s.createProject))
 	s.mux.HandleFunc("GET /promotions", s.viewer(s.promotionsPage))
+	s.mux.HandleFunc("GET /promotions/{id}", s.viewer(s.promotionPage))
 	s.mux.HandleFunc("POST /protected-labels", s.admin(s.setPolicy))
 	s.mux.HandleFunc("GET /protected-labels", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/promotions", http.StatusSeeOther)

@@ -59,6 +59,23 @@ func TestProtectedLabelsForm(t *testing.T) {
 		t.Errorf("the form does not show the saved policy:\n%s", page)
 	}
 
+	// A request's own page shows its gate.
+	if _, err := d.Store.CreateVersion(ctx, admin.ProjectID, admin.Actor(), promptd.CreateVersionInput{Name: "faq", Prompt: []byte(`"hi"`)}); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := d.Store.RequestPromotion(ctx, admin.ProjectID, admin.Actor(), "faq", promptd.PromotionInput{Version: 1, Label: "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, page = c.do("GET", "/promotions/"+pr.ID, nil, nil)
+	if status != http.StatusOK || !strings.Contains(page, "Promotion of faq v1 to production") || !strings.Contains(page, "not met") ||
+		strings.Contains(page, `formaction="/promotions/`+pr.ID+`/approve"`) || !strings.Contains(page, "Cancel request") {
+		t.Errorf("the request's page (%d) lacks its title or gate, or offers its requester an approval:\n%s", status, page)
+	}
+	if status, _, _ := c.do("GET", "/promotions/no-such-id", nil, nil); status != http.StatusNotFound {
+		t.Errorf("an unknown request's page: %d, want 404", status)
+	}
+
 	const editorKey = "pd_editor-key-0123456789abcdef"
 	if _, err := d.Store.CreateAPIKey(ctx, admin.ProjectID, promptd.CreateAPIKeyInput{Name: "ed", Role: promptd.RoleEditor}, editorKey); err != nil {
 		t.Fatal(err)
