@@ -72,8 +72,10 @@ type Webhook struct {
 	Name      string
 	// Type is where deliveries go and in which shape: TypeHTTP (the default) or another of
 	// WebhookTypes.
-	Type    string
-	URL     string
+	Type string
+	URL  string
+	// GitHub is where a github webhook dispatches; nil for other types.
+	GitHub  *GitHubTarget
 	Enabled bool
 	Events  []string
 	Filters Filters
@@ -119,11 +121,11 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	if len(w.Name) > 200 {
 		return Invalid("body.name", "must be at most 200 characters")
 	}
-	if err := validateWebhookURL(w.URL, p); err != nil {
+	if err := w.validateDestination(p); err != nil {
 		return err
 	}
 	if w.Name == "" {
-		w.Name = w.LoggedURL()
+		w.Name = w.displayName()
 		if len(w.Name) > 200 {
 			w.Name = w.Name[:200]
 		}

@@ -1,6 +1,7 @@
 package promptd_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,41 @@ func TestMaskURL(t *testing.T) {
 	} {
 		if got := promptd.MaskURL(in); got != want {
 			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestGitHubWebhookNormalize(t *testing.T) {
+	t.Parallel()
+	valid := func() promptd.Webhook {
+		return promptd.Webhook{Type: promptd.TypeGitHub, GitHub: &promptd.GitHubTarget{Repository: "acme/prompts", Token: "ghp_x"}}
+	}
+	w := valid()
+	if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "github:acme/prompts" || w.GitHub.EventType != promptd.DefaultGitHubEventType {
+		t.Errorf("defaults: name %q, event type %q", w.Name, w.GitHub.EventType)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*promptd.Webhook)
+		field  string
+	}{
+		{"no github", func(w *promptd.Webhook) { w.GitHub = nil }, "body.github"},
+		{"a url", func(w *promptd.Webhook) { w.URL = "https://api.github.com/x" }, "body.url"},
+		{"bad repository", func(w *promptd.Webhook) { w.GitHub.Repository = "acme" }, "body.github.repository"},
+		{"no token", func(w *promptd.Webhook) { w.GitHub.Token = "" }, "body.github.token"},
+		{"token with a space", func(w *promptd.Webhook) { w.GitHub.Token = "ghp x" }, "body.github.token"},
+		{"long event type", func(w *promptd.Webhook) { w.GitHub.EventType = strings.Repeat("e", 101) }, "body.github.eventType"},
+		{"headers", func(w *promptd.Webhook) { w.Headers = map[string]string{"X-Key": "1"} }, "body.headers"},
+		{"github on http", func(w *promptd.Webhook) { w.Type, w.URL = promptd.TypeHTTP, "https://example.com" }, "body.github"},
+	} {
+		w := valid()
+		tc.mutate(&w)
+		err := w.Normalize(promptd.URLPolicy{})
+		if promptd.ErrorKind(err) != promptd.EINVALID || promptd.ErrorField(err) != tc.field {
+			t.Errorf("%s: err = %v, want EINVALID on %s", tc.name, err, tc.field)
 		}
 	}
 }

@@ -16,6 +16,7 @@ type Webhook struct {
 	Name            string            `json:"name"`
 	Type            string            `json:"type"` // where deliveries go and in which shape: http …
 	URL             string            `json:"url"`
+	GitHub          *WebhookGitHub    `json:"github,omitempty"` // type github only; Token is masked
 	Enabled         bool              `json:"enabled"`
 	Events          []string          `json:"events"`
 	Filters         WebhookFilters    `json:"filters"`
@@ -67,6 +68,23 @@ type CreateWebhookRequest struct {
 	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty"`
 	MaxInFlight     int               `json:"maxInFlight,omitempty"`
 	Secret          string            `json:"secret,omitempty"` // whsec_…; generated when empty
+	GitHub          *WebhookGitHub    `json:"github,omitempty"` // type github only
+}
+
+// WebhookGitHub is where a github webhook creates repository_dispatch events: Repository
+// "owner/repo", a Token allowed to (never shown back), and the EventType workflows select
+// ("promptd-prompt" when empty).
+type WebhookGitHub struct {
+	Repository string `json:"repository"`
+	Token      string `json:"token"`
+	EventType  string `json:"eventType,omitempty"`
+}
+
+// WebhookGitHubPatch changes the github settings that are not nil.
+type WebhookGitHubPatch struct {
+	Repository *string `json:"repository,omitempty"`
+	Token      *string `json:"token,omitempty"`
+	EventType  *string `json:"eventType,omitempty"`
 }
 
 // UpdateWebhookRequest changes the fields that are not nil.
@@ -83,6 +101,7 @@ type UpdateWebhookRequest struct {
 	Retry           *WebhookRetryPatch   `json:"retry,omitempty"`
 	TimeoutSeconds  *int                 `json:"timeoutSeconds,omitempty"`
 	MaxInFlight     *int                 `json:"maxInFlight,omitempty"`
+	GitHub          *WebhookGitHubPatch  `json:"github,omitempty"`
 }
 
 // WebhookFiltersPatch replaces the filter kinds that are not nil.

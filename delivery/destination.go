@@ -53,6 +53,9 @@ type DestinationConfig struct {
 	// PublicURL is the dashboard's external base URL (--public-url), for the "View in
 	// promptd" links of chat messages; without it the messages carry no link.
 	PublicURL string
+	// GitHubAPIURL is GitHub's REST API base for github webhooks (DefaultGitHubAPIURL when
+	// empty).
+	GitHubAPIURL string
 }
 
 // NewDestinations returns the destinations of every type this build delivers to.
@@ -62,6 +65,7 @@ func NewDestinations(cfg DestinationConfig) Destinations {
 		promptd.TypeSlack:   SlackIncoming{PublicURL: cfg.PublicURL},
 		promptd.TypeDiscord: Discord{PublicURL: cfg.PublicURL},
 		promptd.TypeTeams:   Teams{PublicURL: cfg.PublicURL},
+		promptd.TypeGitHub:  GitHub{APIURL: cfg.GitHubAPIURL},
 	}
 }
 

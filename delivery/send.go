@@ -64,6 +64,9 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.Error = err.Error()
 		return att, Result{Err: err}
 	}
+	if att.URL == "" {
+		att.URL = req.URL.String() // a destination without a URL of its own (github)
+	}
 	att.RequestHeaders = logHeaders(req.Header, job.Webhook.Headers)
 
 	start := time.Now()
@@ -108,7 +111,8 @@ func describeError(ctx context.Context, err error, timeoutSeconds int) string {
 	return err.Error()
 }
 
-// logHeaders flattens h for the attempt log, masking the values of the custom headers.
+// logHeaders flattens h for the attempt log, masking the values of the custom headers and
+// of Authorization.
 func logHeaders(h http.Header, custom map[string]string) map[string]string {
 	out := make(map[string]string, len(h))
 	for name, values := range h {
@@ -116,6 +120,9 @@ func logHeaders(h http.Header, custom map[string]string) map[string]string {
 	}
 	for name := range custom {
 		out[strings.ToLower(name)] = maskedValue
+	}
+	if _, ok := out["authorization"]; ok {
+		out["authorization"] = maskedValue // a destination's credential (a GitHub token)
 	}
 	return out
 }

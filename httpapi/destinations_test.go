@@ -117,3 +117,46 @@ func TestWebhookDryRun(t *testing.T) {
 	}
 	rcv.none()
 }
+
+// TestGitHubWebhookAPI checks a github webhook through the API: its token is never shown,
+// a patch keeps what it does not name, and bad settings are 422s naming the field.
+func TestGitHubWebhookAPI(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t, hookOptions{httpsOnly: true})
+	w := e.createWebhook(e.admin, map[string]any{"type": "github", "github": map[string]any{"repository": "acme/prompts", "token": "ghp_secrettoken"}})
+	if w.Type != promptd.TypeGitHub || w.URL != "" || w.GitHub == nil || w.GitHub.Repository != "acme/prompts" ||
+		w.GitHub.EventType != promptd.DefaultGitHubEventType || w.GitHub.Token != maskedHeaderValue || w.Name != "github:acme/prompts" {
+		t.Fatalf("created: %+v %+v", w, w.GitHub)
+	}
+	path := "/api/v1/webhooks/" + w.ID
+	var got webhookView
+	e.call("PATCH", path, e.admin, map[string]any{"github": map[string]any{"eventType": "prompt-changed"}}, 200, &got)
+	if got.GitHub == nil || got.GitHub.Repository != "acme/prompts" || got.GitHub.EventType != "prompt-changed" {
+		t.Errorf("patched: %+v", got.GitHub)
+	}
+	stored, err := e.store.FindWebhook(t.Context(), e.defaultProjectID(), w.ID)
+	if err != nil || stored.GitHub.Token != "ghp_secrettoken" {
+		t.Errorf("the patch lost the token: %+v, %v", stored.GitHub, err)
+	}
+	// Back to http: the github settings go.
+	e.call("PATCH", path, e.admin, map[string]any{"type": "http", "url": "https://ci.example.com/hook"}, 200, &got)
+	if got.GitHub != nil || got.URL != "https://ci.example.com/hook" {
+		t.Errorf("patched to http: %+v", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"no github", map[string]any{"type": "github"}, "body.github"},
+		{"github with a url", map[string]any{"type": "github", "url": "https://api.github.com", "github": map[string]any{"repository": "a/b", "token": "t"}}, "body.url"},
+		{"bad repository", map[string]any{"type": "github", "github": map[string]any{"repository": "a", "token": "t"}}, "body.github.repository"},
+		{"no token", map[string]any{"type": "github", "github": map[string]any{"repository": "a/b"}}, "body.github.token"},
+		{"github on http", map[string]any{"url": "https://ci.example.com", "github": map[string]any{"repository": "a/b", "token": "t"}}, "body.github"},
+		{"unknown github field", map[string]any{"type": "github", "github": map[string]any{"repository": "a/b", "token": "t", "ref": "main"}}, "body.github.ref"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProblem(t, e.send(req{method: "POST", path: "/api/v1/webhooks", key: e.admin, body: tc.body}), 422, tc.field)
+		})
+	}
+}

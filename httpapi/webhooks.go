@@ -118,8 +118,9 @@ type webhookView struct {
 	ID              string            `json:"id" doc:"The webhook's id"`
 	ProjectID       string            `json:"projectId"`
 	Name            string            `json:"name"`
-	Type            string            `json:"type" enum:"http,slack,discord,teams" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url; slack, discord and teams post a chat message about the event to their incoming-webhook url"`
-	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where requests go. A slack, discord or teams URL is its own credential: stored encrypted, shown masked (…/••••••) to non-admin keys"`
+	Type            string            `json:"type" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url; slack, discord and teams post a chat message about the event to their incoming-webhook url"`
+	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where requests go. A slack, discord or teams URL is its own credential: stored encrypted, shown masked (…/••••••) to non-admin keys. Empty for github"`
+	GitHub          *githubView       `json:"github,omitempty" doc:"Where a github webhook dispatches"`
 	Enabled         bool              `json:"enabled" doc:"false: new events are recorded as cancelled deliveries"`
 	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
 	Filters         filtersView       `json:"filters"`
@@ -133,6 +134,27 @@ type webhookView struct {
 	DisabledAt      *time.Time        `json:"disabledAt,omitempty" doc:"When the webhook was disabled; absent while it is enabled"`
 	CreatedAt       time.Time         `json:"createdAt"`
 	UpdatedAt       time.Time         `json:"updatedAt"`
+}
+
+// githubView is where a github webhook dispatches; its token is never shown.
+type githubView struct {
+	Repository string `json:"repository" example:"acme/prompts"`
+	EventType  string `json:"eventType" example:"promptd-prompt" doc:"The repository_dispatch event_type"`
+	Token      string `json:"token" example:"••••••" doc:"Always masked"`
+}
+
+// githubBody is where a new github webhook dispatches.
+type githubBody struct {
+	Repository string `json:"repository" example:"acme/prompts" doc:"owner/repo"`
+	Token      string `json:"token" doc:"A token that may create repository_dispatch events: fine-grained with Contents: write, or classic with the repo scope. Stored encrypted, never shown again"`
+	EventType  string `json:"eventType,omitempty" example:"promptd-prompt" doc:"The event_type workflows select with on: repository_dispatch: types; promptd-prompt when left out"`
+}
+
+// githubPatch changes some of a github webhook's settings.
+type githubPatch struct {
+	Repository *string `json:"repository,omitempty" doc:"owner/repo"`
+	Token      *string `json:"token,omitempty" doc:"A new token"`
+	EventType  *string `json:"eventType,omitempty"`
 }
 
 // filtersView is a webhook's prompt filters.
@@ -172,6 +194,9 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 	}
 	if !showHeaderValues {
 		v.URL = w.LoggedURL()
+	}
+	if g := w.GitHub; g != nil {
+		v.GitHub = &githubView{Repository: g.Repository, EventType: g.EventType, Token: maskedHeaderValue}
 	}
 	for name, value := range w.Headers {
 		if !showHeaderValues {
@@ -258,8 +283,8 @@ type retryBody struct {
 // createWebhookBody is the body of POST /api/v1/webhooks.
 type createWebhookBody struct {
 	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
-	Type            string            `json:"type,omitempty" enum:"http,slack,discord,teams" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
-	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment"`
+	Type            string            `json:"type,omitempty" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
+	URL             string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment. Required, except for type github"`
 	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
 	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
 	Filters         *filtersBody      `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
@@ -270,6 +295,7 @@ type createWebhookBody struct {
 	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30" doc:"Per-request timeout; 15 when left out"`
 	MaxInFlight     int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256" doc:"Requests in flight to this webhook at most; 16 when left out"`
 	Secret          string            `json:"secret,omitempty" example:"whsec_…" doc:"The signing secret: whsec_ and base64; generated when left out"`
+	GitHub          *githubBody       `json:"github,omitempty" doc:"Where a github webhook dispatches (type github only)"`
 }
 
 type createWebhookRequest struct {
@@ -309,6 +335,9 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 	}
 	if b.Filters != nil {
 		w.Filters = promptd.Filters{PromptNames: b.Filters.PromptNames, Labels: b.Filters.Labels, Tags: b.Filters.Tags}
+	}
+	if g := b.GitHub; g != nil {
+		w.GitHub = &promptd.GitHubTarget{Repository: g.Repository, Token: g.Token, EventType: g.EventType}
 	}
 	if b.Retry != nil {
 		schedule, err := parseSchedule("body.retry.schedule", b.Retry.Schedule)
@@ -399,7 +428,7 @@ type retryPatch struct {
 // and only those present change.
 type updateWebhookBody struct {
 	Name            *string            `json:"name,omitempty" doc:"The new name; empty for the URL"`
-	Type            *string            `json:"type,omitempty" enum:"http,slack,discord,teams" doc:"The new type; the fields the new type needs must come with it"`
+	Type            *string            `json:"type,omitempty" enum:"http,slack,discord,teams,github" doc:"The new type; the fields the new type needs must come with it"`
 	URL             *string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd"`
 	Enabled         *bool              `json:"enabled,omitempty" doc:"false stops deliveries (new events are recorded as cancelled); true re-enables"`
 	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`
@@ -410,6 +439,7 @@ type updateWebhookBody struct {
 	Retry           *retryPatch        `json:"retry,omitempty" doc:"Changes the retry fields present"`
 	TimeoutSeconds  *int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30"`
 	MaxInFlight     *int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256"`
+	GitHub          *githubPatch       `json:"github,omitempty" doc:"Changes the github settings present (type github)"`
 }
 
 type updateWebhookRequest struct {
@@ -452,6 +482,22 @@ func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 	set(&w.SignatureHeader, b.SignatureHeader)
 	set(&w.TimeoutSeconds, b.TimeoutSeconds)
 	set(&w.MaxInFlight, b.MaxInFlight)
+	if b.Type != nil { // settings of the old type that the new one has not
+		if w.Type != promptd.TypeGitHub && b.GitHub == nil {
+			w.GitHub = nil
+		}
+		if w.Type == promptd.TypeGitHub && b.URL == nil {
+			w.URL = ""
+		}
+	}
+	if g := b.GitHub; g != nil {
+		if w.GitHub == nil {
+			w.GitHub = &promptd.GitHubTarget{}
+		}
+		set(&w.GitHub.Repository, g.Repository)
+		set(&w.GitHub.Token, g.Token)
+		set(&w.GitHub.EventType, g.EventType)
+	}
 	if f := b.Filters; f != nil {
 		set(&w.Filters.PromptNames, f.PromptNames)
 		set(&w.Filters.Labels, f.Labels)

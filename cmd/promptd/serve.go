@@ -51,12 +51,16 @@ type serveCmd struct {
 
 	// Destinations (docs/destinations.md).
 	PublicURL string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
+	GitHubAPIURL string `name:"github-api-url" env:"PROMPTD_GITHUB_API_URL" default:"https://api.github.com" help:"GitHub's REST API, where github webhooks create repository_dispatch events (a GitHub Enterprise Server's https://host/api/v3)."`
 }
 
 func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	publicURL, err := parsePublicURL(c.PublicURL)
 	if err != nil {
 		return err
+	}
+	if u, err := url.Parse(c.GitHubAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--github-api-url must be an absolute http(s) URL, got %q", c.GitHubAPIURL)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes must be at least 1024, got %d", c.MaxBodyBytes)
@@ -112,7 +116,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		Concurrency:     c.Concurrency,
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
-		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL}),
+		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL}),
 	})
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 // webhookColumns are the columns scanWebhook reads.
 const webhookColumns = `id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at,
-	destination_secret`
+	destination, destination_secret`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
 type retryJSON struct {
@@ -32,6 +32,7 @@ type retryJSON struct {
 type webhookRow struct {
 	w          promptd.Webhook
 	sealed     []byte
+	dest       string // the destination column: plain settings of the type
 	destSealed []byte // nil when the type keeps no secret
 	revision   int64
 }
@@ -47,7 +48,7 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	w := &r.w
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.Type, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
 		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated,
-		&r.destSealed); err != nil {
+		&r.dest, &r.destSealed); err != nil {
 		return nil, err
 	}
 	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
@@ -109,6 +110,13 @@ func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
 	if w.Headers == nil {
 		w.Headers = map[string]string{}
 	}
+	var dj destinationJSON
+	if err := json.Unmarshal([]byte(r.dest), &dj); err != nil {
+		return nil, fmt.Errorf("webhook %s: decoding the destination: %w", r.w.ID, err)
+	}
+	if dj.GitHub != nil {
+		w.GitHub = &promptd.GitHubTarget{Repository: dj.GitHub.Repository, EventType: dj.GitHub.EventType}
+	}
 	if len(r.destSealed) > 0 {
 		plain, err := box.Open(r.destSealed)
 		if err != nil {
@@ -123,10 +131,23 @@ func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
 	return &w, nil
 }
 
+// destinationJSON is the destination column: the settings of a webhook's type that are not
+// secret.
+type destinationJSON struct {
+	GitHub *githubJSON `json:"github,omitempty"`
+}
+
+type githubJSON struct {
+	Repository string `json:"repository"`
+	EventType  string `json:"eventType"`
+}
+
 // destinationSecret is what a webhook type keeps encrypted besides custom headers: an
-// incoming-webhook URL, which is its own credential. The url column then holds it masked.
+// incoming-webhook URL, which is its own credential (the url column then holds it masked),
+// or a GitHub token.
 type destinationSecret struct {
-	URL string `json:"url,omitempty"`
+	URL         string `json:"url,omitempty"`
+	GitHubToken string `json:"githubToken,omitempty"`
 }
 
 // apply restores the secrets onto w.
@@ -134,12 +155,18 @@ func (ds *destinationSecret) apply(w *promptd.Webhook) {
 	if ds.URL != "" {
 		w.URL = ds.URL
 	}
+	if w.GitHub != nil {
+		w.GitHub.Token = ds.GitHubToken
+	}
 }
 
 // secretOf returns what of w must be stored encrypted, or nil when nothing must.
 func secretOf(w *promptd.Webhook) *destinationSecret {
-	if w.SecretURL() {
+	switch {
+	case w.SecretURL():
 		return &destinationSecret{URL: w.URL}
+	case w.GitHub != nil:
+		return &destinationSecret{GitHubToken: w.GitHub.Token}
 	}
 	return nil
 }
@@ -151,6 +178,7 @@ type encodedWebhook struct {
 	// url is the url column: the URL, masked when it is a credential (kept sealed in
 	// destination).
 	url         string
+	settings    string // the destination column (destinationJSON)
 	destination []byte // sealed destinationSecret; nil when there is none
 }
 
@@ -160,7 +188,7 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if w.Type == "" {
 		w.Type = promptd.TypeHTTP
 	}
-	if strings.TrimSpace(w.URL) == "" {
+	if strings.TrimSpace(w.URL) == "" && w.Type != promptd.TypeGitHub {
 		return nil, promptd.Invalid("body.url", "is required")
 	}
 	if _, err := promptd.NewMatcher(w); err != nil {
@@ -190,7 +218,15 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypting custom headers: %w", err)
 	}
-	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL}
+	var dj destinationJSON
+	if g := w.GitHub; g != nil {
+		dj.GitHub = &githubJSON{Repository: g.Repository, EventType: g.EventType}
+	}
+	settings, err := json.Marshal(dj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the destination: %w", err)
+	}
+	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL, settings: string(settings)}
 	if ds := secretOf(w); ds != nil {
 		plain, err := json.Marshal(ds)
 		if err != nil {
@@ -226,6 +262,10 @@ func cloneWebhook(w *promptd.Webhook) *promptd.Webhook {
 		c.Headers = map[string]string{}
 	}
 	c.Retry.Schedule = slices.Clone(w.Retry.Schedule)
+	if w.GitHub != nil {
+		g := *w.GitHub
+		c.GitHub = &g
+	}
 	return &c
 }
 
@@ -290,10 +330,10 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
-				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret)
-			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17)`,
+				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination)
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18)`,
 			out.ID, projectID, out.Name, enc.url, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
-			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination)); err != nil {
+			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination), enc.settings); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -441,10 +481,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 		r, err := scanWebhook(tx.QueryRowContext(ctx,
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
-				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16`+health+`
+				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16, destination = $17`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
 			in.Name, enc.url, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
-			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination)))
+			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination), enc.settings))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}

@@ -292,8 +292,8 @@ func (su suite) testWebhookIsolation(t *testing.T) {
 	}
 }
 
-// CheckEncryptedAtRest checks that s keeps webhook secrets, custom header values and
-// incoming-webhook URLs encrypted: it creates a webhook and rotates its secret through s, then reads every column
+// CheckEncryptedAtRest checks that s keeps webhook secrets, custom header values,
+// incoming-webhook URLs and GitHub tokens encrypted: it creates a webhook and rotates its secret through s, then reads every column
 // of the webhooks and webhook_secrets tables through raw, a separate connection to the same
 // database, and fails t when a secret or a header value appears in them. It also checks that
 // a store with another master key cannot read them. s must be a new, empty, migrated store
@@ -336,8 +336,20 @@ func CheckEncryptedAtRest(t *testing.T, s promptd.Store, raw *sql.DB) {
 		t.Fatalf("FindWebhook of a slack webhook: %v, %v", got, err)
 	}
 
+	token := "ghp_" + strings.TrimPrefix(promptd.NewWebhookSecret(), "whsec_")
+	gh, err := s.CreateWebhook(ctx, p.ID, newWebhook(t, "gh", func(w *promptd.Webhook) {
+		w.Type, w.URL, w.Headers = promptd.TypeGitHub, "", nil
+		w.GitHub = &promptd.GitHubTarget{Repository: "acme/prompts", Token: token}
+	}), promptd.NewWebhookSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindWebhook(ctx, p.ID, gh.ID); err != nil || got.GitHub == nil || got.GitHub.Token != token || got.GitHub.Repository != "acme/prompts" {
+		t.Fatalf("FindWebhook of a github webhook: %+v, %v", got, err)
+	}
+
 	needles := map[string][]byte{}
-	for name, v := range map[string]string{"the secret": secret, "the rotated-in secret": next, "the header value": headerValue, "the incoming-webhook URL": hookURL} {
+	for name, v := range map[string]string{"the secret": secret, "the rotated-in secret": next, "the header value": headerValue, "the incoming-webhook URL": hookURL, "the GitHub token": token} {
 		needles[name] = []byte(v)
 		needles[name+" (its random part)"] = []byte(v[len(v)-30:])
 	}
