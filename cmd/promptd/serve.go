@@ -50,7 +50,7 @@ type serveCmd struct {
 	LogFormat string `name:"log-format" env:"PROMPTD_LOG_FORMAT" enum:",text,json" default:"" help:"Log lines as text (key=value) or json, one object a line (default: json; text with --dev)."`
 
 	// Destinations (docs/destinations.md).
-	PublicURL string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
+	PublicURL    string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
 	GitHubAPIURL string `name:"github-api-url" env:"PROMPTD_GITHUB_API_URL" default:"https://api.github.com" help:"GitHub's REST API, where github webhooks create repository_dispatch events (a GitHub Enterprise Server's https://host/api/v3)."`
 }
 
