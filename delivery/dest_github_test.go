@@ -189,7 +189,7 @@ func TestGitHubAnswers(t *testing.T) {
 			fake := newGitHubFake(t, tt.script...)
 			w := f.webhook(t, "", githubHook(tt.repo, tt.token))
 			f.start(t, githubEngine(fake))
-			d := f.waitDelivery(t, w, f.publish(t, "evaluation.completed"), tt.want)
+			d := f.waitDelivery(t, w, f.publish(t, "eval-run.completed"), tt.want)
 			if got := statuses(d); !slices.Equal(got, tt.attempts) {
 				t.Fatalf("attempt statuses = %v, want %v (%+v)", got, tt.attempts, d.Attempts)
 			}
