@@ -47,6 +47,7 @@ var apiOperations = map[string]apiOperation{
 	"rotate-webhook-secret":  {"RotateWebhookSecret", nil, RotateSecretRequest{}, WebhookSecrets{}},
 	"test-webhook":           {"DryRunWebhook", nil, DryRunRequest{}, TestResult{}},
 	"recover-webhook":        {"RecoverWebhook", nil, recoverRequest{}, recoverResult{}},
+	"get-webhook-stats":      {"GetWebhookStats", webhookStatsOptions{}, nil, WebhookStats{}},
 	"list-deliveries":        {"ListDeliveries", ListDeliveriesOptions{}, nil, promptd.Page[promptd.Delivery]{}},
 	"get-delivery":           {"GetDelivery", nil, nil, promptd.Delivery{}},
 	"resend-delivery":        {"ResendDelivery", nil, nil, promptd.Delivery{}},

@@ -152,6 +152,9 @@ func TestEndToEnd(t *testing.T) {
 	if s, err := c.GetWebhookSecret(ctx, wh.ID); err != nil || len(s.Secrets) != 2 {
 		t.Fatalf("GetWebhookSecret = %+v, %v", s, err)
 	}
+	if st, err := c.GetWebhookStats(ctx, wh.ID, time.Time{}); err != nil || st.Attempts == 0 || st.Succeeded == 0 || st.WebhookID != wh.ID {
+		t.Fatalf("GetWebhookStats = %+v, %v", st, err)
+	}
 	if n, err := c.RecoverWebhook(ctx, wh.ID, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("RecoverWebhook = %d, %v", n, err)
 	}

@@ -178,6 +178,9 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 	if len(secrets.Secrets) != 2 {
 		t.Errorf("webhooks rotate = %+v", secrets)
 	}
+	if out := ok(t, s.base, "webhooks", "stats", wh.ID, "--since", "1h"); !strings.Contains(out, "(100.0 %)") {
+		t.Errorf("webhooks stats:\n%s", out)
+	}
 	if out := ok(t, s.base, "webhooks", "recover", wh.ID, "--since", "1h"); !strings.Contains(out, "re-queued 0") {
 		t.Errorf("webhooks recover: %q", out)
 	}

@@ -22,6 +22,7 @@ type webhooksCmd struct {
 	Test    webhooksTestCmd    `cmd:"" help:"Send a webhook.test event now and show the answer."`
 	Rotate  webhooksRotateCmd  `cmd:"" help:"Rotate the signing secret; the old one stays valid for --overlap."`
 	Recover webhooksRecoverCmd `cmd:"" help:"Re-queue the webhook's failed deliveries since a time."`
+	Stats   webhooksStatsCmd   `cmd:"" help:"Show the webhook's delivery health: success rate, latencies, last failure."`
 	Delete  webhooksDeleteCmd  `cmd:"" help:"Delete a webhook."`
 }
 
@@ -365,4 +366,43 @@ func (c *webhooksDeleteCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 	}
 	_, err = fmt.Fprintf(e.stdout, "deleted webhook %s\n", c.ID)
 	return err
+}
+
+type webhooksStatsCmd struct {
+	webhookIDArg
+	Since string `name:"since" help:"The window's start: an RFC 3339 time or a duration back from now (24h when left out)."`
+}
+
+func (c *webhooksStatsCmd) Run(ctx context.Context, e *env, f *clientFlags) error {
+	var since time.Time
+	if c.Since != "" {
+		t, err := parseSince(c.Since)
+		if err != nil {
+			return err
+		}
+		since = t
+	}
+	cl, err := f.client()
+	if err != nil {
+		return err
+	}
+	st, err := cl.GetWebhookStats(ctx, c.ID, since)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return writeJSON(e.stdout, st)
+	}
+	last := "-"
+	if st.LastFailureAt != nil {
+		last = ago(*st.LastFailureAt) + " " + st.LastFailure
+	}
+	return table(e.stdout, []string{"FIELD", "VALUE"}, [][]string{
+		{"since", ago(st.Since)},
+		{"attempts", strconv.Itoa(st.Attempts)},
+		{"succeeded", fmt.Sprintf("%d (%.1f %%)", st.Succeeded, 100*st.SuccessRate)},
+		{"latency p50 / p95", fmt.Sprintf("%d ms / %d ms", st.P50Ms, st.P95Ms)},
+		{"last failure", last},
+		{"circuit", string(st.Circuit.State)},
+	})
 }
