@@ -49,6 +49,8 @@ func TestValidationProblems(t *testing.T) {
 		{"limit zero", req{method: "GET", path: "/api/v1/events?limit=0"}, 422, "query.limit"},
 		{"unknown query parameter", req{method: "GET", path: "/api/v1/prompts?lable=production"}, 422, "query.lable"},
 		{"bad cursor", req{method: "GET", path: "/api/v1/prompts?cursor=%21%21"}, 422, "query.cursor"},
+		{"garbage cursor", req{method: "GET", path: "/api/v1/prompts?cursor=Z2FyYmFnZQ"}, 422, "query.cursor"},
+		{"garbage event cursor", req{method: "GET", path: "/api/v1/events?cursor=abc"}, 422, "query.cursor"},
 		{"since not RFC 3339", req{method: "GET", path: "/api/v1/events?since=yesterday"}, 422, "query.since"},
 		{"reserved event type", req{method: "POST", path: "/api/v1/events", body: `{"type":"prompt.created"}`}, 422, "body.type"},
 		{"malformed event type", req{method: "POST", path: "/api/v1/events", body: `{"type":"Evaluation"}`}, 422, "body.type"},

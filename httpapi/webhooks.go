@@ -629,9 +629,11 @@ func (s *server) testWebhook(ctx context.Context, in *testWebhookRequest) (*test
 	if err != nil {
 		return nil, err
 	}
+	// Times as the store keeps them, and as every other answer shows them: milliseconds, UTC.
 	out := &testResult{DeliveryID: d.ID, Status: res.Status, Attempt: res.Attempt}
+	out.Attempt.StartedAt = toMillis(out.Attempt.StartedAt)
 	if res.Status == promptd.StatusPending && !res.NextAttemptAt.IsZero() {
-		at := res.NextAttemptAt
+		at := toMillis(res.NextAttemptAt)
 		out.NextAttemptAt = &at
 	}
 	return &testResultResponse{Body: out}, nil
@@ -690,3 +692,6 @@ func (s *server) createTestDelivery(ctx context.Context, key *promptd.APIKey, we
 	}
 	return s.deliveries.CreateDryRunDelivery(ctx, key.ProjectID, webhookID, ev)
 }
+
+// toMillis cuts t to milliseconds, in UTC: the precision of every stored time.
+func toMillis(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }

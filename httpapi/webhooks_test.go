@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -462,8 +463,11 @@ func TestWebhookTestRoute(t *testing.T) {
 	path := "/api/v1/webhooks/" + w.ID + "/test"
 
 	var res testResult
-	e.call("POST", path, e.admin, nil, 200, &res)
+	raw := e.call("POST", path, e.admin, nil, 200, &res)
 	got := rcv.next()
+	if m := regexp.MustCompile(`"startedAt":"([^"]+)"`).FindStringSubmatch(string(raw.body)); m == nil || !regexp.MustCompile(`\.\d{1,3}Z$|:\d\dZ$`).MatchString(m[1]) {
+		t.Errorf("startedAt not in milliseconds: %s", raw.body)
+	}
 	if res.DeliveryID == "" || res.Status != promptd.StatusSucceeded || res.NextAttemptAt != nil {
 		t.Errorf("test result = %+v", res)
 	}

@@ -10,11 +10,16 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// Cursors are opaque to clients: the base64url of the sort key of the last item of a page
-// (a prompt name, a version number, an event id).
+// Cursors are opaque to clients: the base64url of cursorTag and the sort key of the last
+// item of a page (a prompt name, a version number, an event id). The tag tells a cursor
+// promptd made from any other string, which is refused (422) rather than read as a key
+// (which would answer an empty page, or the first one again).
+
+// cursorTag starts every cursor's decoded text.
+const cursorTag = "pd1:"
 
 func encodeCursor(key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorTag + key))
 }
 
 func badCursor() error {
@@ -23,10 +28,11 @@ func badCursor() error {
 
 func decodeCursor(cursor string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 {
+	key, tagged := strings.CutPrefix(string(b), cursorTag)
+	if err != nil || !tagged || key == "" {
 		return "", badCursor()
 	}
-	return string(b), nil
+	return key, nil
 }
 
 func decodeIntCursor(cursor string) (int, error) {

@@ -35,10 +35,13 @@ func TestCursors(t *testing.T) {
 	if got, err := decodeCursor(encodeCursor("team-a/one")); err != nil || got != "team-a/one" {
 		t.Errorf("name cursor round trip: %q, %v", got, err)
 	}
+	if _, err := decodeCursor("Z2FyYmFnZQ"); promptd.ErrorField(err) != "query.cursor" { // "garbage"
+		t.Errorf("decodeCursor(base64 of garbage): %v, want EINVALID query.cursor", err)
+	}
 	if got, err := decodeIntCursor(encodeCursor("42")); err != nil || got != 42 {
 		t.Errorf("number cursor round trip: %d, %v", got, err)
 	}
-	for _, bad := range []string{"", "!!", "a b", encodeCursor("x"), encodeCursor("-1"), encodeCursor("0")} {
+	for _, bad := range []string{"", "!!", "a b", "abc", "MDFhMjAxYWUtN2RjNy03YmQxLWIzM2EtMTgxM2JhMWVkNWY4", encodeCursor("x"), encodeCursor("-1"), encodeCursor("0")} {
 		if _, err := decodeIntCursor(bad); promptd.ErrorField(err) != "query.cursor" {
 			t.Errorf("decodeIntCursor(%q): %v, want EINVALID query.cursor", bad, err)
 		}
