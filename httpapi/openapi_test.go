@@ -16,7 +16,7 @@ func TestOpenAPIDocumentsWhatHappens(t *testing.T) {
 		Servers []struct {
 			URL string `json:"url"`
 		} `json:"servers"`
-		Paths map[string]map[string]map[string]json.RawMessage `json:"paths"`
+		Paths      map[string]map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas map[string]struct {
 				Properties map[string]any `json:"properties"`
