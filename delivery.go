@@ -29,8 +29,13 @@ type Delivery struct {
 	NextAttemptAt  *time.Time `json:"nextAttemptAt,omitempty"`
 	LastStatusCode int        `json:"lastStatusCode,omitempty"`
 	LastError      string     `json:"lastError,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
+	// OrderingKey and Sequence place the delivery in its line at a webhook with per-prompt
+	// ordering: the key (the prompt's id, or a custom event's orderingKey) and its place
+	// in that key's line. Empty and 0 for unordered deliveries.
+	OrderingKey string    `json:"orderingKey,omitempty"`
+	Sequence    int64     `json:"sequence,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 	// Attempts is filled by FindDelivery only, oldest first.
 	Attempts []Attempt `json:"attempts,omitempty"`
 }

@@ -88,6 +88,10 @@ type Event struct {
 	// Subject holds what webhook prompt filters match against; nil for events that are not
 	// about a prompt. It is derived when the event is made and is not part of the payload.
 	Subject *Subject `json:"-"`
+	// OrderingKey is the line the event's deliveries join at webhooks with per-prompt
+	// ordering: the prompt's id for prompt events, the orderingKey given with a custom
+	// event, "" (not ordered) otherwise. It is not part of the payload.
+	OrderingKey string `json:"-"`
 	// decoded caches the payload decoded for payload filters; nil for events not built by
 	// NewPromptEvent or NewDataEvent (their payload is decoded on each use).
 	decoded *decodedPayload
@@ -139,13 +143,14 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 		}
 	}
 	return &Event{
-		ID:        id,
-		ProjectID: v.ProjectID,
-		Type:      typ,
-		Timestamp: now,
-		Payload:   payload,
-		Subject:   subject,
-		decoded:   &decodedPayload{},
+		ID:          id,
+		ProjectID:   v.ProjectID,
+		Type:        typ,
+		Timestamp:   now,
+		Payload:     payload,
+		Subject:     subject,
+		OrderingKey: v.PromptID,
+		decoded:     &decodedPayload{},
 	}, nil
 }
 

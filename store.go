@@ -158,6 +158,9 @@ type PublishEventInput struct {
 	Type           string
 	Data           json.RawMessage
 	IdempotencyKey string
+	// OrderingKey puts the event's deliveries in a line at webhooks with per-prompt
+	// ordering (see ValidateOrderingKey); "" leaves them unordered.
+	OrderingKey string
 }
 
 // EventFilter narrows ListEvents: Type is an exact event type; Since and Until bound the

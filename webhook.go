@@ -81,7 +81,9 @@ type Webhook struct {
 	Filters Filters
 	// Filter is a CEL expression over the event (see CompileFilter); "" lets every event
 	// through.
-	Filter          string
+	Filter string
+	// Ordering is OrderingNone (the default) or OrderingPerPrompt.
+	Ordering        string
 	Headers         map[string]string
 	SignatureHeader string
 	Retry           RetryPolicy
@@ -208,7 +210,10 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	case w.MaxInFlight < 1 || w.MaxInFlight > MaxMaxInFlight:
 		return Invalid("body.maxInFlight", "must be between 1 and %d, got %d", MaxMaxInFlight, w.MaxInFlight)
 	}
-	return w.normalizeDestination()
+	if err := w.normalizeDestination(); err != nil {
+		return err
+	}
+	return w.normalizeOrdering()
 }
 
 func validateWebhookURL(raw string, p URLPolicy) error {

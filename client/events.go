@@ -16,6 +16,9 @@ type PublishEventRequest struct {
 	// IdempotencyKey, when set, makes a retry with the same key, type and data within 24
 	// hours publish once: it answers the first event.
 	IdempotencyKey string `json:"-" header:"Idempotency-Key"`
+	// OrderingKey lines the event up with the others of the same key at webhooks with
+	// per-prompt ordering.
+	OrderingKey string `json:"orderingKey,omitempty"`
 }
 
 // ListEventsOptions narrow ListEvents.

@@ -20,7 +20,8 @@ type Webhook struct {
 	Enabled         bool              `json:"enabled"`
 	Events          []string          `json:"events"`
 	Filters         WebhookFilters    `json:"filters"`
-	Filter          string            `json:"filter"` // CEL payload filter; "" for none
+	Filter          string            `json:"filter"`   // CEL payload filter; "" for none
+	Ordering        string            `json:"ordering"` // none or per-prompt
 	Headers         map[string]string `json:"headers"`
 	SignatureHeader string            `json:"signatureHeader"`
 	Retry           WebhookRetry      `json:"retry"`
@@ -61,7 +62,8 @@ type CreateWebhookRequest struct {
 	Enabled         *bool             `json:"enabled,omitempty"`
 	Events          []string          `json:"events,omitempty"`
 	Filters         *WebhookFilters   `json:"filters,omitempty"`
-	Filter          string            `json:"filter,omitempty"` // a CEL expression over the event
+	Filter          string            `json:"filter,omitempty"`   // a CEL expression over the event
+	Ordering        string            `json:"ordering,omitempty"` // none (default) or per-prompt
 	Headers         map[string]string `json:"headers,omitempty"`
 	SignatureHeader string            `json:"signatureHeader,omitempty"`
 	Retry           *WebhookRetry     `json:"retry,omitempty"`
@@ -95,7 +97,8 @@ type UpdateWebhookRequest struct {
 	Enabled         *bool                `json:"enabled,omitempty"`
 	Events          *[]string            `json:"events,omitempty"`
 	Filters         *WebhookFiltersPatch `json:"filters,omitempty"`
-	Filter          *string              `json:"filter,omitempty"` // "" removes it
+	Filter          *string              `json:"filter,omitempty"`   // "" removes it
+	Ordering        *string              `json:"ordering,omitempty"` // none or per-prompt
 	Headers         *map[string]string   `json:"headers,omitempty"`
 	SignatureHeader *string              `json:"signatureHeader,omitempty"`
 	Retry           *WebhookRetryPatch   `json:"retry,omitempty"`

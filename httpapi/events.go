@@ -60,6 +60,8 @@ func (s *server) registerEvents() {
 type publishEventBody struct {
 	Type string          `json:"type" example:"deploy.finished" doc:"<resource>.<action>: lowercase letters, digits, '_' and '-'; the prompt, prompt-version and webhook resources and the release workflow's types (approval.requested, approval.completed, evaluation.started, evaluation.completed, evaluation.failed) are reserved"`
 	Data json.RawMessage `json:"data,omitempty" doc:"Any JSON, delivered as the payload's data; {} when left out"`
+	// OrderingKey is not part of the payload.
+	OrderingKey string `json:"orderingKey,omitempty" maxLength:"255" doc:"At webhooks with per-prompt ordering, events with the same key are delivered one at a time, in order (e.g. a prompt's id, to line up with its own events); no ordering when left out"`
 }
 
 type publishEventRequest struct {
@@ -80,7 +82,7 @@ func (s *server) publishEvent(ctx context.Context, in *publishEventRequest) (*pu
 		return nil, err
 	}
 	ev, replayed, err := s.store.PublishEvent(ctx, key.ProjectID, promptd.PublishEventInput{
-		Type: in.Body.Type, Data: in.Body.Data, IdempotencyKey: in.IdempotencyKey,
+		Type: in.Body.Type, Data: in.Body.Data, IdempotencyKey: in.IdempotencyKey, OrderingKey: in.Body.OrderingKey,
 	})
 	if err != nil {
 		return nil, err

@@ -125,6 +125,7 @@ type webhookView struct {
 	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
 	Filters         filtersView       `json:"filters"`
 	Filter          string            `json:"filter" example:"event.prompt.name.startsWith(\"support/\")" doc:"CEL payload filter over the event; empty lets every event through"`
+	Ordering        string            `json:"ordering" enum:"none,per-prompt" doc:"per-prompt: the deliveries of one prompt (or custom orderingKey) are sent one at a time, in event order"`
 	Headers         map[string]string `json:"headers" doc:"Custom headers sent with every request; their values are shown to admin keys only (others see ••••••)"`
 	SignatureHeader string            `json:"signatureHeader" example:"x-promptd-signature" doc:"The header carrying t=<unix seconds>,s=<hex HMAC-SHA256>"`
 	Retry           retryView         `json:"retry"`
@@ -183,6 +184,7 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		Events:          nonNil(w.Events),
 		Filters:         filtersView{PromptNames: nonNil(w.Filters.PromptNames), Labels: nonNil(w.Filters.Labels), Tags: nonNil(w.Filters.Tags)},
 		Filter:          w.Filter,
+		Ordering:        w.Ordering,
 		Headers:         make(map[string]string, len(w.Headers)),
 		SignatureHeader: w.SignatureHeader,
 		Retry:           retryView{Schedule: formatSchedule(w.Retry.Schedule), RetryOn: w.Retry.RetryOn},
@@ -289,6 +291,7 @@ type createWebhookBody struct {
 	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
 	Filters         *filtersBody      `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
 	Filter          string            `json:"filter,omitempty" example:"event.type == \"prompt-version\" && \"production\" in event.prompt.labels" doc:"A CEL expression over the event (event: the payload as receivers get it; type: the full event type), checked when saved; only events for which it is true are delivered"`
+	Ordering        string            `json:"ordering,omitempty" example:"per-prompt" doc:"none (the default) or per-prompt: the deliveries of one prompt (or of one custom orderingKey) are attempted one at a time, in event order; a failing one holds back only its own prompt until it succeeds or finally fails. Not for github webhooks"`
 	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers sent with every request (at most 20); they may not override the headers promptd sets"`
 	SignatureHeader string            `json:"signatureHeader,omitempty" example:"x-promptd-signature" doc:"The name of the t=…,s=… signature header, for receivers written for another product; x-promptd-signature when left out"`
 	Retry           *retryBody        `json:"retry,omitempty"`
@@ -328,6 +331,7 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 		Enabled:         b.Enabled == nil || *b.Enabled,
 		Events:          b.Events,
 		Filter:          b.Filter,
+		Ordering:        b.Ordering,
 		Headers:         b.Headers,
 		SignatureHeader: b.SignatureHeader,
 		TimeoutSeconds:  b.TimeoutSeconds,
@@ -434,6 +438,7 @@ type updateWebhookBody struct {
 	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`
 	Filters         *filtersPatch      `json:"filters,omitempty" doc:"Changes the filter kinds present"`
 	Filter          *string            `json:"filter,omitempty" doc:"Replaces the CEL payload filter; empty removes it"`
+	Ordering        *string            `json:"ordering,omitempty" doc:"none or per-prompt; going back to none sends what waits in line at once"`
 	Headers         *map[string]string `json:"headers,omitempty" doc:"Replaces all custom headers; {} removes them"`
 	SignatureHeader *string            `json:"signatureHeader,omitempty" doc:"The new signature header name; empty for x-promptd-signature"`
 	Retry           *retryPatch        `json:"retry,omitempty" doc:"Changes the retry fields present"`
@@ -478,6 +483,7 @@ func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 	}
 	set(&w.Events, b.Events)
 	set(&w.Filter, b.Filter)
+	set(&w.Ordering, b.Ordering)
 	set(&w.Headers, b.Headers)
 	set(&w.SignatureHeader, b.SignatureHeader)
 	set(&w.TimeoutSeconds, b.TimeoutSeconds)

@@ -16,18 +16,21 @@ import (
 
 // deliveryColumns are the columns scanDelivery reads.
 const deliveryColumns = `id, project_id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
-	last_status_code, last_error, created_at, updated_at`
+	last_status_code, last_error, created_at, updated_at, ordering_key, sequence`
 
 func scanDelivery(row scanner) (*promptd.Delivery, error) {
 	var (
 		d                promptd.Delivery
 		next             sql.NullInt64
 		created, updated int64
+		orderingKey      sql.NullString
+		sequence         sql.NullInt64
 	)
 	if err := row.Scan(&d.ID, &d.ProjectID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.AttemptCount, &next,
-		&d.LastStatusCode, &d.LastError, &created, &updated); err != nil {
+		&d.LastStatusCode, &d.LastError, &created, &updated, &orderingKey, &sequence); err != nil {
 		return nil, err
 	}
+	d.OrderingKey, d.Sequence = orderingKey.String, sequence.Int64
 	if next.Valid {
 		t := fromMillis(next.Int64)
 		d.NextAttemptAt = &t
@@ -191,8 +194,32 @@ func (s *Store) insertDelivery(ctx context.Context, tx *writeTx, projectID, webh
 	return d, s.queue(ctx, tx)
 }
 
+// insertOrderedDelivery queues a new delivery of d's event at the end of d's line.
+func (s *Store) insertOrderedDelivery(ctx context.Context, tx *writeTx, d *promptd.Delivery, now time.Time) (*promptd.Delivery, error) {
+	l := line{d.WebhookID, d.OrderingKey}
+	seq, err := takeSequences(ctx, tx, l, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := &promptd.Delivery{
+		ID: newID(), ProjectID: d.ProjectID, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType,
+		Status: promptd.StatusPending, OrderingKey: d.OrderingKey, Sequence: seq, CreatedAt: now, UpdatedAt: now,
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, created_at, updated_at, ordering_key, sequence)
+		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7, $8)`,
+		out.ID, out.ProjectID, out.WebhookID, out.EventID, out.EventType, millis(now), out.OrderingKey, seq); err != nil {
+		return nil, fmt.Errorf("inserting delivery: %w", err)
+	}
+	if err := s.advanceLines(ctx, tx, []line{l}, now); err != nil {
+		return nil, err
+	}
+	return getDelivery(ctx, tx, d.ProjectID, out.ID)
+}
+
 // ResendDelivery queues a new delivery of the same event to the same webhook, due now,
-// whatever the status of the original. Returns ENOTFOUND, or ECONFLICT when the webhook is
+// whatever the status of the original; a resent ordered delivery joins the end of its line
+// instead. Returns ENOTFOUND, or ECONFLICT when the webhook is
 // disabled. See promptd.DeliveryService.
 func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*promptd.Delivery, error) {
 	var out *promptd.Delivery
@@ -202,6 +229,10 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 			return err
 		}
 		if err := requireEnabled(ctx, tx, projectID, d.WebhookID); err != nil {
+			return err
+		}
+		if d.OrderingKey != "" {
+			out, err = s.insertOrderedDelivery(ctx, tx, d, now)
 			return err
 		}
 		out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, now)
@@ -215,7 +246,7 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 
 // RecoverDeliveries re-queues the webhook's failed and cancelled deliveries created since
 // since: each becomes pending, due now, with a new attempt series (attempt count 0; earlier
-// attempts stay in the log). It returns how many. Returns ENOTFOUND, or ECONFLICT when the
+// attempts stay in the log). Ordered ones join the end of their lines, in their old order. It returns how many. Returns ENOTFOUND, or ECONFLICT when the
 // webhook is disabled. See promptd.DeliveryService.
 func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error) {
 	var n int64
@@ -223,9 +254,13 @@ func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID stri
 		if err := requireEnabled(ctx, tx, projectID, webhookID); err != nil {
 			return err
 		}
+		ordered, err := s.requeueInLines(ctx, tx, webhookID, since, now)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx,
 			`UPDATE deliveries SET status = 'pending', attempt_count = 0, next_attempt_at = $1, updated_at = $1
-			 WHERE webhook_id = $2 AND status IN ('failed', 'cancelled') AND created_at >= $3`,
+			 WHERE webhook_id = $2 AND status IN ('failed', 'cancelled') AND created_at >= $3 AND ordering_key IS NULL`,
 			millis(now), webhookID, millis(since))
 		if err != nil {
 			return fmt.Errorf("re-queueing deliveries: %w", err)
@@ -233,7 +268,8 @@ func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID stri
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("re-queueing deliveries: %w", err)
 		}
-		if n > 0 {
+		n += ordered
+		if n > ordered {
 			return s.queue(ctx, tx)
 		}
 		return nil

@@ -105,9 +105,12 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 	if strings.IndexFunc(key, unicode.IsControl) >= 0 {
 		return nil, false, promptd.Invalid(idempotencyKeyField, "must not contain control characters")
 	}
+	if err := promptd.ValidateOrderingKey("body.orderingKey", in.OrderingKey); err != nil {
+		return nil, false, err
+	}
 
 	if key == "" {
-		ev, err := s.pub.publish(ctx, projectID, in.Type, data)
+		ev, err := s.pub.publish(ctx, projectID, in.Type, data, in.OrderingKey)
 		return ev, false, err
 	}
 	var (
@@ -119,6 +122,7 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 		if err != nil {
 			return err
 		}
+		ev.OrderingKey = in.OrderingKey
 		out = ev
 		replay, err := s.claimIdempotencyKey(ctx, tx, projectID, key, requestHash(in.Type, data), ev.ID, now)
 		if err != nil {

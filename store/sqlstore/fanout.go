@@ -3,15 +3,18 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/promptd/promptd"
 )
 
-// hookMatch is a webhook as the fan-out sees it: its id, state and compiled matcher.
+// hookMatch is a webhook as the fan-out sees it: its id, state, ordering and compiled
+// matcher.
 type hookMatch struct {
 	id      string
 	enabled bool
+	ordered bool // per-prompt ordering
 	m       *promptd.Matcher
 }
 
@@ -43,7 +46,7 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 		for _, ev := range byProject[projectID] {
 			for _, h := range hooks {
 				if h.m.Match(ev) {
-					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled})
+					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != ""})
 				}
 			}
 		}
@@ -58,7 +61,7 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 // revision the cache does not hold.
 func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string) ([]hookMatch, error) {
 	rows, err := tx.QueryContext(ctx,
-		`SELECT id, enabled, revision, events, filters FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
+		`SELECT id, enabled, revision, events, filters, ordering FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
 	}
@@ -69,8 +72,9 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 			h               hookMatch
 			revision        int64
 			events, filters string
+			ordering        string
 		)
-		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters); err != nil {
+		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters, &ordering); err != nil {
 			return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
 		}
 		if h.m = s.hooks.matcher(h.id, revision); h.m == nil {
@@ -83,6 +87,7 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 			}
 			s.hooks.putMatcher(h.id, revision, h.m)
 		}
+		h.ordered = ordering == promptd.OrderingPerPrompt
 		hooks = append(hooks, h)
 	}
 	if err := rows.Err(); err != nil {
@@ -92,16 +97,23 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 }
 
 // newDelivery is a delivery to create: pending and due now, or cancelled because the
-// webhook is disabled.
+// webhook is disabled. An ordered one joins the line of its event's ordering key (see
+// ordering.go): pending, it waits until it is the head.
 type newDelivery struct {
 	webhookID string
 	event     *promptd.Event
 	pending   bool
+	ordered   bool
+	sequence  int64 // set by insertDeliveries
 }
 
 // insertDeliveries inserts the deliveries of one project, created now, with multi-row
 // INSERTs (see rowChunks). When any is pending, the transaction wakes the engines.
 func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) error {
+	lines, err := s.sequenceDeliveries(ctx, tx, ds)
+	if err != nil {
+		return err
+	}
 	queued := false
 	for chunk := range inRowChunks(ds) {
 		var a args
@@ -109,22 +121,74 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID str
 		values := make([]string, len(chunk))
 		for i, d := range chunk {
 			status, next, lastError := any(promptd.StatusPending), any(millis(tx.now)), ""
-			if d.pending {
-				queued = true
-			} else {
+			switch {
+			case !d.pending:
 				status, next, lastError = promptd.StatusCancelled, nil, webhookDisabledError
+			case d.ordered:
+				next = nil // waits in its line; advanceLines makes the head due
+			default:
+				queued = true
+			}
+			key, seq := any(nil), any(nil)
+			if d.ordered {
+				key, seq = d.event.OrderingKey, d.sequence
 			}
 			values[i] = "(" + a.add(newID()) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
-				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now + ")"
+				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now +
+				", " + a.add(key) + ", " + a.add(seq) + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at)
+			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
+				ordering_key, sequence)
 			 VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return fmt.Errorf("inserting deliveries: %w", err)
+		}
+	}
+	if len(lines) > 0 {
+		if err := s.advanceLines(ctx, tx, lines, tx.now); err != nil {
+			return err
 		}
 	}
 	if queued {
 		return s.queue(ctx, tx)
 	}
 	return nil
+}
+
+// sequenceDeliveries gives each ordered delivery of ds the next sequence of its line, in
+// the order of ds (event order), taking the lines' sequences in (webhook, key) order, and
+// returns the lines.
+func (s *Store) sequenceDeliveries(ctx context.Context, tx *writeTx, ds []newDelivery) ([]line, error) {
+	count := map[line]int{}
+	var lines []line
+	for _, d := range ds {
+		if !d.ordered {
+			continue
+		}
+		l := line{d.webhookID, d.event.OrderingKey}
+		if count[l] == 0 {
+			lines = append(lines, l)
+		}
+		count[l]++
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(lines, compareLines)
+	next := make(map[line]int64, len(lines))
+	for _, l := range lines {
+		first, err := takeSequences(ctx, tx, l, count[l])
+		if err != nil {
+			return nil, err
+		}
+		next[l] = first
+	}
+	for i := range ds {
+		if d := &ds[i]; d.ordered {
+			l := line{d.webhookID, d.event.OrderingKey}
+			d.sequence = next[l]
+			next[l]++
+		}
+	}
+	return lines, nil
 }

@@ -28,6 +28,8 @@ type publishReq struct {
 	projectID string
 	typ       string
 	data      []byte
+	// orderingKey is the event's ordering key ("" for none).
+	orderingKey string
 
 	ev   *promptd.Event
 	err  error
@@ -51,8 +53,8 @@ func newBatchPublisher(s *Store) *batchPublisher {
 // publish hands one event to the publisher and waits until its batch is written. Once the
 // batch has taken it, the call waits for the outcome even if ctx ends: only the commit tells
 // whether the event exists.
-func (p *batchPublisher) publish(ctx context.Context, projectID, typ string, data []byte) (*promptd.Event, error) {
-	r := &publishReq{ctx: ctx, projectID: projectID, typ: typ, data: data, done: make(chan struct{})}
+func (p *batchPublisher) publish(ctx context.Context, projectID, typ string, data []byte, orderingKey string) (*promptd.Event, error) {
+	r := &publishReq{ctx: ctx, projectID: projectID, typ: typ, data: data, orderingKey: orderingKey, done: make(chan struct{})}
 	select {
 	case p.reqs <- r:
 	case <-ctx.Done():
@@ -116,6 +118,7 @@ func (p *batchPublisher) write(batch []*publishReq) {
 		for _, r := range live {
 			r.ev, r.err = promptd.NewDataEvent(r.projectID, r.typ, r.data, now)
 			if r.err == nil {
+				r.ev.OrderingKey = r.orderingKey
 				events = append(events, r.ev)
 			}
 		}

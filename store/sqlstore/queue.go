@@ -458,8 +458,11 @@ func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error 
 		return nil
 	}
 	return s.write(ctx, "record deliveries", func(tx *writeTx, now time.Time) error {
-		applied, err := updateDeliveries(ctx, tx, results, now)
+		applied, finished, err := updateDeliveries(ctx, tx, results, now)
 		if err != nil {
+			return err
+		}
+		if err := s.advanceLines(ctx, tx, finished, now); err != nil {
 			return err
 		}
 		if err := insertAttempts(ctx, tx, results, applied); err != nil {
@@ -477,15 +480,16 @@ func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error 
 }
 
 // updateDeliveries moves each delivery to its result's state, fenced on its claim, and
-// reports which updates applied. It takes the results rowChunks at a time, one UPDATE … FROM
+// reports which updates applied, and the lines (see ordering.go) whose head finished. It takes the results rowChunks at a time, one UPDATE … FROM
 // (VALUES …) each: one statement (and on PostgreSQL one round trip) for many results.
-func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, error) {
+func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, []line, error) {
 	type key struct {
 		id      string
 		attempt int
 	}
 	applied := make([]bool, len(results))
 	done := make(map[key]bool, len(results))
+	var finished []line
 	for chunk := range inRowChunks(results) {
 		var a args
 		nowP := a.add(millis(now))
@@ -507,21 +511,28 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 				last_status_code = v.column4, last_error = v.column5, updated_at = `+nowP+`
 			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
 			WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column6
-			RETURNING deliveries.id, deliveries.attempt_count`, a...)
+			RETURNING deliveries.id, deliveries.attempt_count, deliveries.webhook_id, deliveries.ordering_key, deliveries.status`, a...)
 		if err != nil {
-			return nil, fmt.Errorf("updating deliveries: %w", err)
+			return nil, nil, fmt.Errorf("updating deliveries: %w", err)
 		}
 		for rows.Next() {
-			var k key
-			if err := rows.Scan(&k.id, &k.attempt); err != nil {
+			var (
+				k                 key
+				webhookID, status string
+				orderingKey       sql.NullString
+			)
+			if err := rows.Scan(&k.id, &k.attempt, &webhookID, &orderingKey, &status); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("updating deliveries: %w", err)
+				return nil, nil, fmt.Errorf("updating deliveries: %w", err)
 			}
 			done[k] = true
+			if orderingKey.Valid && status != promptd.StatusPending {
+				finished = append(finished, line{webhookID, orderingKey.String})
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("updating deliveries: %w", err)
+			return nil, nil, fmt.Errorf("updating deliveries: %w", err)
 		}
 	}
 	for i, res := range results {
@@ -529,7 +540,7 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 		applied[i] = done[k]
 		delete(done, k) // a result recorded twice applies once
 	}
-	return applied, nil
+	return applied, finished, nil
 }
 
 // attemptsPerInsert bounds the rows of one INSERT into attempts, and the ids of one IN list

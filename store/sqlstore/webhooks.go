@@ -19,7 +19,7 @@ import (
 // webhookColumns are the columns scanWebhook reads.
 const webhookColumns = `id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at,
-	destination, destination_secret`
+	destination, destination_secret, ordering`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
 type retryJSON struct {
@@ -48,7 +48,7 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	w := &r.w
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.Type, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
 		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated,
-		&r.dest, &r.destSealed); err != nil {
+		&r.dest, &r.destSealed, &w.Ordering); err != nil {
 		return nil, err
 	}
 	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
@@ -330,10 +330,11 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
-				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination)
-			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18)`,
+				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination, ordering)
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18, $19)`,
 			out.ID, projectID, out.Name, enc.url, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
-			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination), enc.settings); err != nil {
+			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination), enc.settings,
+			storedOrdering(out.Ordering)); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -481,12 +482,19 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 		r, err := scanWebhook(tx.QueryRowContext(ctx,
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
-				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16, destination = $17`+health+`
+				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16, destination = $17,
+				ordering = $18`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
 			in.Name, enc.url, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
-			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination), enc.settings))
+			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination), enc.settings,
+			storedOrdering(in.Ordering)))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
+		}
+		if r.w.Ordering != promptd.OrderingPerPrompt {
+			if err := s.releaseLines(ctx, tx, in.ID, now); err != nil {
+				return err
+			}
 		}
 		if enabled && !in.Enabled {
 			if err := cancelQueued(ctx, tx, in.ID, now); err != nil {
@@ -501,6 +509,15 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 	}
 	s.hooks.forget(in.ID)
 	return out, nil
+}
+
+// storedOrdering is how an ordering is stored: OrderingNone when it is empty (a webhook
+// that was not normalized).
+func storedOrdering(o string) string {
+	if o == "" {
+		return promptd.OrderingNone
+	}
+	return o
 }
 
 // webhookDisabledError is the last_error of a delivery cancelled because its webhook was

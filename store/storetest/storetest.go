@@ -80,6 +80,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
 		{"Routing", su.testRouting},
 		{"PayloadFilters", su.testPayloadFilters},
+		{"Ordering", su.testOrdering},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
