@@ -56,6 +56,9 @@ func newWorkflowEvent(typ string, v *Version, label string, actor Actor, now tim
 		Timestamp: now,
 		Payload:   payload,
 		Subject:   &Subject{PromptName: v.Name, Labels: labels, Tags: nonNil(v.Tags)},
+		// Ordered with the prompt's own events at per-prompt webhooks.
+		OrderingKey: v.PromptID,
+		decoded:     &decodedPayload{},
 	}, nil
 }
 
