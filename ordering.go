@@ -17,7 +17,7 @@ const (
 
 // unorderedTypes are the webhook types that cannot keep an ordering, and why.
 var unorderedTypes = map[string]string{
-	"github": "GitHub starts a workflow run per repository_dispatch and does not run them in the order they were sent",
+	TypeGitHub: "GitHub starts a workflow run per repository_dispatch and does not run them in the order they were sent",
 }
 
 // MaxOrderingKeyLength bounds a custom event's orderingKey.

@@ -10,8 +10,8 @@ func TestNormalizeOrdering(t *testing.T) {
 		{TypeHTTP, "", OrderingNone, ""},
 		{TypeHTTP, " per-prompt ", OrderingPerPrompt, ""},
 		{"slack", OrderingPerPrompt, OrderingPerPrompt, ""},
-		{"github", OrderingPerPrompt, "", "body.ordering"},
-		{"github", OrderingNone, OrderingNone, ""},
+		{TypeGitHub, OrderingPerPrompt, "", "body.ordering"},
+		{TypeGitHub, OrderingNone, OrderingNone, ""},
 		{TypeHTTP, "per-webhook", "", "body.ordering"},
 	} {
 		w := &Webhook{Type: tt.typ, Ordering: tt.ordering}
