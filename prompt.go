@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/promptd/promptd/webhook"
 )
@@ -198,6 +199,9 @@ func (in *CreateVersionInput) Normalize() error {
 			return err
 		}
 	}
+	if strings.ContainsRune(in.CommitMessage, 0) {
+		return Invalid("body.commitMessage", noNUL)
+	}
 	if len(in.CommitMessage) > MaxCommitMessageLength {
 		return Invalid("body.commitMessage", "must be at most %d characters", MaxCommitMessageLength)
 	}
@@ -214,6 +218,9 @@ func normalizeContent(typ PromptType, raw json.RawMessage) (json.RawMessage, err
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, Invalid(field, "a text prompt is a JSON string")
+		}
+		if strings.ContainsRune(s, 0) {
+			return nil, Invalid(field, noNUL)
 		}
 		return marshalNoEscape(s)
 	case ChatPrompt:
@@ -233,12 +240,22 @@ func normalizeContent(typ PromptType, raw json.RawMessage) (json.RawMessage, err
 			if c, ok := m["content"]; !ok || json.Unmarshal(c, &out[i].Content) != nil {
 				return nil, Invalid(f+".content", "every chat message needs a string content")
 			}
+			if strings.ContainsRune(out[i].Role, 0) {
+				return nil, Invalid(f+".role", noNUL)
+			}
+			if strings.ContainsRune(out[i].Content, 0) {
+				return nil, Invalid(f+".content", noNUL)
+			}
 		}
 		return marshalNoEscape(out)
 	default:
 		return nil, Invalid("body.type", "must be %q or %q, got %q", TextPrompt, ChatPrompt, typ)
 	}
 }
+
+// noNUL is the message for text holding U+0000, which no store keeps alike (PostgreSQL
+// refuses it in text and jsonb), so none takes it.
+const noNUL = "must not contain NUL characters (U+0000)"
 
 // marshalNoEscape encodes v as compact JSON without escaping <, > and & (prompts are full of
 // them), so that stored content and payloads read as they were written.
@@ -259,6 +276,12 @@ func normalizeConfig(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	if trimmed[0] != '{' || !json.Valid(trimmed) {
 		return nil, Invalid("body.config", "must be a JSON object")
+	}
+	if !utf8.Valid(trimmed) {
+		return nil, Invalid("body.config", "must be valid UTF-8")
+	}
+	if bytes.Contains(trimmed, []byte(`\u0000`)) {
+		return nil, Invalid("body.config", noNUL)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, trimmed); err != nil {

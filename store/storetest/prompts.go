@@ -138,6 +138,12 @@ func (su suite) testCreateVersionInvalid(t *testing.T) {
 		{"config not an object", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), Config: json.RawMessage(`[1]`)}, "body.config"},
 		{"bad label", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), Labels: []string{"no spaces"}}, "body.labels"},
 		{"bad tag", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), Tags: []string{" padded"}}, "body.tags"},
+		// NUL: PostgreSQL cannot store it in text or jsonb, so no store takes it.
+		{"NUL in text", promptd.CreateVersionInput{Name: "p", Prompt: json.RawMessage(`"a\u0000b"`)}, "body.prompt"},
+		{"NUL in chat", promptd.CreateVersionInput{Name: "p", Type: promptd.ChatPrompt, Prompt: json.RawMessage(`[{"role":"user","content":"a\u0000"}]`)}, "body.prompt[0].content"},
+		{"NUL in config", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), Config: json.RawMessage(`{"stop":"\u0000"}`)}, "body.config"},
+		{"NUL in commit message", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), CommitMessage: "a\x00b"}, "body.commitMessage"},
+		{"invalid UTF-8 in config", promptd.CreateVersionInput{Name: "p", Prompt: text("x"), Config: json.RawMessage("{\"a\":\"\xff\"}")}, "body.config"},
 	}
 	e := su.env(t)
 	e.create(t, "existing", "v1")
