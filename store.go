@@ -127,12 +127,15 @@ type Page[T any] struct {
 }
 
 // PromptFilter narrows ListPrompts. Name is a prefix ("customer-support/" lists a folder);
-// Label and Tag keep prompts with a version carrying that label, or that tag.
+// Label and Tag keep prompts with a version carrying that label, or that tag. Search keeps
+// prompts, in every folder, whose name contains it or one of whose versions' content (text,
+// or chat messages) does, ignoring the case of ASCII letters.
 type PromptFilter struct {
 	PageRequest
-	Name  string
-	Label string
-	Tag   string
+	Name   string
+	Label  string
+	Tag    string
+	Search string
 }
 
 // EventService keeps the event log.
@@ -163,13 +166,16 @@ type PublishEventInput struct {
 	OrderingKey string
 }
 
-// EventFilter narrows ListEvents: Type is an exact event type; Since and Until bound the
-// timestamp (inclusive, exclusive) when not zero.
+// EventFilter narrows ListEvents: Type is an exact event type; TypePrefix keeps the types
+// it names and those under it ("prompt-version" keeps prompt-version.created and
+// prompt-version.updated, not prompt-versions.x); Since and Until bound the timestamp
+// (inclusive, exclusive) when not zero.
 type EventFilter struct {
 	PageRequest
-	Type  string
-	Since time.Time
-	Until time.Time
+	Type       string
+	TypePrefix string
+	Since      time.Time
+	Until      time.Time
 }
 
 // ProjectService manages projects and API keys.

@@ -23,11 +23,12 @@ type PublishEventRequest struct {
 
 // ListEventsOptions narrow ListEvents.
 type ListEventsOptions struct {
-	Type   string    `query:"type"`
-	Since  time.Time `query:"since"`
-	Until  time.Time `query:"until"`
-	Limit  int       `query:"limit"`
-	Cursor string    `query:"cursor"`
+	Type       string    `query:"type"`
+	TypePrefix string    `query:"typePrefix"` // the type and those under it: "prompt-version"
+	Since      time.Time `query:"since"`
+	Until      time.Time `query:"until"`
+	Limit      int       `query:"limit"`
+	Cursor     string    `query:"cursor"`
 }
 
 // PublishEvent records a custom event and delivers it to every matching webhook. replayed

@@ -43,6 +43,7 @@ type ListPromptsOptions struct {
 	Name   string `query:"name"` // a prefix: "customer-support/" lists a folder
 	Label  string `query:"label"`
 	Tag    string `query:"tag"`
+	Search string `query:"search"` // a name substring or content, in any folder
 	Limit  int    `query:"limit"`
 	Cursor string `query:"cursor"`
 }

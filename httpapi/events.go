@@ -100,11 +100,12 @@ func eventURL(ev *promptd.Event) string {
 }
 
 type listEventsRequest struct {
-	Type   string    `query:"type" example:"prompt-version.created" doc:"Only events of this type"`
-	Since  time.Time `query:"since" doc:"Only events at or after this time (RFC 3339)"`
-	Until  time.Time `query:"until" doc:"Only events before this time (RFC 3339)"`
-	Limit  int       `query:"limit" minimum:"1" maximum:"500" doc:"Page size; 50 when left out"`
-	Cursor string    `query:"cursor" doc:"The nextCursor of the previous page; leave out for the first page"`
+	Type       string    `query:"type" example:"prompt-version.created" doc:"Only events of this type"`
+	TypePrefix string    `query:"typePrefix" example:"prompt-version" doc:"Only events of this type or under it: prompt-version keeps prompt-version.created, prompt-version.updated, …"`
+	Since      time.Time `query:"since" doc:"Only events at or after this time (RFC 3339)"`
+	Until      time.Time `query:"until" doc:"Only events before this time (RFC 3339)"`
+	Limit      int       `query:"limit" minimum:"1" maximum:"500" doc:"Page size; 50 when left out"`
+	Cursor     string    `query:"cursor" doc:"The nextCursor of the previous page; leave out for the first page"`
 }
 
 type eventPageResponse struct {
@@ -113,7 +114,7 @@ type eventPageResponse struct {
 
 func (s *server) listEvents(ctx context.Context, in *listEventsRequest) (*eventPageResponse, error) {
 	key := keyFrom(ctx)
-	f := promptd.EventFilter{PageRequest: pageRequest(in.Limit, in.Cursor), Type: in.Type, Since: in.Since, Until: in.Until}
+	f := promptd.EventFilter{PageRequest: pageRequest(in.Limit, in.Cursor), Type: in.Type, TypePrefix: in.TypePrefix, Since: in.Since, Until: in.Until}
 	if err := f.Normalize(); err != nil {
 		return nil, err
 	}

@@ -208,6 +208,7 @@ type listPromptsRequest struct {
 	Name   string `query:"name" example:"customer-support/" doc:"Only prompts whose name starts with this; customer-support/ lists a folder"`
 	Label  string `query:"label" doc:"Only prompts with a version carrying this label"`
 	Tag    string `query:"tag" doc:"Only prompts with this tag"`
+	Search string `query:"search" example:"refund" doc:"Only prompts, in any folder, whose name contains this or one of whose versions' content does (ASCII case ignored)"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"500" doc:"Page size; 50 when left out"`
 	Cursor string `query:"cursor" doc:"The nextCursor of the previous page; leave out for the first page"`
 }
@@ -218,7 +219,7 @@ type promptPageResponse struct {
 
 func (s *server) listPrompts(ctx context.Context, in *listPromptsRequest) (*promptPageResponse, error) {
 	key := keyFrom(ctx)
-	f := promptd.PromptFilter{PageRequest: pageRequest(in.Limit, in.Cursor), Name: in.Name, Label: in.Label, Tag: in.Tag}
+	f := promptd.PromptFilter{PageRequest: pageRequest(in.Limit, in.Cursor), Name: in.Name, Label: in.Label, Tag: in.Tag, Search: in.Search}
 	if err := f.Normalize(); err != nil {
 		return nil, err
 	}

@@ -81,12 +81,13 @@ func summarise(ev *promptd.Event) eventView {
 	return v
 }
 
-// eventsPage is the event log, newest first, optionally of one type.
+// eventsPage is the event log, newest first, optionally of one type or the types under a
+// prefix ("prompt-version" shows prompt-version.*).
 func (s *server) eventsPage(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
 	q := r.URL.Query()
 	d := eventsData{Type: strings.TrimSpace(q.Get("type")), Cursor: q.Get("cursor")}
-	page, err := s.store.ListEvents(r.Context(), sess.key.ProjectID, promptd.EventFilter{Type: d.Type, PageRequest: promptd.PageRequest{Cursor: d.Cursor}})
+	page, err := s.store.ListEvents(r.Context(), sess.key.ProjectID, promptd.EventFilter{TypePrefix: d.Type, PageRequest: promptd.PageRequest{Cursor: d.Cursor}})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -16,17 +16,19 @@ import (
 type promptsData struct {
 	Prompts            []promptd.Prompt
 	Q, Label, Tag      string
+	Search             string
 	Cursor, NextCursor string
 	Filtered           bool
 }
 
-// promptsPage lists prompts, filtered by name prefix (a folder), label and tag.
+// promptsPage lists prompts, filtered by a search of names and content in every folder, by
+// name prefix (a folder), label and tag.
 func (s *server) promptsPage(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
 	q := r.URL.Query()
-	d := promptsData{Q: strings.TrimSpace(q.Get("q")), Label: strings.TrimSpace(q.Get("label")), Tag: strings.TrimSpace(q.Get("tag")), Cursor: q.Get("cursor")}
-	d.Filtered = d.Q != "" || d.Label != "" || d.Tag != ""
-	f := promptd.PromptFilter{Name: d.Q, Label: d.Label, Tag: d.Tag, PageRequest: promptd.PageRequest{Cursor: d.Cursor}}
+	d := promptsData{Q: strings.TrimSpace(q.Get("q")), Label: strings.TrimSpace(q.Get("label")), Tag: strings.TrimSpace(q.Get("tag")), Search: strings.TrimSpace(q.Get("search")), Cursor: q.Get("cursor")}
+	d.Filtered = d.Q != "" || d.Label != "" || d.Tag != "" || d.Search != ""
+	f := promptd.PromptFilter{Name: d.Q, Label: d.Label, Tag: d.Tag, Search: d.Search, PageRequest: promptd.PageRequest{Cursor: d.Cursor}}
 	if err := f.Normalize(); err != nil {
 		s.fail(w, r, err)
 		return

@@ -224,6 +224,9 @@ func (s *Store) ListEvents(ctx context.Context, projectID string, f promptd.Even
 	if f.Type != "" {
 		where = append(where, "type = "+a.add(f.Type))
 	}
+	if p := strings.TrimSuffix(strings.TrimSuffix(f.TypePrefix, "*"), "."); p != "" {
+		where = append(where, "(type = "+a.add(p)+" OR type LIKE "+a.add(escapeLike(p)+".%")+` ESCAPE '\')`)
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "created_at >= "+a.add(millis(f.Since)))
 	}

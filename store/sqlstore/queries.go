@@ -109,6 +109,9 @@ func (s *Store) ListPrompts(ctx context.Context, projectID string, f promptd.Pro
 	if f.Tag != "" {
 		where = append(where, fmt.Sprintf(s.d.HasTag, "p.tags", a.add(f.Tag)))
 	}
+	if f.Search != "" {
+		where = append(where, searchCondition(&a, f.Search))
+	}
 	query := `SELECT p.id, p.project_id, p.name, p.tags, p.last_version, p.created_at, p.updated_at,
 		(SELECT COUNT(*) FROM versions v WHERE v.prompt_id = p.id)
 		FROM prompts p WHERE ` + strings.Join(where, " AND ") +

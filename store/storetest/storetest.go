@@ -103,6 +103,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhookHealth", su.testWebhookHealth},
 		{"Sessions", su.testSessions},
 		{"KeyLastUsed", su.testKeyLastUsed},
+		{"SearchPrompts", su.testSearchPrompts},
+		{"EventTypePrefix", su.testEventTypePrefix},
 		{"ReleasePolicy", su.testReleasePolicy},
 		{"ProtectedLabels", su.testProtectedLabels},
 		{"Promotions", su.testPromotions},
