@@ -91,6 +91,7 @@ func TestPromptOperationsInBrowser(t *testing.T) {
 	}
 
 	b.run("rename",
+		chromedp.Navigate(d.URL+page), // without the notice of the deletion
 		chromedp.Click(chromedp.CSS("details.rename summary")),
 		chromedp.SetValue(chromedp.ID("newName"), "customer-support/refund-requests"),
 		chromedp.Submit(chromedp.ID("newName")),

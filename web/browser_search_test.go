@@ -30,6 +30,8 @@ func TestSearchInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("search")),
 			chromedp.SendKeys(chromedp.ID("search"), tc.search),
 			chromedp.Submit(chromedp.ID("search")),
+			// The page of the answer: its field holds the search (the list is on both).
+			chromedp.WaitVisible(chromedp.CSS(`input#search[value="`+tc.search+`"]`)),
 			chromedp.WaitVisible(chromedp.CSS("table.list")),
 		)
 		if got := names(); len(got) != 1 || got[0] != tc.want {
@@ -48,6 +50,7 @@ func TestSearchInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("type")),
 		chromedp.SendKeys(chromedp.ID("type"), "prompt-version"),
 		chromedp.Submit(chromedp.ID("type")),
+		chromedp.WaitVisible(chromedp.CSS(`input#type[value="prompt-version"]`)),
 		chromedp.WaitVisible(chromedp.CSS("ol.events")),
 	)
 	var types []string
