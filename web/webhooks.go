@@ -60,30 +60,38 @@ func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 
 // webhookForm is the create and edit form of a webhook, as typed.
 type webhookForm struct {
-	ID              string // empty when creating
-	Name            string
-	URL             string
-	Enabled         bool
-	Events          []string
-	CustomEvents    string
-	PromptNames     string
-	Labels          string
-	Tags            string
-	Filter          string // CEL
-	Headers         string // one "Name: value" per line
-	SignatureHeader string
-	Schedule        string
-	RetryOn         string
-	TimeoutSeconds  string
-	MaxInFlight     string
-	Secret          string
-	Errors          fieldErrors
-	EventTypes      []string // the checkboxes
-	AllowHTTP       bool
+	ID   string // empty when creating
+	Name string
+	Type string // empty: keep (edit) or http (create)
+	URL  string
+	// GitHubRepository, GitHubToken and GitHubEventType are a github webhook's settings; an
+	// empty token keeps the stored one.
+	GitHubRepository string
+	GitHubToken      string
+	GitHubEventType  string
+	HasGitHubToken   bool
+	Types            []string // the type picker
+	Enabled          bool
+	Events           []string
+	CustomEvents     string
+	PromptNames      string
+	Labels           string
+	Tags             string
+	Filter           string // CEL
+	Headers          string // one "Name: value" per line
+	SignatureHeader  string
+	Schedule         string
+	RetryOn          string
+	TimeoutSeconds   string
+	MaxInFlight      string
+	Secret           string
+	Errors           fieldErrors
+	EventTypes       []string // the checkboxes
+	AllowHTTP        bool
 }
 
 // webhookFormFields are the form fields domain errors can name.
-var webhookFormFields = []string{"name", "url", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
+var webhookFormFields = []string{"name", "type", "url", "github", "github.repository", "github.token", "github.eventType", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
 	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret"}
 
 // subscribableEvents are the checkboxes of the form: promptd's event types but the test
@@ -95,7 +103,7 @@ func subscribableEvents() []string {
 // formFromWebhook fills the form with w's settings.
 func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 	f := webhookForm{
-		ID: w.ID, Name: w.Name, URL: w.URL, Enabled: w.Enabled,
+		ID: w.ID, Name: w.Name, Type: w.Type, URL: w.URL, Enabled: w.Enabled, Types: promptd.WebhookTypes,
 		PromptNames:     strings.Join(w.Filters.PromptNames, ", "),
 		Labels:          strings.Join(w.Filters.Labels, ", "),
 		Tags:            strings.Join(w.Filters.Tags, ", "),
@@ -117,6 +125,9 @@ func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 		}
 	}
 	f.CustomEvents = strings.Join(custom, ", ")
+	if g := w.GitHub; g != nil {
+		f.GitHubRepository, f.GitHubEventType, f.HasGitHubToken = g.Repository, g.EventType, g.Token != ""
+	}
 	var hdrs []string
 	for name, value := range w.Headers {
 		hdrs = append(hdrs, name+": "+value)
@@ -145,23 +156,28 @@ func formatSchedule(ds []time.Duration) string {
 // readWebhookForm reads the posted form.
 func readWebhookForm(r *http.Request) webhookForm {
 	return webhookForm{
-		Name:            r.PostFormValue("name"),
-		URL:             strings.TrimSpace(r.PostFormValue("url")),
-		Enabled:         r.PostFormValue("enabled") == "on",
-		Events:          r.PostForm["events"],
-		CustomEvents:    r.PostFormValue("customEvents"),
-		PromptNames:     r.PostFormValue("promptNames"),
-		Labels:          r.PostFormValue("labels"),
-		Tags:            r.PostFormValue("tags"),
-		Filter:          r.PostFormValue("filter"),
-		Headers:         r.PostFormValue("headers"),
-		SignatureHeader: strings.TrimSpace(r.PostFormValue("signatureHeader")),
-		Schedule:        r.PostFormValue("schedule"),
-		RetryOn:         r.PostFormValue("retryOn"),
-		TimeoutSeconds:  strings.TrimSpace(r.PostFormValue("timeoutSeconds")),
-		MaxInFlight:     strings.TrimSpace(r.PostFormValue("maxInFlight")),
-		Secret:          strings.TrimSpace(r.PostFormValue("secret")),
-		EventTypes:      subscribableEvents(),
+		Name:             r.PostFormValue("name"),
+		Type:             strings.TrimSpace(r.PostFormValue("type")),
+		GitHubRepository: strings.TrimSpace(r.PostFormValue("githubRepository")),
+		GitHubToken:      strings.TrimSpace(r.PostFormValue("githubToken")),
+		GitHubEventType:  strings.TrimSpace(r.PostFormValue("githubEventType")),
+		Types:            promptd.WebhookTypes,
+		URL:              strings.TrimSpace(r.PostFormValue("url")),
+		Enabled:          r.PostFormValue("enabled") == "on",
+		Events:           r.PostForm["events"],
+		CustomEvents:     r.PostFormValue("customEvents"),
+		PromptNames:      r.PostFormValue("promptNames"),
+		Labels:           r.PostFormValue("labels"),
+		Tags:             r.PostFormValue("tags"),
+		Filter:           r.PostFormValue("filter"),
+		Headers:          r.PostFormValue("headers"),
+		SignatureHeader:  strings.TrimSpace(r.PostFormValue("signatureHeader")),
+		Schedule:         r.PostFormValue("schedule"),
+		RetryOn:          r.PostFormValue("retryOn"),
+		TimeoutSeconds:   strings.TrimSpace(r.PostFormValue("timeoutSeconds")),
+		MaxInFlight:      strings.TrimSpace(r.PostFormValue("maxInFlight")),
+		Secret:           strings.TrimSpace(r.PostFormValue("secret")),
+		EventTypes:       subscribableEvents(),
 	}
 }
 
@@ -169,6 +185,18 @@ func readWebhookForm(r *http.Request) webhookForm {
 // field, as Normalize names the rest.
 func (f *webhookForm) apply(w *promptd.Webhook) error {
 	w.Name, w.URL, w.Enabled = f.Name, f.URL, f.Enabled
+	if f.Type != "" {
+		w.Type = f.Type
+	}
+	if w.Type == promptd.TypeGitHub {
+		token := f.GitHubToken
+		if token == "" && w.GitHub != nil {
+			token = w.GitHub.Token // the form never shows it: empty keeps it
+		}
+		w.GitHub = &promptd.GitHubTarget{Repository: f.GitHubRepository, Token: token, EventType: f.GitHubEventType}
+	} else {
+		w.GitHub = nil
+	}
 	w.Events = append(slices.Clone(f.Events), splitList(f.CustomEvents)...)
 	w.Filters = promptd.Filters{PromptNames: splitList(f.PromptNames), Labels: splitList(f.Labels), Tags: splitList(f.Tags)}
 	w.Filter = normalizeNewlines(f.Filter)
@@ -226,6 +254,8 @@ func (s *server) newWebhookPage(w http.ResponseWriter, r *http.Request) {
 		MaxInFlight:     strconv.Itoa(promptd.DefaultMaxInFlight),
 		EventTypes:      subscribableEvents(),
 		AllowHTTP:       s.urlPolicy.AllowHTTP,
+		Type:            promptd.TypeHTTP,
+		Types:           promptd.WebhookTypes,
 	}
 	s.render(w, r, http.StatusOK, "webhook_form.html", "New webhook", "webhooks", f)
 }
@@ -283,6 +313,7 @@ func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	f := readWebhookForm(r)
 	f.ID, f.AllowHTTP = wh.ID, s.urlPolicy.AllowHTTP
+	f.HasGitHubToken = wh.GitHub != nil && wh.GitHub.Token != ""
 	wasEnabled := wh.Enabled
 	err = f.apply(wh)
 	if err == nil {
@@ -310,6 +341,11 @@ type webhookData struct {
 	Health   *promptd.WebhookHealth
 	Circuit  promptd.Circuit
 	Recent   []deliveryRow
+	// LastAnswer is the latest attempt of the latest delivery that made one: the
+	// destination's last answer.
+	LastAnswer *promptd.Attempt
+	// LastAnswerBody is the start of its response body.
+	LastAnswerBody string
 	Schedule string
 	// DefaultSchedule is true when the retry schedule is promptd's default one.
 	DefaultSchedule bool
@@ -364,6 +400,20 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	for _, del := range recent.Items {
 		d.Recent = append(d.Recent, deliveryRow{D: del, WebhookName: wh.Name, Held: held(&del, d.Circuit, now), Circuit: d.Circuit})
+		if d.LastAnswer == nil && del.AttemptCount > 0 {
+			full, err := s.store.FindDelivery(ctx, sess.key.ProjectID, del.ID)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if n := len(full.Attempts); n > 0 {
+				d.LastAnswer = &full.Attempts[n-1]
+				d.LastAnswerBody = d.LastAnswer.ResponseBody
+				if len(d.LastAnswerBody) > 200 {
+					d.LastAnswerBody = strings.ToValidUTF8(d.LastAnswerBody[:200], "") + "…"
+				}
+			}
+		}
 	}
 	s.render(w, r, http.StatusOK, "webhook.html", wh.Name, "webhooks", d)
 }
