@@ -337,16 +337,16 @@ func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // webhookData is a webhook's page.
 type webhookData struct {
-	W        *promptd.Webhook
-	Health   *promptd.WebhookHealth
-	Circuit  promptd.Circuit
-	Recent   []deliveryRow
+	W       *promptd.Webhook
+	Health  *promptd.WebhookHealth
+	Circuit promptd.Circuit
+	Recent  []deliveryRow
 	// LastAnswer is the latest attempt of the latest delivery that made one: the
 	// destination's last answer.
 	LastAnswer *promptd.Attempt
 	// LastAnswerBody is the start of its response body.
 	LastAnswerBody string
-	Schedule string
+	Schedule       string
 	// DefaultSchedule is true when the retry schedule is promptd's default one.
 	DefaultSchedule bool
 	// RetryOn says in words which failures are retried.
