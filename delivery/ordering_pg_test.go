@@ -76,7 +76,7 @@ func TestOrderedTwoEnginesOnePostgres(t *testing.T) {
 		defer mu.Unlock()
 		inFlight[k]--
 		if n%10 == 7 && r.Header.Get("x-promptd-attempt") == "1" {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusTooManyRequests) // retried; unlike a 5xx, not counted by the breaker
 			return
 		}
 		accepted[k] = append(accepted[k], n)

@@ -16,7 +16,7 @@ import (
 )
 
 // orderedReceiver records, per ordering key, the event numbers it accepted in arrival
-// order. It refuses (503) the first attempt of every tenth event, so that lines wait for
+// order. It refuses (429) the first attempt of every tenth event, so that lines wait for
 // retries, and counts requests of one key that overlapped.
 type orderedReceiver struct {
 	mu       sync.Mutex
@@ -52,7 +52,7 @@ func newOrderedReceiver(t *testing.T) *orderedReceiver {
 		defer r.mu.Unlock()
 		r.inFlight[key]--
 		if n%10 == 3 && req.Header.Get("x-promptd-attempt") == "1" {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusTooManyRequests) // retried; unlike a 5xx, not counted by the breaker
 			return
 		}
 		r.accepted[key] = append(r.accepted[key], n)
