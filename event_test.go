@@ -26,7 +26,7 @@ func TestNewPromptEventEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"id":"` + ev.ID + `","timestamp":"2026-11-22T10:30:01.000Z","type":"prompt-version","apiVersion":"v1","action":"updated",` +
-		`"prompt":{"id":"v1","name":"movie-critic","version":3,"projectId":"proj","labels":["latest","production"],"tags":["entertainment"],` +
+		`"prompt":{"id":"v1","promptId":"p1","name":"movie-critic","version":3,"projectId":"proj","labels":["latest","production"],"tags":["entertainment"],` +
 		`"prompt":"As a <critic>","type":"text","config":{},"commitMessage":"Improved","createdAt":"2026-11-22T10:30:00.000Z","updatedAt":"2026-11-22T10:30:00.000Z"},` +
 		`"changes":{"labelsAdded":["production"],"labelsRemoved":["staging"],"tagsAdded":[],"tagsRemoved":[]},"actor":{"apiKeyId":"k","name":"ci-bot"}}`
 	if string(ev.Payload) != want {

@@ -90,6 +90,15 @@ type Webhook struct {
 	TimeoutSeconds  int
 	MaxInFlight     int
 	DisabledReason  string
+	// Format is the payload format (FormatPromptd and the others in PayloadFormats): the
+	// body, event names and signature headers receivers get.
+	Format string
+	// FormatOptions tunes some formats; see FormatOptions.
+	FormatOptions FormatOptions
+	// SingleSignatureSecret says which valid secret signs the headers that carry one
+	// signature only (x-promptd-signature and the formats' own) during a rotation's
+	// overlap: SignNewest (the default) or SignOldest. webhook-signature carries all.
+	SingleSignatureSecret string
 	// DisabledAt is when the webhook was disabled; nil while it is enabled.
 	DisabledAt *time.Time
 	CreatedAt  time.Time
@@ -204,6 +213,9 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 	case w.TimeoutSeconds < MinTimeoutSeconds || w.TimeoutSeconds > MaxTimeoutSeconds:
 		return Invalid("body.timeoutSeconds", "must be between %d and %d, got %d", MinTimeoutSeconds, MaxTimeoutSeconds, w.TimeoutSeconds)
 	}
+	if err := w.normalizeFormat(); err != nil {
+		return err
+	}
 	switch {
 	case w.MaxInFlight == 0:
 		w.MaxInFlight = DefaultMaxInFlight
@@ -302,9 +314,11 @@ func NewWebhookSecret() string {
 	return webhook.SecretPrefix + base64.StdEncoding.EncodeToString(b[:])
 }
 
-// ValidateWebhookSecret checks a secret given by a user, naming field.
+// ValidateWebhookSecret checks a secret given by a user, naming field: "whsec_" and base64
+// (as NewWebhookSecret makes them), or a plain secret of 16 to 256 printable ASCII
+// characters (see webhook.SecretKey).
 func ValidateWebhookSecret(field, secret string) error {
-	if _, err := webhook.DecodeSecret(secret); err != nil {
+	if _, err := webhook.SecretKey(secret); err != nil {
 		return Invalid(field, "%v", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 func webhookPrompt(v *Version) *webhook.Prompt {
 	return &webhook.Prompt{
 		ID:            v.ID,
+		PromptID:      v.PromptID,
 		Name:          v.Name,
 		Version:       v.Number,
 		ProjectID:     v.ProjectID,

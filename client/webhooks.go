@@ -24,13 +24,20 @@ type Webhook struct {
 	Ordering        string            `json:"ordering"` // none or per-prompt
 	Headers         map[string]string `json:"headers"`
 	SignatureHeader string            `json:"signatureHeader"`
-	Retry           WebhookRetry      `json:"retry"`
-	TimeoutSeconds  int               `json:"timeoutSeconds"`
-	MaxInFlight     int               `json:"maxInFlight"`
-	DisabledReason  string            `json:"disabledReason,omitempty"`
-	DisabledAt      *time.Time        `json:"disabledAt,omitempty"`
-	CreatedAt       time.Time         `json:"createdAt"`
-	UpdatedAt       time.Time         `json:"updatedAt"`
+	// Format is the payload format: promptd, langfuse, promptreports, promptha, promptfoo
+	// (docs/formats.md).
+	Format        string               `json:"format"`
+	FormatOptions WebhookFormatOptions `json:"formatOptions"`
+	// SingleSignatureSecret is which valid secret signs the one-signature headers during a
+	// rotation's overlap: newest or oldest.
+	SingleSignatureSecret string       `json:"singleSignatureSecret"`
+	Retry                 WebhookRetry `json:"retry"`
+	TimeoutSeconds        int          `json:"timeoutSeconds"`
+	MaxInFlight           int          `json:"maxInFlight"`
+	DisabledReason        string       `json:"disabledReason,omitempty"`
+	DisabledAt            *time.Time   `json:"disabledAt,omitempty"`
+	CreatedAt             time.Time    `json:"createdAt"`
+	UpdatedAt             time.Time    `json:"updatedAt"`
 }
 
 // WebhookFilters choose the prompt events a webhook receives: AND between kinds, OR within
@@ -39,6 +46,17 @@ type WebhookFilters struct {
 	PromptNames []string `json:"promptNames,omitempty"` // globs: * within a folder, ** across
 	Labels      []string `json:"labels,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
+}
+
+// WebhookFormatOptions tune payload formats: StageLabels (promptreports) are the labels
+// whose arrival on a version is version.promoted, lowest stage first.
+type WebhookFormatOptions struct {
+	StageLabels []string `json:"stageLabels,omitempty"`
+}
+
+// WebhookFormatOptionsPatch replaces the format options that are not nil.
+type WebhookFormatOptionsPatch struct {
+	StageLabels *[]string `json:"stageLabels,omitempty"`
 }
 
 // WebhookRetry is a webhook's retry policy: the waits before each retry as Go durations
@@ -56,21 +74,24 @@ type CreatedWebhook struct {
 
 // CreateWebhookRequest is a new webhook; only URL is required.
 type CreateWebhookRequest struct {
-	Name            string            `json:"name,omitempty"`
-	Type            string            `json:"type,omitempty"` // http when empty
-	URL             string            `json:"url"`
-	Enabled         *bool             `json:"enabled,omitempty"`
-	Events          []string          `json:"events,omitempty"`
-	Filters         *WebhookFilters   `json:"filters,omitempty"`
-	Filter          string            `json:"filter,omitempty"`   // a CEL expression over the event
-	Ordering        string            `json:"ordering,omitempty"` // none (default) or per-prompt
-	Headers         map[string]string `json:"headers,omitempty"`
-	SignatureHeader string            `json:"signatureHeader,omitempty"`
-	Retry           *WebhookRetry     `json:"retry,omitempty"`
-	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty"`
-	MaxInFlight     int               `json:"maxInFlight,omitempty"`
-	Secret          string            `json:"secret,omitempty"` // whsec_…; generated when empty
-	GitHub          *WebhookGitHub    `json:"github,omitempty"` // type github only
+	Name                  string                `json:"name,omitempty"`
+	Type                  string                `json:"type,omitempty"` // http when empty
+	URL                   string                `json:"url"`
+	Enabled               *bool                 `json:"enabled,omitempty"`
+	Events                []string              `json:"events,omitempty"`
+	Filters               *WebhookFilters       `json:"filters,omitempty"`
+	Filter                string                `json:"filter,omitempty"`   // a CEL expression over the event
+	Ordering              string                `json:"ordering,omitempty"` // none (default) or per-prompt
+	Headers               map[string]string     `json:"headers,omitempty"`
+	SignatureHeader       string                `json:"signatureHeader,omitempty"`
+	Retry                 *WebhookRetry         `json:"retry,omitempty"`
+	TimeoutSeconds        int                   `json:"timeoutSeconds,omitempty"`
+	MaxInFlight           int                   `json:"maxInFlight,omitempty"`
+	Secret                string                `json:"secret,omitempty"` // whsec_…, or 16+ printable ASCII characters of your own; generated when empty
+	GitHub                *WebhookGitHub        `json:"github,omitempty"` // type github only
+	Format                string                `json:"format,omitempty"` // promptd when empty
+	FormatOptions         *WebhookFormatOptions `json:"formatOptions,omitempty"`
+	SingleSignatureSecret string                `json:"singleSignatureSecret,omitempty"` // newest when empty
 }
 
 // WebhookGitHub is where a github webhook creates repository_dispatch events: Repository
@@ -91,20 +112,23 @@ type WebhookGitHubPatch struct {
 
 // UpdateWebhookRequest changes the fields that are not nil.
 type UpdateWebhookRequest struct {
-	Name            *string              `json:"name,omitempty"`
-	Type            *string              `json:"type,omitempty"`
-	URL             *string              `json:"url,omitempty"`
-	Enabled         *bool                `json:"enabled,omitempty"`
-	Events          *[]string            `json:"events,omitempty"`
-	Filters         *WebhookFiltersPatch `json:"filters,omitempty"`
-	Filter          *string              `json:"filter,omitempty"`   // "" removes it
-	Ordering        *string              `json:"ordering,omitempty"` // none or per-prompt
-	Headers         *map[string]string   `json:"headers,omitempty"`
-	SignatureHeader *string              `json:"signatureHeader,omitempty"`
-	Retry           *WebhookRetryPatch   `json:"retry,omitempty"`
-	TimeoutSeconds  *int                 `json:"timeoutSeconds,omitempty"`
-	MaxInFlight     *int                 `json:"maxInFlight,omitempty"`
-	GitHub          *WebhookGitHubPatch  `json:"github,omitempty"`
+	Name                  *string                    `json:"name,omitempty"`
+	Type                  *string                    `json:"type,omitempty"`
+	URL                   *string                    `json:"url,omitempty"`
+	Enabled               *bool                      `json:"enabled,omitempty"`
+	Events                *[]string                  `json:"events,omitempty"`
+	Filters               *WebhookFiltersPatch       `json:"filters,omitempty"`
+	Filter                *string                    `json:"filter,omitempty"`   // "" removes it
+	Ordering              *string                    `json:"ordering,omitempty"` // none or per-prompt
+	Headers               *map[string]string         `json:"headers,omitempty"`
+	SignatureHeader       *string                    `json:"signatureHeader,omitempty"`
+	Retry                 *WebhookRetryPatch         `json:"retry,omitempty"`
+	TimeoutSeconds        *int                       `json:"timeoutSeconds,omitempty"`
+	MaxInFlight           *int                       `json:"maxInFlight,omitempty"`
+	GitHub                *WebhookGitHubPatch        `json:"github,omitempty"`
+	Format                *string                    `json:"format,omitempty"`
+	FormatOptions         *WebhookFormatOptionsPatch `json:"formatOptions,omitempty"`
+	SingleSignatureSecret *string                    `json:"singleSignatureSecret,omitempty"`
 }
 
 // WebhookFiltersPatch replaces the filter kinds that are not nil.

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,40 +11,37 @@ import (
 	"time"
 
 	"github.com/promptd/promptd"
-	"github.com/promptd/promptd/webhook"
+	"github.com/promptd/promptd/format"
 )
 
 // maskedValue replaces custom header values in the attempt log.
 const maskedValue = "••••••"
 
-// render returns the body and signature headers of one attempt of job, made at now:
-// promptd's envelope as stored, signed with the webhook's valid secrets.
+// render returns the body and signature headers of one attempt of job, made at now, as the
+// webhook's payload format renders them (format.Render; promptd's signed envelope by
+// default).
 func render(job *promptd.Job, now time.Time) (Rendered, error) {
-	signed, err := webhook.Sign(job.Secrets, job.EventID, now.Unix(), job.Payload)
+	r, err := format.Render(job, now)
 	if err != nil {
-		return Rendered{}, fmt.Errorf("signing: %w", err)
+		return Rendered{}, fmt.Errorf("rendering the %s format: %w", job.Webhook.Format, err)
 	}
-	h := http.Header{}
-	h.Set(job.Webhook.SignatureHeader, signed.Promptd)
-	h.Set(webhook.HeaderWebhookID, signed.WebhookID)
-	h.Set(webhook.HeaderWebhookTimestamp, signed.WebhookTimestamp)
-	h.Set(webhook.HeaderWebhookSignature, signed.WebhookSignature)
-	return Rendered{Body: job.Payload, Header: h}, nil
+	return Rendered{Body: r.Body, Header: r.Header}, nil
 }
 
 // request builds the request of one attempt of job, made at now, by its webhook's
 // destination.
-func request(ctx context.Context, dest Destination, job *promptd.Job, userAgent string, now time.Time) (*http.Request, error) {
+// It also returns the rendered body.
+func request(ctx context.Context, dest Destination, job *promptd.Job, userAgent string, now time.Time) (*http.Request, []byte, error) {
 	r, err := render(job, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req, err := dest.Request(ctx, job, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("User-Agent", userAgent)
-	return req, nil
+	return req, r.Body, nil
 }
 
 // send makes one attempt of job with client and returns its log entry and result, as the
@@ -59,7 +57,7 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.Error = err.Error()
 		return att, Result{Err: err}
 	}
-	req, err := request(ctx, dest, job, userAgent, now)
+	req, body, err := request(ctx, dest, job, userAgent, now)
 	if err != nil {
 		att.Error = err.Error()
 		return att, Result{Err: err}
@@ -68,6 +66,12 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.URL = req.URL.String() // a destination without a URL of its own (github)
 	}
 	att.RequestHeaders = logHeaders(req.Header, job.Webhook.Headers)
+	if !bytes.Equal(body, job.Payload) {
+		// A format's rendering, kept so the log shows exactly what was sent. (A
+		// destination that builds its own message from the payload logs it in its
+		// headers and URL only, as before.)
+		att.RequestBody = string(body)
+	}
 
 	start := time.Now()
 	resp, err := client.Do(req)

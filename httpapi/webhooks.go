@@ -81,7 +81,7 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodPost,
 		Path:        "/api/v1/webhooks/{id}/secret/rotate",
 		Summary:     "Rotate a webhook's signing secret",
-		Description: "Makes a new current secret (given, or generated). The previous one stays valid for `overlap` (24h by default, at most 7 days; 0 ends it now): meanwhile `webhook-signature` carries both signatures, while the single-signature header carries the new one only. Answers the secrets valid now, newest first.",
+		Description: "Makes a new current secret (given, or generated). The previous one stays valid for `overlap` (24h by default, at most 7 days; 0 ends it now): meanwhile `webhook-signature` carries both signatures, while the single-signature headers carry one: the new secret's, or the old one's when the webhook's `singleSignatureSecret` is `oldest`. Answers the secrets valid now, newest first.",
 		Tags:        []string{tagWebhooks},
 		Errors:      []int{http.StatusNotFound},
 	}, admin, s.rotateWebhookSecret)
@@ -128,6 +128,9 @@ type webhookView struct {
 	Ordering        string            `json:"ordering" enum:"none,per-prompt" doc:"per-prompt: the deliveries of one prompt (or custom orderingKey) are sent one at a time, in event order"`
 	Headers         map[string]string `json:"headers" doc:"Custom headers sent with every request; their values are shown to admin keys only (others see ••••••)"`
 	SignatureHeader string            `json:"signatureHeader" example:"x-promptd-signature" doc:"The header carrying t=<unix seconds>,s=<hex HMAC-SHA256>"`
+	Format          string            `json:"format" enum:"promptd,langfuse,promptreports,promptha,promptfoo" doc:"The payload format: the body, event names and signature headers receivers get (docs/formats.md)"`
+	FormatOptions   formatOptionsView `json:"formatOptions"`
+	SingleSignature string            `json:"singleSignatureSecret" enum:"newest,oldest" doc:"Which valid secret signs the one-signature headers (x-promptd-signature, the formats' own) during a rotation's overlap; webhook-signature carries every valid secret's"`
 	Retry           retryView         `json:"retry"`
 	TimeoutSeconds  int               `json:"timeoutSeconds" doc:"Per-request timeout"`
 	MaxInFlight     int               `json:"maxInFlight" doc:"Requests in flight to this webhook at most"`
@@ -165,6 +168,23 @@ type filtersView struct {
 	Tags        []string `json:"tags" doc:"The prompt's tags"`
 }
 
+// formatOptionsView is a webhook's format options.
+type formatOptionsView struct {
+	StageLabels []string `json:"stageLabels" doc:"promptreports: the labels whose arrival on a version is a version.promoted event, lowest stage first (staging, production when empty)"`
+}
+
+// formatOptionsBody sets a webhook's format options.
+type formatOptionsBody struct {
+	StageLabels *[]string `json:"stageLabels,omitempty" example:"[\"staging\",\"production\"]" doc:"promptreports: the labels whose arrival on a version is a version.promoted event, lowest stage first; staging, production when empty"`
+}
+
+// apply copies the options present in b onto o.
+func (b *formatOptionsBody) apply(o *promptd.FormatOptions) {
+	if b != nil {
+		set(&o.StageLabels, b.StageLabels)
+	}
+}
+
 // retryView is a webhook's retry policy.
 type retryView struct {
 	Schedule []string `json:"schedule" example:"[\"5s\",\"30s\",\"5m\"]" doc:"The wait before each retry, as Go durations; its length is the number of retries"`
@@ -187,6 +207,9 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		Ordering:        w.Ordering,
 		Headers:         make(map[string]string, len(w.Headers)),
 		SignatureHeader: w.SignatureHeader,
+		Format:          w.Format,
+		FormatOptions:   formatOptionsView{StageLabels: nonNil(w.FormatOptions.StageLabels)},
+		SingleSignature: w.SingleSignatureSecret,
 		Retry:           retryView{Schedule: formatSchedule(w.Retry.Schedule), RetryOn: w.Retry.RetryOn},
 		TimeoutSeconds:  w.TimeoutSeconds,
 		MaxInFlight:     w.MaxInFlight,
@@ -284,21 +307,24 @@ type retryBody struct {
 
 // createWebhookBody is the body of POST /api/v1/webhooks.
 type createWebhookBody struct {
-	Name            string            `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
-	Type            string            `json:"type,omitempty" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
-	URL             string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment. Required, except for type github"`
-	Enabled         *bool             `json:"enabled,omitempty" doc:"true when left out"`
-	Events          []string          `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
-	Filters         *filtersBody      `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
-	Filter          string            `json:"filter,omitempty" example:"event.type == \"prompt-version\" && \"production\" in event.prompt.labels" doc:"A CEL expression over the event (event: the payload as receivers get it; type: the full event type), checked when saved; only events for which it is true are delivered"`
-	Ordering        string            `json:"ordering,omitempty" example:"per-prompt" doc:"none (the default) or per-prompt: the deliveries of one prompt (or of one custom orderingKey) are attempted one at a time, in event order; a failing one holds back only its own prompt until it succeeds or finally fails. Not for github webhooks"`
-	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers sent with every request (at most 20); they may not override the headers promptd sets"`
-	SignatureHeader string            `json:"signatureHeader,omitempty" example:"x-promptd-signature" doc:"The name of the t=…,s=… signature header, for receivers written for another product; x-promptd-signature when left out"`
-	Retry           *retryBody        `json:"retry,omitempty"`
-	TimeoutSeconds  int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30" doc:"Per-request timeout; 15 when left out"`
-	MaxInFlight     int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256" doc:"Requests in flight to this webhook at most; 16 when left out"`
-	Secret          string            `json:"secret,omitempty" example:"whsec_…" doc:"The signing secret: whsec_ and base64; generated when left out"`
-	GitHub          *githubBody       `json:"github,omitempty" doc:"Where a github webhook dispatches (type github only)"`
+	Name            string             `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
+	Type            string             `json:"type,omitempty" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
+	URL             string             `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment. Required, except for type github"`
+	Enabled         *bool              `json:"enabled,omitempty" doc:"true when left out"`
+	Events          []string           `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
+	Filters         *filtersBody       `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
+	Filter          string             `json:"filter,omitempty" example:"event.type == \"prompt-version\" && \"production\" in event.prompt.labels" doc:"A CEL expression over the event (event: the payload as receivers get it; type: the full event type), checked when saved; only events for which it is true are delivered"`
+	Ordering        string             `json:"ordering,omitempty" example:"per-prompt" doc:"none (the default) or per-prompt: the deliveries of one prompt (or of one custom orderingKey) are attempted one at a time, in event order; a failing one holds back only its own prompt until it succeeds or finally fails. Not for github webhooks"`
+	Headers         map[string]string  `json:"headers,omitempty" doc:"Custom headers sent with every request (at most 20); they may not override the headers promptd sets"`
+	SignatureHeader string             `json:"signatureHeader,omitempty" example:"x-promptd-signature" doc:"The name of the t=…,s=… signature header, for receivers written for another product; x-promptd-signature when left out"`
+	Retry           *retryBody         `json:"retry,omitempty"`
+	TimeoutSeconds  int                `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30" doc:"Per-request timeout; 15 when left out"`
+	MaxInFlight     int                `json:"maxInFlight,omitempty" minimum:"1" maximum:"256" doc:"Requests in flight to this webhook at most; 16 when left out"`
+	Secret          string             `json:"secret,omitempty" example:"whsec_…" doc:"The signing secret: whsec_ and base64 (24 to 64 bytes), or a secret of your own of 16 to 256 printable ASCII characters, which the single-signature headers use as it is written; generated when left out"`
+	GitHub          *githubBody        `json:"github,omitempty" doc:"Where a github webhook dispatches (type github only)"`
+	Format          string             `json:"format,omitempty" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The payload format (docs/formats.md); promptd when left out"`
+	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty"`
+	SingleSignature string             `json:"singleSignatureSecret,omitempty" enum:"newest,oldest" doc:"Which valid secret signs the one-signature headers during a rotation's overlap; newest when left out"`
 }
 
 type createWebhookRequest struct {
@@ -325,18 +351,21 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 	key := keyFrom(ctx)
 	b := in.Body
 	w := &promptd.Webhook{
-		Name:            b.Name,
-		Type:            b.Type,
-		URL:             b.URL,
-		Enabled:         b.Enabled == nil || *b.Enabled,
-		Events:          b.Events,
-		Filter:          b.Filter,
-		Ordering:        b.Ordering,
-		Headers:         b.Headers,
-		SignatureHeader: b.SignatureHeader,
-		TimeoutSeconds:  b.TimeoutSeconds,
-		MaxInFlight:     b.MaxInFlight,
+		Name:                  b.Name,
+		Type:                  b.Type,
+		URL:                   b.URL,
+		Enabled:               b.Enabled == nil || *b.Enabled,
+		Events:                b.Events,
+		Filter:                b.Filter,
+		Ordering:              b.Ordering,
+		Headers:               b.Headers,
+		SignatureHeader:       b.SignatureHeader,
+		TimeoutSeconds:        b.TimeoutSeconds,
+		MaxInFlight:           b.MaxInFlight,
+		Format:                b.Format,
+		SingleSignatureSecret: b.SingleSignature,
 	}
+	b.FormatOptions.apply(&w.FormatOptions)
 	if b.Filters != nil {
 		w.Filters = promptd.Filters{PromptNames: b.Filters.PromptNames, Labels: b.Filters.Labels, Tags: b.Filters.Tags}
 	}
@@ -445,6 +474,9 @@ type updateWebhookBody struct {
 	TimeoutSeconds  *int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30"`
 	MaxInFlight     *int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256"`
 	GitHub          *githubPatch       `json:"github,omitempty" doc:"Changes the github settings present (type github)"`
+	Format          *string            `json:"format,omitempty" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The new payload format. Queued deliveries are sent in the format the webhook has when they are sent (docs/formats.md)"`
+	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty" doc:"Changes the format options present"`
+	SingleSignature *string            `json:"singleSignatureSecret,omitempty" enum:"newest,oldest"`
 }
 
 type updateWebhookRequest struct {
@@ -504,6 +536,9 @@ func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 		set(&w.GitHub.Token, g.Token)
 		set(&w.GitHub.EventType, g.EventType)
 	}
+	set(&w.Format, b.Format)
+	set(&w.SingleSignatureSecret, b.SingleSignature)
+	b.FormatOptions.apply(&w.FormatOptions)
 	if f := b.Filters; f != nil {
 		set(&w.Filters.PromptNames, f.PromptNames)
 		set(&w.Filters.Labels, f.Labels)
@@ -558,7 +593,7 @@ func (s *server) getWebhookSecret(ctx context.Context, in *webhookIDRequest) (*w
 // rotateSecretBody is the body of POST /api/v1/webhooks/{id}/secret/rotate.
 type rotateSecretBody struct {
 	Overlap string `json:"overlap,omitempty" example:"24h" doc:"How long the previous secret stays valid, as a Go duration: 24h when left out, at most 168h; 0 invalidates it now"`
-	Secret  string `json:"secret,omitempty" example:"whsec_…" doc:"The new secret: whsec_ and base64; generated when left out"`
+	Secret  string `json:"secret,omitempty" example:"whsec_…" doc:"The new secret: whsec_ and base64, or 16 to 256 printable ASCII characters of your choice; generated when left out"`
 }
 
 type rotateSecretRequest struct {

@@ -120,7 +120,10 @@ type attemptView struct {
 	A           promptd.Attempt
 	OK          bool
 	RequestBody string
-	Response    string // the response body, pretty-printed when it is JSON
+	// Rendered is set when RequestBody is the body a payload format rendered, byte for
+	// byte as sent, rather than the event's payload (pretty-printed).
+	Rendered bool
+	Response string // the response body, pretty-printed when it is JSON
 }
 
 // deliveryData is a delivery's page.
@@ -168,6 +171,9 @@ func (s *server) deliveryPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, a := range del.Attempts {
 		av := attemptView{A: a, OK: promptd.AttemptSucceeded(&a), RequestBody: d.Payload, Response: a.ResponseBody}
+		if a.RequestBody != "" {
+			av.RequestBody, av.Rendered = a.RequestBody, true
+		}
 		if json.Valid([]byte(a.ResponseBody)) {
 			av.Response = prettyJSON([]byte(a.ResponseBody))
 		}

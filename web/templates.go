@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/promptd/promptd"
 )
 
 // parsePages parses each page template in templates/ together with the layout and the
@@ -62,6 +64,24 @@ var funcs = template.FuncMap{
 	// apiName is a prompt name as one segment of an API path ("a/b" → "a%2Fb").
 	"apiName":  url.PathEscape,
 	"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// formatTitle names a payload format for people.
+	"formatTitle": func(name string) string {
+		switch name {
+		case promptd.FormatPromptd:
+			return "promptd (default)"
+		case promptd.FormatLangfuse:
+			return "Langfuse"
+		case promptd.FormatPromptLayer:
+			return "PromptLayer"
+		case promptd.FormatPromptReports:
+			return "PromptReports"
+		case promptd.FormatPromptha:
+			return "Promptha"
+		case promptd.FormatPromptfoo:
+			return "Promptfoo"
+		}
+		return name
+	},
 	"pct": func(f float64) string {
 		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", f*100), "0"), ".") + "%"
 	},

@@ -255,6 +255,10 @@ func TestFormErrorsNextToTheField(t *testing.T) {
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "schedule": {"5s, soon"}}, "schedule", "not a duration"},
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "timeoutSeconds": {"90"}}, "timeoutSeconds", "between 1 and 30"},
 		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "filter": {"event.data.score <"}}, "filter", "line 1, column"},
+		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "format": {"zapier"}}, "format", "must be one of"},
+		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "format": {"promptfoo"}, "signatureHeader": {"x-abv-signature"}}, "signatureHeader", "promptd format only"},
+		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "format": {"promptreports"}, "stageLabels": {"qa, pro d"}}, "stageLabels", "pro d"},
+		{"/webhooks", url.Values{"url": {"https://example.com/hook"}, "secret": {"too short"}}, "secret", "printable ASCII"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a//b"}, "prompt": {"hi"}}, "name", "empty segment"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a/b"}, "type": {"chat"}, "prompt": {"[]"}}, "prompt", "at least one message"},
 		{"/prompts", url.Values{"from": {"new"}, "name": {"a/b"}, "prompt": {"hi"}, "config": {"[1]"}}, "config", "JSON object"},
@@ -303,6 +307,7 @@ func TestWebhookControls(t *testing.T) {
 		"events": {"prompt-version.created", "prompt.deleted"}, "customEvents": {"eval.done"},
 		"promptNames": {"support/**"}, "labels": {"production"}, "headers": {"X-Team: prompts\nX-Env: prod"},
 		"schedule": {"5s, 1m"}, "retryOn": {"all-non-2xx"}, "timeoutSeconds": {"5"}, "maxInFlight": {"4"},
+		"format": {"promptreports"}, "stageLabels": {"qa, prod"}, "singleSignatureSecret": {"oldest"},
 	}
 	if status, loc, body := c.do("POST", base, edit, nil); status != http.StatusSeeOther || loc != base+"?done=saved" {
 		t.Fatalf("save: %d %q\n%s", status, loc, body)
@@ -313,7 +318,8 @@ func TestWebhookControls(t *testing.T) {
 	}
 	if got.URL != "https://example.com/hook2" || got.Name != "ci" || strings.Join(got.Events, ",") != "eval.done,prompt-version.created,prompt.deleted" ||
 		got.Headers["X-Env"] != "prod" || len(got.Retry.Schedule) != 2 || got.Retry.RetryOn != "all-non-2xx" || got.TimeoutSeconds != 5 ||
-		got.MaxInFlight != 4 || got.Filters.PromptNames[0] != "support/**" || got.Filters.Labels[0] != "production" {
+		got.MaxInFlight != 4 || got.Filters.PromptNames[0] != "support/**" || got.Filters.Labels[0] != "production" ||
+		got.Format != promptd.FormatPromptReports || strings.Join(got.FormatOptions.StageLabels, ",") != "qa,prod" || got.SingleSignatureSecret != promptd.SignOldest {
 		t.Errorf("saved webhook %+v", got)
 	}
 	if _, _, body := c.do("POST", base+"/secret", url.Values{}, htmx); strings.Count(body, "whsec_") != 1 {

@@ -88,11 +88,18 @@ type webhookForm struct {
 	Errors           fieldErrors
 	EventTypes       []string // the checkboxes
 	AllowHTTP        bool
+	// Format is the payload format; StageLabels its promptreports option; SignWith which
+	// secret signs the single-signature headers during a rotation.
+	Format      string
+	StageLabels string
+	SignWith    string
+	Formats     []string // the format picker
 }
 
 // webhookFormFields are the form fields domain errors can name.
 var webhookFormFields = []string{"name", "type", "url", "github", "github.repository", "github.token", "github.eventType", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
-	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret"}
+	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret",
+	"format", "formatOptions.stageLabels", "singleSignatureSecret"}
 
 // subscribableEvents are the checkboxes of the form: promptd's event types but the test
 // event, which is never subscribed to.
@@ -115,6 +122,10 @@ func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 		MaxInFlight:     strconv.Itoa(w.MaxInFlight),
 		EventTypes:      subscribableEvents(),
 		AllowHTTP:       s.urlPolicy.AllowHTTP,
+		Format:          w.Format,
+		StageLabels:     strings.Join(w.FormatOptions.StageLabels, ", "),
+		SignWith:        w.SingleSignatureSecret,
+		Formats:         promptd.PayloadFormats,
 	}
 	var custom []string
 	for _, e := range w.Events {
@@ -178,6 +189,10 @@ func readWebhookForm(r *http.Request) webhookForm {
 		MaxInFlight:      strings.TrimSpace(r.PostFormValue("maxInFlight")),
 		Secret:           strings.TrimSpace(r.PostFormValue("secret")),
 		EventTypes:       subscribableEvents(),
+		Format:           r.PostFormValue("format"),
+		StageLabels:      r.PostFormValue("stageLabels"),
+		SignWith:         r.PostFormValue("singleSignatureSecret"),
+		Formats:          promptd.PayloadFormats,
 	}
 }
 
@@ -212,6 +227,9 @@ func (f *webhookForm) apply(w *promptd.Webhook) error {
 		w.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
 	}
 	w.SignatureHeader = f.SignatureHeader
+	w.Format = f.Format
+	w.FormatOptions.StageLabels = splitList(f.StageLabels)
+	w.SingleSignatureSecret = f.SignWith
 	w.Retry.Schedule = []time.Duration{}
 	for _, item := range strings.FieldsFunc(f.Schedule, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' }) {
 		d, err := time.ParseDuration(item)
@@ -256,6 +274,9 @@ func (s *server) newWebhookPage(w http.ResponseWriter, r *http.Request) {
 		AllowHTTP:       s.urlPolicy.AllowHTTP,
 		Type:            promptd.TypeHTTP,
 		Types:           promptd.WebhookTypes,
+		Format:          promptd.FormatPromptd,
+		SignWith:        promptd.SignNewest,
+		Formats:         promptd.PayloadFormats,
 	}
 	s.render(w, r, http.StatusOK, "webhook_form.html", "New webhook", "webhooks", f)
 }

@@ -69,7 +69,9 @@ func (e *Event) EventType() string { return e.Type + "." + e.Action }
 // deletion, as it was).
 type Prompt struct {
 	// ID is the version's id.
-	ID        string   `json:"id"`
+	ID string `json:"id"`
+	// PromptID is the prompt's id: the same for all its versions, and across renames.
+	PromptID  string   `json:"promptId"`
 	Name      string   `json:"name"`
 	Version   int      `json:"version"`
 	ProjectID string   `json:"projectId"`

@@ -34,9 +34,15 @@ const (
 	MaxSecretBytes = 64
 )
 
-// ErrSecretFormat is returned for a secret that is not "whsec_" followed by the standard
-// base64 of 24 to 64 bytes.
-var ErrSecretFormat = errors.New("a webhook secret is \"whsec_\" followed by the base64 of 24 to 64 random bytes")
+// Lengths of a plain secret: one a user chose, used as it is (see SecretKey).
+const (
+	MinPlainSecretLength = 16
+	MaxPlainSecretLength = 256
+)
+
+// ErrSecretFormat is returned for a secret that is neither "whsec_" followed by the standard
+// base64 of 24 to 64 bytes, nor a plain secret of 16 to 256 printable ASCII characters.
+var ErrSecretFormat = errors.New("a webhook secret is \"whsec_\" followed by the base64 of 24 to 64 random bytes, or 16 to 256 printable ASCII characters of your choice")
 
 // DecodeSecret returns the key bytes of a secret: the base64-decoded part after "whsec_".
 func DecodeSecret(secret string) ([]byte, error) {
@@ -49,6 +55,28 @@ func DecodeSecret(secret string) ([]byte, error) {
 		return nil, ErrSecretFormat
 	}
 	return key, nil
+}
+
+// SecretKey returns the key that Standard Webhooks signatures (webhook-signature) use for
+// secret. For a "whsec_" secret it is the decoded base64 (DecodeSecret). Any other secret is
+// a plain one, chosen by a user, of 16 to 256 printable ASCII characters (space to '~'), and
+// its key is its bytes as they are: a plain secret S signs exactly as the secret
+// "whsec_" + base64(S) does, which is what to give a Standard Webhooks library that accepts
+// only the whsec_ form. Signatures that key with the secret's text (x-promptd-signature and
+// the other single-signature headers) use the secret as written, whichever its form.
+func SecretKey(secret string) ([]byte, error) {
+	if strings.HasPrefix(secret, SecretPrefix) {
+		return DecodeSecret(secret)
+	}
+	if len(secret) < MinPlainSecretLength || len(secret) > MaxPlainSecretLength {
+		return nil, ErrSecretFormat
+	}
+	for i := 0; i < len(secret); i++ {
+		if secret[i] < ' ' || secret[i] > '~' {
+			return nil, ErrSecretFormat
+		}
+	}
+	return []byte(secret), nil
 }
 
 // PromptdSignature returns the x-promptd-signature header value for body signed at unix time
@@ -90,7 +118,7 @@ func Sign(secrets []string, msgID string, ts int64, body []byte) (SignedHeaders,
 	}
 	sigs := make([]string, 0, len(secrets))
 	for i, s := range secrets {
-		key, err := DecodeSecret(s)
+		key, err := SecretKey(s)
 		if err != nil {
 			return SignedHeaders{}, fmt.Errorf("webhook: secret %d: %w", i, err)
 		}

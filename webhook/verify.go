@@ -121,8 +121,9 @@ func WithMaxBodyBytes(n int64) VerifierOption {
 
 // NewVerifier returns a Verifier accepting signatures made with any of secrets (give the
 // old and the new one during a rotation). Each secret is "whsec_" followed by base64, as
-// promptd shows it; surrounding white space is ignored. An error wraps ErrSecretFormat for
-// a secret of another shape.
+// promptd generates it (surrounding white space is ignored), or a plain secret of 16 to 256
+// printable ASCII characters given when the webhook was made (see SecretKey). An error wraps
+// ErrSecretFormat for a secret of another shape.
 func NewVerifier(secrets []string, opts ...VerifierOption) (*Verifier, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("webhook: NewVerifier needs at least one secret")
@@ -134,8 +135,10 @@ func NewVerifier(secrets []string, opts ...VerifierOption) (*Verifier, error) {
 		maxBody:         DefaultMaxBodyBytes,
 	}
 	for i, s := range secrets {
-		s = strings.TrimSpace(s)
-		key, err := DecodeSecret(s)
+		if t := strings.TrimSpace(s); strings.HasPrefix(t, SecretPrefix) {
+			s = t
+		}
+		key, err := SecretKey(s)
 		if err != nil {
 			return nil, fmt.Errorf("webhook: secret %d: %w", i, err)
 		}

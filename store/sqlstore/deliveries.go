@@ -126,7 +126,8 @@ func (s *Store) FindDelivery(ctx context.Context, projectID, id string) (*prompt
 
 func getAttempts(ctx context.Context, q querier, deliveryID string) ([]promptd.Attempt, error) {
 	rows, err := q.QueryContext(ctx,
-		`SELECT number, started_at, duration_ms, url, request_headers, status_code, response_headers, response_body, error
+		`SELECT number, started_at, duration_ms, url, request_headers, status_code, response_headers, response_body, error,
+			request_body
 		 FROM attempts WHERE delivery_id = $1 ORDER BY id`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("loading attempts: %w", err)
@@ -138,12 +139,14 @@ func getAttempts(ctx context.Context, q querier, deliveryID string) ([]promptd.A
 			at                promptd.Attempt
 			started           int64
 			reqHdrs, respHdrs string
+			reqBody           []byte
 		)
 		if err := rows.Scan(&at.Number, &started, &at.DurationMs, &at.URL, &reqHdrs, &at.StatusCode, &respHdrs,
-			&at.ResponseBody, &at.Error); err != nil {
+			&at.ResponseBody, &at.Error, &reqBody); err != nil {
 			return nil, fmt.Errorf("loading attempts: %w", err)
 		}
 		at.StartedAt = fromMillis(started)
+		at.RequestBody = string(reqBody)
 		if err := json.Unmarshal([]byte(reqHdrs), &at.RequestHeaders); err != nil {
 			return nil, fmt.Errorf("attempt of delivery %s: decoding request headers: %w", deliveryID, err)
 		}

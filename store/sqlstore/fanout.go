@@ -2,24 +2,28 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/format"
 )
 
-// hookMatch is a webhook as the fan-out sees it: its id, state, ordering and compiled
-// matcher.
+// hookMatch is a webhook as the fan-out sees it: its id, state, ordering, compiled matcher,
+// and payload format with its options.
 type hookMatch struct {
 	id      string
 	enabled bool
 	ordered bool // per-prompt ordering
 	m       *promptd.Matcher
+	format  string
+	options promptd.FormatOptions
 }
 
 // fanOut creates, in the caller's transaction, one delivery per event and matching webhook
-// of the event's project: pending and due now when the webhook is enabled, cancelled when it
+// of the event's project whose payload format wants the event (format.Wants): pending and due now when the webhook is enabled, cancelled when it
 // is not (so that a disabled webhook's missed events are visible and can be recovered).
 // webhook.test events are never fanned out. Each project's webhooks are loaded once per call.
 func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
@@ -45,7 +49,7 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 		var out []newDelivery
 		for _, ev := range byProject[projectID] {
 			for _, h := range hooks {
-				if h.m.Match(ev) {
+				if h.m.Match(ev) && format.Wants(h.format, h.options, ev) {
 					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != ""})
 				}
 			}
@@ -61,7 +65,7 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 // revision the cache does not hold.
 func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string) ([]hookMatch, error) {
 	rows, err := tx.QueryContext(ctx,
-		`SELECT id, enabled, revision, events, filters, ordering FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
+		`SELECT id, enabled, revision, events, filters, ordering, format, format_options FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
 	}
@@ -73,9 +77,15 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 			revision        int64
 			events, filters string
 			ordering        string
+			formatOptions   string
 		)
-		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters, &ordering); err != nil {
+		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters, &ordering, &h.format, &formatOptions); err != nil {
 			return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
+		}
+		if formatOptions != "{}" {
+			if err := json.Unmarshal([]byte(formatOptions), &h.options); err != nil {
+				return nil, fmt.Errorf("webhook %s: decoding format options: %w", h.id, err)
+			}
 		}
 		if h.m = s.hooks.matcher(h.id, revision); h.m == nil {
 			w := promptd.Webhook{ID: h.id}

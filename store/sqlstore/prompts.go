@@ -123,12 +123,23 @@ func (s *Store) lockOrCreatePrompt(ctx context.Context, tx *writeTx, projectID, 
 		return p, false, err
 	}
 	id := newID()
+	// The project's counter gives the prompt its number; a number taken by a create that
+	// loses the race below stays unused, like a deleted prompt's.
+	var number int
+	if err := tx.QueryRowContext(ctx,
+		`UPDATE projects SET last_prompt_number = last_prompt_number + 1 WHERE id = $1 RETURNING last_prompt_number`,
+		projectID).Scan(&number); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, promptd.Errorf(promptd.ENOTFOUND, "project %q not found", projectID)
+		}
+		return nil, false, fmt.Errorf("numbering the prompt: %w", err)
+	}
 	var got string
 	err = tx.QueryRowContext(ctx,
-		`INSERT INTO prompts (id, project_id, name, tags, last_version, created_at, updated_at)
-		 VALUES ($1, $2, $3, '[]', 0, $4, $4)
+		`INSERT INTO prompts (id, project_id, name, tags, last_version, created_at, updated_at, number)
+		 VALUES ($1, $2, $3, '[]', 0, $4, $4, $5)
 		 ON CONFLICT (project_id, name) DO NOTHING RETURNING id`,
-		id, projectID, name, millis(now)).Scan(&got)
+		id, projectID, name, millis(now), number).Scan(&got)
 	switch {
 	case err == nil:
 		return &promptRow{ID: id, ProjectID: projectID, Name: name, Tags: []string{}, CreatedAt: now, UpdatedAt: now}, true, nil

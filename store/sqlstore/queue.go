@@ -592,15 +592,25 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 				a.add(newID()), a.add(res.Job.DeliveryID), a.add(at.Number), a.add(millis(at.StartedAt)), a.add(at.DurationMs),
 				a.add(storedText(at.URL)), a.add(headersJSON(at.RequestHeaders)), a.add(at.StatusCode),
 				a.add(headersJSON(at.ResponseHeaders)), a.add(storedText(at.ResponseBody)), a.add(storedText(at.Error)),
+				a.add(requestBody(at.RequestBody)),
 			}, ", ") + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, url, request_headers, status_code,
-				response_headers, response_body, error) VALUES `+strings.Join(values, ", "), a...); err != nil {
+				response_headers, response_body, error, request_body) VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return fmt.Errorf("logging attempts: %w", err)
 		}
 	}
 	return nil
+}
+
+// requestBody is how an attempt's request body is stored: NULL when it was the event's
+// payload (empty).
+func requestBody(b string) any {
+	if b == "" {
+		return nil
+	}
+	return []byte(b)
 }
 
 // storedText makes s storable as text in every database: valid UTF-8 without NUL bytes

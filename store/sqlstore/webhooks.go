@@ -19,7 +19,7 @@ import (
 // webhookColumns are the columns scanWebhook reads.
 const webhookColumns = `id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 	timeout_seconds, max_in_flight, disabled_reason, disabled_at, revision, created_at, updated_at,
-	destination, destination_secret, ordering`
+	destination, destination_secret, ordering, format, format_options, single_signature_secret`
 
 // retryJSON is how a retry policy is stored: the schedule in milliseconds.
 type retryJSON struct {
@@ -41,6 +41,7 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	var (
 		r                        webhookRow
 		events, filters, retry   string
+		formatOptions            string
 		created, updated         int64
 		disabledAt               sql.NullInt64
 		timeoutSecs, maxInFlight int
@@ -48,8 +49,11 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 	w := &r.w
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.Type, &w.URL, &w.Enabled, &events, &filters, &r.sealed,
 		&w.SignatureHeader, &retry, &timeoutSecs, &maxInFlight, &w.DisabledReason, &disabledAt, &r.revision, &created, &updated,
-		&r.dest, &r.destSealed, &w.Ordering); err != nil {
+		&r.dest, &r.destSealed, &w.Ordering, &w.Format, &formatOptions, &w.SingleSignatureSecret); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(formatOptions), &w.FormatOptions); err != nil {
+		return nil, fmt.Errorf("webhook %s: decoding format options: %w", w.ID, err)
 	}
 	w.TimeoutSeconds, w.MaxInFlight = timeoutSecs, maxInFlight
 	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -174,6 +178,7 @@ func secretOf(w *promptd.Webhook) *destinationSecret {
 // encodedWebhook is a webhook's settings as they are stored.
 type encodedWebhook struct {
 	events, filters, retry string
+	formatOptions          string
 	headers                []byte // sealed
 	// url is the url column: the URL, masked when it is a credential (kept sealed in
 	// destination).
@@ -206,6 +211,7 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 		rj.ScheduleMs[i] = d.Milliseconds()
 	}
 	retry, _ := json.Marshal(rj)
+	formatOptions, _ := json.Marshal(w.FormatOptions)
 	headers := w.Headers
 	if headers == nil {
 		headers = map[string]string{}
@@ -226,7 +232,8 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the destination: %w", err)
 	}
-	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL, settings: string(settings)}
+	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL, settings: string(settings),
+		formatOptions: string(formatOptions)}
 	if ds := secretOf(w); ds != nil {
 		plain, err := json.Marshal(ds)
 		if err != nil {
@@ -265,6 +272,13 @@ func cloneWebhook(w *promptd.Webhook) *promptd.Webhook {
 	if w.GitHub != nil {
 		g := *w.GitHub
 		c.GitHub = &g
+	}
+	c.FormatOptions.StageLabels = slices.Clone(w.FormatOptions.StageLabels)
+	if c.Format == "" {
+		c.Format = promptd.FormatPromptd
+	}
+	if c.SingleSignatureSecret == "" {
+		c.SingleSignatureSecret = promptd.SignNewest
 	}
 	return &c
 }
@@ -330,11 +344,12 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
-				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination, ordering)
-			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18, $19)`,
+				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination, ordering,
+				format, format_options, single_signature_secret)
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18, $19, $20, $21, $22)`,
 			out.ID, projectID, out.Name, enc.url, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
 			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination), enc.settings,
-			storedOrdering(out.Ordering)); err != nil {
+			storedOrdering(out.Ordering), out.Format, enc.formatOptions, out.SingleSignatureSecret); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -483,11 +498,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
 				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16, destination = $17,
-				ordering = $18`+health+`
+				ordering = $18, format = $19, format_options = $20, single_signature_secret = $21`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
 			in.Name, enc.url, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
 			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination), enc.settings,
-			storedOrdering(in.Ordering)))
+			storedOrdering(in.Ordering), in.Format, enc.formatOptions, in.SingleSignatureSecret))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}

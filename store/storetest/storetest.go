@@ -81,6 +81,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"Routing", su.testRouting},
 		{"PayloadFilters", su.testPayloadFilters},
 		{"Ordering", su.testOrdering},
+		{"Formats", su.testFormats},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
