@@ -53,8 +53,8 @@ func (su suite) testFormats(t *testing.T) {
 		{"another label arrives", func() { e.setLabels(t, "p", 1, "prod", "beta") }, map[string][]string{
 			plain.ID: {vu}, langfuse.ID: {vu},
 		}},
-		{"a custom event", func() { e.publish(t, "evaluation.completed") }, map[string][]string{
-			plain.ID: {"evaluation.completed"}, reports.ID: {"evaluation.completed"},
+		{"a custom event", func() { e.publish(t, "eval-run.completed") }, map[string][]string{
+			plain.ID: {"eval-run.completed"}, reports.ID: {"eval-run.completed"},
 		}},
 	}
 	for _, step := range steps {
