@@ -14,7 +14,7 @@ func TestNewPromptEventEnvelope(t *testing.T) {
 	t.Parallel()
 	created := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	v := &promptd.Version{
-		ID: "v1", PromptID: "p1", ProjectID: "proj", Name: "movie-critic", Number: 3, Type: promptd.TextPrompt,
+		ID: "v1", PromptID: "p1", PromptNumber: 7, ProjectID: "proj", Name: "movie-critic", Number: 3, Type: promptd.TextPrompt,
 		Prompt: json.RawMessage(`"As a <critic>"`), Config: json.RawMessage(`{}`), Labels: []string{"latest", "production"},
 		Tags: []string{"entertainment"}, CommitMessage: "Improved", CreatedAt: created, UpdatedAt: created,
 	}
@@ -26,7 +26,7 @@ func TestNewPromptEventEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"id":"` + ev.ID + `","timestamp":"2026-11-22T10:30:01.000Z","type":"prompt-version","apiVersion":"v1","action":"updated",` +
-		`"prompt":{"id":"v1","promptId":"p1","name":"movie-critic","version":3,"projectId":"proj","labels":["latest","production"],"tags":["entertainment"],` +
+		`"prompt":{"id":"v1","promptId":"p1","number":7,"name":"movie-critic","version":3,"projectId":"proj","labels":["latest","production"],"tags":["entertainment"],` +
 		`"prompt":"As a <critic>","type":"text","config":{},"commitMessage":"Improved","createdAt":"2026-11-22T10:30:00.000Z","updatedAt":"2026-11-22T10:30:00.000Z"},` +
 		`"changes":{"labelsAdded":["production"],"labelsRemoved":["staging"],"tagsAdded":[],"tagsRemoved":[]},"actor":{"apiKeyId":"k","name":"ci-bot"}}`
 	if string(ev.Payload) != want {

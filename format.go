@@ -23,7 +23,7 @@ const (
 
 // PayloadFormats lists every payload format, the default first.
 var PayloadFormats = []string{
-	FormatPromptd, FormatLangfuse, FormatPromptReports, FormatPromptha, FormatPromptfoo,
+	FormatPromptd, FormatLangfuse, FormatPromptLayer, FormatPromptReports, FormatPromptha, FormatPromptfoo,
 }
 
 // Which secret signs the single-signature headers during a rotation's overlap.

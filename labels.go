@@ -92,7 +92,8 @@ func NoChanges() *Changes {
 }
 
 // LabelChanges returns, for every version whose labels differ between before and after, what
-// it gained and lost. Versions without a change are absent.
+// it gained and lost, and where moved labels came from and went to (LabelsMovedFrom,
+// LabelsMovedTo). Versions without a change are absent.
 func LabelChanges(before, after LabelMap) map[int]*Changes {
 	out := map[int]*Changes{}
 	get := func(n int) *Changes {
@@ -103,12 +104,26 @@ func LabelChanges(before, after LabelMap) map[int]*Changes {
 	}
 	for l, v := range after {
 		if before[l] != v {
-			get(v).LabelsAdded = append(get(v).LabelsAdded, l)
+			c := get(v)
+			c.LabelsAdded = append(c.LabelsAdded, l)
+			if from, ok := before[l]; ok {
+				if c.LabelsMovedFrom == nil {
+					c.LabelsMovedFrom = map[string]int{}
+				}
+				c.LabelsMovedFrom[l] = from
+			}
 		}
 	}
 	for l, v := range before {
 		if after[l] != v {
-			get(v).LabelsRemoved = append(get(v).LabelsRemoved, l)
+			c := get(v)
+			c.LabelsRemoved = append(c.LabelsRemoved, l)
+			if to, ok := after[l]; ok {
+				if c.LabelsMovedTo == nil {
+					c.LabelsMovedTo = map[string]int{}
+				}
+				c.LabelsMovedTo[l] = to
+			}
 		}
 	}
 	for _, c := range out {

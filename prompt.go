@@ -51,8 +51,11 @@ type Actor = webhook.Actor
 
 // Prompt is a named prompt with its tags and the current position of its labels.
 type Prompt struct {
-	ID            string         `json:"id"`
-	ProjectID     string         `json:"projectId"`
+	ID        string `json:"id"`
+	ProjectID string `json:"projectId"`
+	// Number is a stable integer within the project, given in creation order and never
+	// reused: an id for receivers that want numbers (PromptLayer's prompt_template_id).
+	Number        int            `json:"number" doc:"A stable integer within the project, given in creation order and never reused (PromptLayer's prompt_template_id)"`
 	Name          string         `json:"name"`
 	Tags          []string       `json:"tags"`
 	Labels        map[string]int `json:"labels" doc:"Each label and the version number that carries it"`
@@ -64,8 +67,10 @@ type Prompt struct {
 
 // Version is one immutable version of a prompt, with its current labels and its prompt's tags.
 type Version struct {
-	ID            string          `json:"id"`
-	PromptID      string          `json:"promptId"`
+	ID       string `json:"id"`
+	PromptID string `json:"promptId"`
+	// PromptNumber is the prompt's number (see Prompt.Number).
+	PromptNumber  int             `json:"number" doc:"The prompt's number: a stable integer within its project, never reused (PromptLayer's prompt_template_id)"`
 	ProjectID     string          `json:"projectId"`
 	Name          string          `json:"name"`
 	Number        int             `json:"version"`

@@ -12,6 +12,7 @@ func webhookPrompt(v *Version) *webhook.Prompt {
 	return &webhook.Prompt{
 		ID:            v.ID,
 		PromptID:      v.PromptID,
+		Number:        v.PromptNumber,
 		Name:          v.Name,
 		Version:       v.Number,
 		ProjectID:     v.ProjectID,

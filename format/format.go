@@ -62,6 +62,7 @@ func init() {
 	register(promptha{})
 	register(promptfoo{})
 	register(promptReports{})
+	register(promptLayer{})
 }
 
 // For returns the format named name; the empty name is promptd's. It returns an error for

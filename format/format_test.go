@@ -26,7 +26,7 @@ var (
 // version is a prompt version with the hard parts in its content and config.
 func version(name string, n int, labels, tags []string) *promptd.Version {
 	return &promptd.Version{
-		ID: "ver-" + name, PromptID: "prm-" + name, ProjectID: "prj", Name: name, Number: n, Type: promptd.TextPrompt,
+		ID: "ver-" + name, PromptID: "prm-" + name, PromptNumber: 12, ProjectID: "prj", Name: name, Number: n, Type: promptd.TextPrompt,
 		Prompt:        json.RawMessage(`"Résumé <b>&amp;</b> \u2028 😀 \"quoted\" / \\ \u0001"`),
 		Config:        json.RawMessage(`{"temperature":0.1,"max":1e21,"big":12345678901234567890,"neg":-0.0,"z":1,"2":"two","1":"one"}`),
 		Labels:        labels,

@@ -128,7 +128,7 @@ type webhookView struct {
 	Ordering        string            `json:"ordering" enum:"none,per-prompt" doc:"per-prompt: the deliveries of one prompt (or custom orderingKey) are sent one at a time, in event order"`
 	Headers         map[string]string `json:"headers" doc:"Custom headers sent with every request; their values are shown to admin keys only (others see ••••••)"`
 	SignatureHeader string            `json:"signatureHeader" example:"x-promptd-signature" doc:"The header carrying t=<unix seconds>,s=<hex HMAC-SHA256>"`
-	Format          string            `json:"format" enum:"promptd,langfuse,promptreports,promptha,promptfoo" doc:"The payload format: the body, event names and signature headers receivers get (docs/formats.md)"`
+	Format          string            `json:"format" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The payload format: the body, event names and signature headers receivers get (docs/formats.md)"`
 	FormatOptions   formatOptionsView `json:"formatOptions"`
 	SingleSignature string            `json:"singleSignatureSecret" enum:"newest,oldest" doc:"Which valid secret signs the one-signature headers (x-promptd-signature, the formats' own) during a rotation's overlap; webhook-signature carries every valid secret's"`
 	Retry           retryView         `json:"retry"`

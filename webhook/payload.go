@@ -71,7 +71,9 @@ type Prompt struct {
 	// ID is the version's id.
 	ID string `json:"id"`
 	// PromptID is the prompt's id: the same for all its versions, and across renames.
-	PromptID  string   `json:"promptId"`
+	PromptID string `json:"promptId"`
+	// Number is the prompt's number: a stable integer within its project, never reused.
+	Number    int      `json:"number"`
 	Name      string   `json:"name"`
 	Version   int      `json:"version"`
 	ProjectID string   `json:"projectId"`
@@ -130,6 +132,13 @@ type Changes struct {
 	Override *Override `json:"override,omitempty"`
 	// PromotionID is set when an approved promotion request moved the label.
 	PromotionID string `json:"promotionId,omitempty"`
+	// LabelsMovedFrom gives, for each label in LabelsAdded that another version carried
+	// before the change, that version's number: the label moved here from it.
+	LabelsMovedFrom map[string]int `json:"labelsMovedFrom,omitempty"`
+	// LabelsMovedTo gives, for each label in LabelsRemoved that another version carries
+	// after the change, that version's number: the label moved there. A removed label
+	// absent from it was deleted.
+	LabelsMovedTo map[string]int `json:"labelsMovedTo,omitempty"`
 }
 
 // NameChange is a rename: the prompt's name before and after (prompt.renamed only).

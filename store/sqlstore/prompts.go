@@ -108,6 +108,7 @@ func changesFunc(labelChanges map[int]*promptd.Changes, tagsAdded, tagsRemoved [
 		c := promptd.NoChanges()
 		if lc := labelChanges[n]; lc != nil {
 			c.LabelsAdded, c.LabelsRemoved = lc.LabelsAdded, lc.LabelsRemoved
+			c.LabelsMovedFrom, c.LabelsMovedTo = lc.LabelsMovedFrom, lc.LabelsMovedTo
 		}
 		c.TagsAdded, c.TagsRemoved = tagsAdded, tagsRemoved
 		return c
@@ -142,7 +143,7 @@ func (s *Store) lockOrCreatePrompt(ctx context.Context, tx *writeTx, projectID, 
 		id, projectID, name, millis(now), number).Scan(&got)
 	switch {
 	case err == nil:
-		return &promptRow{ID: id, ProjectID: projectID, Name: name, Tags: []string{}, CreatedAt: now, UpdatedAt: now}, true, nil
+		return &promptRow{ID: id, ProjectID: projectID, Name: name, Tags: []string{}, Number: number, CreatedAt: now, UpdatedAt: now}, true, nil
 	case errors.Is(err, sql.ErrNoRows): // created meanwhile by a transaction that has committed
 		p, err = s.getPrompt(ctx, tx, projectID, name, true)
 		return p, false, err

@@ -112,7 +112,7 @@ func (s *Store) ListPrompts(ctx context.Context, projectID string, f promptd.Pro
 	if f.Search != "" {
 		where = append(where, searchCondition(&a, f.Search))
 	}
-	query := `SELECT p.id, p.project_id, p.name, p.tags, p.last_version, p.created_at, p.updated_at,
+	query := `SELECT p.id, p.project_id, p.name, p.tags, p.last_version, p.created_at, p.updated_at, p.number,
 		(SELECT COUNT(*) FROM versions v WHERE v.prompt_id = p.id)
 		FROM prompts p WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY p.name LIMIT ` + strconv.Itoa(f.Limit+1)

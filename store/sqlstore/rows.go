@@ -19,11 +19,12 @@ type promptRow struct {
 	Name        string
 	Tags        []string // sorted, never nil
 	LastVersion int      // the highest number ever given, so numbers are never reused
+	Number      int      // the prompt's number within its project
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
-const promptColumns = `id, project_id, name, tags, last_version, created_at, updated_at`
+const promptColumns = `id, project_id, name, tags, last_version, created_at, updated_at, number`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -33,7 +34,7 @@ func scanPrompt(row scanner, extra ...any) (*promptRow, error) {
 		tags             string
 		created, updated int64
 	)
-	dest := append([]any{&p.ID, &p.ProjectID, &p.Name, &tags, &p.LastVersion, &created, &updated}, extra...)
+	dest := append([]any{&p.ID, &p.ProjectID, &p.Name, &tags, &p.LastVersion, &created, &updated, &p.Number}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -93,6 +94,7 @@ func (p *promptRow) version(v *versionRow, labels promptd.LabelMap) *promptd.Ver
 	return &promptd.Version{
 		ID:            v.ID,
 		PromptID:      p.ID,
+		PromptNumber:  p.Number,
 		ProjectID:     p.ProjectID,
 		Name:          p.Name,
 		Number:        v.Number,
@@ -117,6 +119,7 @@ func (p *promptRow) prompt(labels promptd.LabelMap, versionCount int) *promptd.P
 	return &promptd.Prompt{
 		ID:            p.ID,
 		ProjectID:     p.ProjectID,
+		Number:        p.Number,
 		Name:          p.Name,
 		Tags:          slices.Clone(p.Tags),
 		Labels:        m,

@@ -104,7 +104,9 @@ func (su suite) testConcurrentCreateVersion(t *testing.T) {
 			createdVersions[env.Prompt.Version] = true
 		}
 		if ev.Type == promptd.EventVersionUpdated {
-			checkJSON(t, "updated event", "changes", env.Changes, changes(nil, list("latest"), nil, nil))
+			want := changes(nil, list("latest"), nil, nil)
+			want.LabelsMovedTo = map[string]int{"latest": env.Prompt.Version + 1} // to the next version made
+			checkJSON(t, "updated event", "changes", env.Changes, want)
 		}
 	}
 	checkJSON(t, "events", "counts", count, map[string]int{

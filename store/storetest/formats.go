@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/webhook"
 )
 
 // testFormats checks that a webhook's payload format settings are stored, that the fan-out
@@ -104,4 +106,83 @@ func (su suite) testFormats(t *testing.T) {
 	if n := len(e.deliveriesOf(t, reports.ID)) - seen[reports.ID]; n != 1 {
 		t.Errorf("after switching to promptd, a label change made %d deliveries, want 1", n)
 	}
+}
+
+// testLabelMoves checks the facts promptd's payload gives about label moves: where an added
+// label came from (labelsMovedFrom) and where a removed one went (labelsMovedTo), so that a
+// receiver (or a payload format: PromptLayer's label_moved) can tell a move from an addition
+// or a deletion without joining events.
+func (su suite) testLabelMoves(t *testing.T) {
+	e := su.env(t)
+	e.create(t, "p", "v1", "prod")
+	e.create(t, "p", "v2")
+	e.newEvents(t)
+	moves := func(step string) map[int]*webhook.Changes {
+		out := map[int]*webhook.Changes{}
+		for _, ev := range e.newEvents(t) {
+			env := decodePayload(t, step, ev)
+			if env != nil && ev.Type == promptd.EventVersionUpdated {
+				out[env.Prompt.Version] = env.Changes
+			}
+		}
+		return out
+	}
+	e.setLabels(t, "p", 2, "prod")
+	got := moves("a move")
+	if len(got) != 2 || !maps.Equal(got[2].LabelsMovedFrom, map[string]int{"prod": 1}) || got[2].LabelsMovedTo != nil ||
+		!maps.Equal(got[1].LabelsMovedTo, map[string]int{"prod": 2}) || got[1].LabelsMovedFrom != nil {
+		t.Errorf("a move of prod from 1 to 2: %+v", got)
+	}
+	e.setLabels(t, "p", 2, "staging")
+	got = moves("a deletion and an addition")
+	if len(got) != 1 || got[2].LabelsMovedFrom != nil || got[2].LabelsMovedTo != nil {
+		t.Errorf("prod deleted, staging added: %+v, want no moves", got)
+	}
+}
+
+// testPromptNumbers checks that each prompt gets a stable integer number within its
+// project, in creation order, never reused after a deletion, shown on prompts, versions and
+// in event payloads, and independent between projects.
+func (su suite) testPromptNumbers(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	a := e.create(t, "a", "v1")
+	b := e.create(t, "b", "v1")
+	e.create(t, "a", "v2")
+	checkEq(t, "first prompt", "number", a.PromptNumber, 1)
+	checkEq(t, "second prompt", "number", b.PromptNumber, 2)
+	checkEq(t, "a's prompt", "number", e.prompt(t, "a").Number, 1)
+	if err := e.s.DeletePrompt(ctx, e.project, e.actor, "b"); err != nil {
+		t.Fatalf("DeletePrompt: %v", err)
+	}
+	c := e.create(t, "c", "v1")
+	checkEq(t, "a prompt made after a deletion", "number", c.PromptNumber, 3)
+	b2 := e.create(t, "b", "v1")
+	checkEq(t, "a deleted name made again", "number", b2.PromptNumber, 4)
+	var numbers []int
+	for _, ev := range e.newEvents(t) {
+		if env := decodePayload(t, "numbers", ev); env != nil && env.Prompt != nil {
+			numbers = append(numbers, env.Prompt.Number)
+		}
+	}
+	checkJSON(t, "payloads", "prompt.number", numbers, []int{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4})
+	page, err := e.s.ListPrompts(ctx, e.project, promptd.PromptFilter{})
+	if err != nil {
+		t.Fatalf("ListPrompts: %v", err)
+	}
+	got := map[string]int{}
+	for _, p := range page.Items {
+		got[p.Name] = p.Number
+	}
+	checkJSON(t, "ListPrompts", "numbers", got, map[string]int{"a": 1, "b": 4, "c": 3})
+
+	other, err := e.s.CreateProject(ctx, "numbers-elsewhere")
+	if err != nil {
+		t.Fatalf("CreateProject: %v", err)
+	}
+	v, err := e.s.CreateVersion(ctx, other.ID, e.actor, promptd.CreateVersionInput{Name: "a", Prompt: text("v1")})
+	if err != nil {
+		t.Fatalf("CreateVersion in another project: %v", err)
+	}
+	checkEq(t, "another project's first prompt", "number", v.PromptNumber, 1)
 }

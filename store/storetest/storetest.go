@@ -82,6 +82,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"PayloadFilters", su.testPayloadFilters},
 		{"Ordering", su.testOrdering},
 		{"Formats", su.testFormats},
+		{"LabelMoves", su.testLabelMoves},
+		{"PromptNumbers", su.testPromptNumbers},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
@@ -408,12 +410,40 @@ func (e *env) checkPromptEvents(t *testing.T, step string, got []promptd.Event, 
 		if !w.UpdatedAt.IsZero() && !p.UpdatedAt.Equal(w.UpdatedAt) {
 			t.Errorf("%s: prompt.updatedAt = %v, want %v", where, p.UpdatedAt, w.UpdatedAt)
 		}
-		checkJSON(t, where, "changes", env.Changes, w.Changes)
+		checkChanges(t, where, p.Version, env.Changes, w.Changes)
 		checkJSON(t, where, "actor", env.Actor, &e.actor)
 		if env.Data != nil {
 			t.Errorf("%s: a prompt event has data: %s", where, env.Data)
 		}
 	}
+}
+
+// checkChanges compares an event's changes with want. Where want leaves the label moves
+// (LabelsMovedFrom, LabelsMovedTo) out, they are only checked to be consistent: each names
+// a label the version gained (or lost) and another version.
+func checkChanges(t *testing.T, where string, version int, got, want *promptd.Changes) {
+	t.Helper()
+	if got != nil && want != nil {
+		c := *got
+		for l, from := range c.LabelsMovedFrom {
+			if !slices.Contains(c.LabelsAdded, l) || from == version || from <= 0 {
+				t.Errorf("%s: labelsMovedFrom %v does not match labelsAdded %v of version %d", where, c.LabelsMovedFrom, c.LabelsAdded, version)
+			}
+		}
+		for l, to := range c.LabelsMovedTo {
+			if !slices.Contains(c.LabelsRemoved, l) || to == version || to <= 0 {
+				t.Errorf("%s: labelsMovedTo %v does not match labelsRemoved %v of version %d", where, c.LabelsMovedTo, c.LabelsRemoved, version)
+			}
+		}
+		if want.LabelsMovedFrom == nil {
+			c.LabelsMovedFrom = nil
+		}
+		if want.LabelsMovedTo == nil {
+			c.LabelsMovedTo = nil
+		}
+		got = &c
+	}
+	checkJSON(t, where, "changes", got, want)
 }
 
 // decodePayload decodes an event's payload strictly and checks the envelope fields every

@@ -348,6 +348,11 @@ func (su suite) testPromotions(t *testing.T) {
 		if up := e.workflowEvent(t, "approve", evs[1+i], promptd.EventVersionUpdated, "p", want.n, approver); up != nil {
 			ch := changes(want.added, want.removed, nil, nil)
 			ch.PromotionID = pr.ID
+			if want.added != nil {
+				ch.LabelsMovedFrom = map[string]int{"production": 1}
+			} else {
+				ch.LabelsMovedTo = map[string]int{"production": 2}
+			}
 			checkJSON(t, "approve", "changes", up.Changes, ch)
 		}
 	}
