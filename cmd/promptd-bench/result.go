@@ -84,6 +84,33 @@ func (r *Result) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
+// published records a publishing run: the events acknowledged, the errors and the rate.
+func (r *Result) published(st publishStats) {
+	r.Published = int64(len(st.Acks))
+	r.PublishErrors = st.Errors
+	if st.Elapsed > 0 {
+		r.PublishPerSec = round(float64(len(st.Acks))/st.Elapsed.Seconds(), 1)
+	}
+	if st.FirstErr != nil {
+		r.note("first publish error: %v", st.FirstErr)
+	}
+}
+
+// counted records what the receiver got against what was acknowledged.
+func (r *Result) counted(t tally) {
+	r.Delivered, r.Missing, r.Duplicates, r.Unexpected = t.Delivered, t.Missing, t.Duplicates, t.Unexpected
+}
+
+// against records ref as the run r is compared with: its rate, the ratio of r's to it and
+// the larger peak RSS of the two.
+func (r *Result) against(ref *Result) {
+	r.ReferencePerSec = ptr(round(ref.DeliveriesPerSec, 1))
+	if ref.DeliveriesPerSec > 0 {
+		r.ReferenceRatio = ptr(round(r.DeliveriesPerSec/ref.DeliveriesPerSec, 3))
+	}
+	r.RSSMiB = max(r.RSSMiB, ref.RSSMiB)
+}
+
 // ptr returns a pointer to a copy of v.
 func ptr(v float64) *float64 { return &v }
 

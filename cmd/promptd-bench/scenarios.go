@@ -118,6 +118,43 @@ func (b *bench) profile(ctx context.Context, p *proc, c *apiClient, name string,
 	return file, ""
 }
 
+// profileLater profiles p in the background when the -pprof directory is set: when waits
+// for the moment to start and says for how many seconds (false: do not profile). The
+// returned channel closes once the profile, or its note, is in res.
+func (b *bench) profileLater(ctx context.Context, p *proc, c *apiClient, name string, res *Result, when func() (secs int, ok bool)) <-chan struct{} {
+	done := make(chan struct{})
+	if b.opts.pprofDir == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		secs, ok := when()
+		if !ok {
+			return
+		}
+		file, note := b.profile(ctx, p, c, b.newName(name), secs)
+		res.Profile = file
+		if note != "" {
+			res.note("%s", note)
+		}
+	}()
+	return done
+}
+
+// awaitDeliveries waits until the endpoints in hooks received want distinct deliveries, or
+// -drain-timeout passes; then it notes in res what was still queued (c's metric).
+func (b *bench) awaitDeliveries(ctx context.Context, rc *receiver, c *apiClient, hooks []int, want int64, res *Result) bool {
+	if rc.waitFor(ctx, hooks, want, b.opts.drainTimeout) {
+		return true
+	}
+	res.note("the receiver did not get every acknowledged delivery within -drain-timeout %s: \"missing\" counts deliveries not yet made", b.opts.drainTimeout)
+	if v, ok := c.metric(ctx, "promptd_queue_pending"); ok {
+		res.note("still queued at the timeout: promptd_queue_pending = %.0f (all webhooks)", v)
+	}
+	return false
+}
+
 // flatSpec describes a run that publishes events while promptd delivers them.
 type flatSpec struct {
 	scenario  string
@@ -183,24 +220,14 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		cpu0 += p.usage().CPU
 	}
 	warm := warmup(s.d)
-	profDone := make(chan struct{})
-	if b.opts.pprofDir != "" {
-		go func() {
-			defer close(profDone)
-			select {
-			case <-time.After(warm):
-			case <-ctx.Done():
-				return
-			}
-			file, note := b.profile(ctx, procs[0], clients[0], b.newName(s.scenario), int((s.d - warm).Seconds()))
-			res.Profile = file
-			if note != "" {
-				res.note("%s", note)
-			}
-		}()
-	} else {
-		close(profDone)
-	}
+	profDone := b.profileLater(ctx, procs[0], clients[0], s.scenario, res, func() (int, bool) {
+		select {
+		case <-time.After(warm):
+			return int((s.d - warm).Seconds()), true
+		case <-ctx.Done():
+			return 0, false
+		}
+	})
 
 	pub := &publisher{clients: clients, body: b.body, origin: origin}
 	mach0, self0 := machineCPU(), selfCPU()
@@ -219,22 +246,12 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.Published = int64(len(st.Acks))
-	res.PublishErrors = st.Errors
-	res.PublishPerSec = round(float64(len(st.Acks))/st.Elapsed.Seconds(), 1)
-	if st.FirstErr != nil {
-		res.note("first publish error: %v", st.FirstErr)
-	}
+	res.published(st)
 
 	want := int64(len(st.Acks) * s.healthy)
 	b.progress("%s: %d events acknowledged (%.0f/s); waiting for %d deliveries (%d so far)",
 		s.scenario, len(st.Acks), res.PublishPerSec, want, rc.distinct(healthy))
-	if !rc.waitFor(ctx, healthy, want, b.opts.drainTimeout) {
-		res.note("the receiver did not get every acknowledged delivery within -drain-timeout %s: \"missing\" counts deliveries not yet made", b.opts.drainTimeout)
-		if v, ok := clients[0].metric(ctx, "promptd_queue_pending"); ok {
-			res.note("still queued at the timeout: promptd_queue_pending = %.0f (all webhooks)", v)
-		}
-	}
+	b.awaitDeliveries(ctx, rc, clients[0], healthy, want, res)
 	res.StealPct = round(stealPercent(mach0, machineCPU()), 1)
 	res.BenchCPUSeconds = round((selfCPU() - self0).Seconds(), 2)
 	var cpu1 time.Duration
@@ -256,7 +273,7 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		}
 	}
 	t := rc.count(healthy, st.Acks)
-	res.Delivered, res.Missing, res.Duplicates, res.Unexpected = t.Delivered, t.Missing, t.Duplicates, t.Unexpected
+	res.counted(t)
 	if len(t.Latencies) > 0 {
 		res.P50ms = ptr(round(ms(percentile(t.Latencies, 50)), 2))
 		res.P99ms = ptr(round(ms(percentile(t.Latencies, 99)), 2))
@@ -280,13 +297,20 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 	return res, nil
 }
 
-// single: one webhook, flat out.
-func (b *bench) single(ctx context.Context) (*Result, error) {
-	base, err := b.baseline(ctx, 1)
+// flat returns the spec of a flat-out run of scenario with healthy webhooks, the -publishers
+// and the -duration.
+func (b *bench) flat(scenario string, healthy int) flatSpec {
+	return flatSpec{scenario: scenario, healthy: healthy, workers: b.opts.publishers, d: b.opts.duration}
+}
+
+// againstBaseline measures the bare sender to as many endpoints as s has healthy webhooks,
+// then runs s and sets the result's baseline.
+func (b *bench) againstBaseline(ctx context.Context, s flatSpec) (*Result, error) {
+	base, err := b.baseline(ctx, s.healthy)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.runFlat(ctx, flatSpec{scenario: "single", healthy: 1, workers: b.opts.publishers, d: b.opts.duration})
+	r, err := b.runFlat(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -294,18 +318,29 @@ func (b *bench) single(ctx context.Context) (*Result, error) {
 	return r, nil
 }
 
+// withReference runs ref (described by refWhat), then s (what), and compares the second
+// result with the first.
+func (b *bench) withReference(ctx context.Context, ref flatSpec, refWhat string, s flatSpec, what string) (r, refRes *Result, err error) {
+	b.progress("%s: reference run, %s", s.scenario, refWhat)
+	if refRes, err = b.runFlat(ctx, ref); err != nil {
+		return nil, nil, err
+	}
+	b.progress("%s: %s", s.scenario, what)
+	if r, err = b.runFlat(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	r.against(refRes)
+	return r, refRes, nil
+}
+
+// single: one webhook, flat out.
+func (b *bench) single(ctx context.Context) (*Result, error) {
+	return b.againstBaseline(ctx, b.flat("single", 1))
+}
+
 // fanout10: one event type, ten webhooks, flat out.
 func (b *bench) fanout10(ctx context.Context) (*Result, error) {
-	base, err := b.baseline(ctx, 10)
-	if err != nil {
-		return nil, err
-	}
-	r, err := b.runFlat(ctx, flatSpec{scenario: "fanout10", healthy: 10, workers: b.opts.publishers, d: b.opts.duration})
-	if err != nil {
-		return nil, err
-	}
-	r.BaselinePerSec = ptr(round(base.PerSec, 1))
-	return r, nil
+	return b.againstBaseline(ctx, b.flat("fanout10", 10))
 }
 
 // latency: one webhook, 100 events/s, end-to-end latency.
@@ -329,22 +364,13 @@ const benchFilter = `type == "` + eventType + `" && event.data.bench == "promptd
 // filter10: fanout10 with a CEL payload filter on every webhook, against fanout10 without
 // filters in the same run.
 func (b *bench) filter10(ctx context.Context) (*Result, error) {
-	b.progress("filter10: reference run, 10 webhooks without filters")
-	plain, err := b.runFlat(ctx, flatSpec{scenario: "filter10-plain", healthy: 10, workers: b.opts.publishers, d: b.opts.duration})
+	s := b.flat("filter10", 10)
+	s.webhook = map[string]any{"filter": benchFilter}
+	r, plain, err := b.withReference(ctx, b.flat("filter10-plain", 10), "10 webhooks without filters",
+		s, "10 webhooks, each with the CEL filter "+benchFilter)
 	if err != nil {
 		return nil, err
 	}
-	b.progress("filter10: 10 webhooks, each with the CEL filter %s", benchFilter)
-	r, err := b.runFlat(ctx, flatSpec{scenario: "filter10", healthy: 10, workers: b.opts.publishers, d: b.opts.duration,
-		webhook: map[string]any{"filter": benchFilter}})
-	if err != nil {
-		return nil, err
-	}
-	r.ReferencePerSec = ptr(round(plain.DeliveriesPerSec, 1))
-	if plain.DeliveriesPerSec > 0 {
-		r.ReferenceRatio = ptr(round(r.DeliveriesPerSec/plain.DeliveriesPerSec, 3))
-	}
-	r.RSSMiB = max(r.RSSMiB, plain.RSSMiB)
 	r.note("reference (the same 10 webhooks without filters): %.0f/s, %d missing, %d duplicates, %.4f CPU ms/delivery",
 		plain.DeliveriesPerSec, plain.Missing, plain.Duplicates, plain.CPUSeconds*1000/float64(max(plain.Delivered, 1)))
 	return r, nil
@@ -357,22 +383,14 @@ func (b *bench) hang(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.progress("hang: reference run, 9 healthy webhooks")
-	normal, err := b.runFlat(ctx, flatSpec{scenario: "hang-normal", healthy: 9, workers: b.opts.publishers, d: b.opts.duration})
-	if err != nil {
-		return nil, err
-	}
-	b.progress("hang: 9 healthy webhooks + 1 hanging %s per request", hangFor)
-	r, err := b.runFlat(ctx, flatSpec{scenario: "hang", healthy: 9, hanging: 1, workers: b.opts.publishers, d: b.opts.duration})
+	s := b.flat("hang", 9)
+	s.hanging = 1
+	r, normal, err := b.withReference(ctx, b.flat("hang-normal", 9), "9 healthy webhooks",
+		s, fmt.Sprintf("9 healthy webhooks + 1 hanging %s per request", hangFor))
 	if err != nil {
 		return nil, err
 	}
 	r.BaselinePerSec = ptr(round(base.PerSec, 1))
-	r.ReferencePerSec = ptr(round(normal.DeliveriesPerSec, 1))
-	if normal.DeliveriesPerSec > 0 {
-		r.ReferenceRatio = ptr(round(r.DeliveriesPerSec/normal.DeliveriesPerSec, 3))
-	}
-	r.RSSMiB = max(r.RSSMiB, normal.RSSMiB)
 	r.note("reference (9 healthy, no hanging endpoint): %.0f/s, %d missing, %d duplicates", normal.DeliveriesPerSec, normal.Missing, normal.Duplicates)
 	r.note("deliveries/s, missing and duplicates count the 9 healthy webhooks only")
 	return r, nil
@@ -381,10 +399,6 @@ func (b *bench) hang(ctx context.Context) (*Result, error) {
 // postgres2: two promptd instances on one PostgreSQL schema, one webhook, publishers
 // spread over both.
 func (b *bench) postgres2(ctx context.Context) (*Result, error) {
-	base, err := b.baseline(ctx, 1)
-	if err != nil {
-		return nil, err
-	}
 	schema, err := createSchema(ctx, b.opts.databaseURL)
 	if err != nil {
 		return nil, err
@@ -395,11 +409,12 @@ func (b *bench) postgres2(ctx context.Context) (*Result, error) {
 		}
 	}()
 	b.progress("postgres2: schema %s", schema.Name)
-	r, err := b.runFlat(ctx, flatSpec{scenario: "postgres2", healthy: 1, instances: 2, dbURL: schema.URL, workers: b.opts.publishers, d: b.opts.duration})
+	s := b.flat("postgres2", 1)
+	s.instances, s.dbURL = 2, schema.URL
+	r, err := b.againstBaseline(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	r.BaselinePerSec = ptr(round(base.PerSec, 1))
 	r.note("two promptd processes on one schema; RSS is the larger one's, CPU the sum")
 	return r, nil
 }
@@ -424,11 +439,7 @@ func (b *bench) backlog(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.BaselinePerSec = ptr(round(base.PerSec, 1))
-	r.ReferencePerSec = ptr(round(ref.DeliveriesPerSec, 1))
-	if ref.DeliveriesPerSec > 0 {
-		r.ReferenceRatio = ptr(round(r.DeliveriesPerSec/ref.DeliveriesPerSec, 3))
-	}
-	r.RSSMiB = max(r.RSSMiB, ref.RSSMiB)
+	r.against(ref)
 	r.note("reference: drain of %d queued deliveries at %.0f/s (%d missing)", small, ref.DeliveriesPerSec, ref.Missing)
 	return r, nil
 }
@@ -475,12 +486,7 @@ func (b *bench) drain(ctx context.Context, n int) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.Published = int64(len(st.Acks))
-	res.PublishErrors = st.Errors
-	res.PublishPerSec = round(float64(len(st.Acks))/st.Elapsed.Seconds(), 1)
-	if st.FirstErr != nil {
-		res.note("first publish error: %v", st.FirstErr)
-	}
+	res.published(st)
 	if v, ok := c.metric(ctx, "promptd_queue_pending"); ok {
 		res.note("queued: promptd_queue_pending = %.0f before the engine started", v)
 	}
@@ -498,39 +504,23 @@ func (b *bench) drain(ctx context.Context, n int) (*Result, error) {
 	cpu0 := p.usage().CPU
 	mach0, self0 := machineCPU(), selfCPU()
 	want := int64(len(st.Acks) * hooks)
-	profDone := make(chan struct{})
-	if b.opts.pprofDir != "" {
-		go func() {
-			defer close(profDone)
-			// Profile the middle of the drain: from a fifth of it, for about half of what
-			// is left at the rate so far (2 to 30 s).
-			if !rc.waitFor(ctx, all, want/5, b.opts.drainTimeout) {
-				return
-			}
-			done := float64(rc.distinct(all))
-			elapsed := (time.Since(origin) - engineStart).Seconds()
-			secs := 2
-			if done > 0 && elapsed > 0 {
-				left := (float64(want) - done) / (done / elapsed)
-				secs = int(min(30, max(2, left/2)))
-			}
-			file, note := b.profile(ctx, p, c, b.newName("backlog-drain"), secs)
-			res.Profile = file
-			if note != "" {
-				res.note("%s", note)
-			}
-		}()
-	} else {
-		close(profDone)
-	}
-	drained := rc.waitFor(ctx, all, want, b.opts.drainTimeout)
-	<-profDone // the profiler writes to res too
-	if !drained {
-		res.note("the queue did not drain within -drain-timeout %s: \"missing\" counts deliveries not yet made", b.opts.drainTimeout)
-		if v, ok := c.metric(ctx, "promptd_queue_pending"); ok {
-			res.note("still queued at the timeout: promptd_queue_pending = %.0f", v)
+	profDone := b.profileLater(ctx, p, c, "backlog-drain", res, func() (int, bool) {
+		// Profile the middle of the drain: from a fifth of it, for about half of what is
+		// left at the rate so far (2 to 30 s).
+		if !rc.waitFor(ctx, all, want/5, b.opts.drainTimeout) {
+			return 0, false
 		}
-	}
+		done := float64(rc.distinct(all))
+		elapsed := (time.Since(origin) - engineStart).Seconds()
+		secs := 2
+		if done > 0 && elapsed > 0 {
+			left := (float64(want) - done) / (done / elapsed)
+			secs = int(min(30, max(2, left/2)))
+		}
+		return secs, true
+	})
+	b.awaitDeliveries(ctx, rc, c, all, want, res)
+	<-profDone // the profiler writes to res too
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -548,7 +538,7 @@ func (b *bench) drain(ctx context.Context, n int) (*Result, error) {
 			(times[0] - engineStart).Seconds(), k, res.DrainS, float64(k)/res.DrainS)
 	}
 	t := rc.count(all, st.Acks)
-	res.Delivered, res.Missing, res.Duplicates, res.Unexpected = t.Delivered, t.Missing, t.Duplicates, t.Unexpected
+	res.counted(t)
 	if len(t.Latencies) > 0 {
 		// Latency here is dominated by the queueing phase; it is not reported as p50/p99.
 		res.note("deliveries/s: the middle 90 %% of the drain (5th to 95th percentile of arrivals)")
