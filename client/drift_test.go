@@ -44,7 +44,7 @@ var apiOperations = map[string]apiOperation{
 	"update-webhook":         {"UpdateWebhook", nil, UpdateWebhookRequest{}, Webhook{}},
 	"delete-webhook":         {"DeleteWebhook", nil, nil, nil},
 	"get-webhook-secret":     {"GetWebhookSecret", nil, nil, WebhookSecrets{}},
-	"rotate-webhook-secret":  {"RotateWebhookSecret", nil, RotateSecretRequest{}, WebhookSecrets{}},
+	"rotate-webhook-secret":  {"RotateWebhookSecret", nil, RotateSecretRequest{}, RotatedWebhook{}},
 	"test-webhook":           {"DryRunWebhook", nil, DryRunRequest{}, TestResult{}},
 	"recover-webhook":        {"RecoverWebhook", nil, recoverRequest{}, recoverResult{}},
 	"get-webhook-stats":      {"GetWebhookStats", webhookStatsOptions{}, nil, WebhookStats{}},

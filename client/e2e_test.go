@@ -146,7 +146,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	secrets, err := c.RotateWebhookSecret(ctx, wh.ID, RotateSecretRequest{Overlap: "1h"})
 	must(err)
-	if len(secrets.Secrets) != 2 || secrets.Secrets[1].Secret != wh.Secret {
+	if len(secrets.Secrets) != 2 || secrets.Secrets[1].Secret != wh.Secret || secrets.ID != wh.ID || secrets.Secret != secrets.Secrets[0].Secret {
 		t.Fatalf("RotateWebhookSecret = %+v", secrets)
 	}
 	if s, err := c.GetWebhookSecret(ctx, wh.ID); err != nil || len(s.Secrets) != 2 {

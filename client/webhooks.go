@@ -157,6 +157,14 @@ type WebhookSecrets struct {
 	Secrets []promptd.WebhookSecret `json:"secrets"`
 }
 
+// RotatedWebhook is the answer of RotateWebhookSecret: the webhook with its new current
+// secret, as CreateWebhook answers, and the secrets valid now, newest first.
+type RotatedWebhook struct {
+	Webhook
+	Secret  string                  `json:"secret"`
+	Secrets []promptd.WebhookSecret `json:"secrets"`
+}
+
 // TestResult is the outcome of a test delivery sent at once.
 type TestResult struct {
 	DeliveryID    string          `json:"deliveryId"`
@@ -229,9 +237,9 @@ func (c *Client) GetWebhookSecret(ctx context.Context, id string) (*WebhookSecre
 }
 
 // RotateWebhookSecret replaces the webhook's secret, keeping the previous one valid for the
-// overlap.
-func (c *Client) RotateWebhookSecret(ctx context.Context, id string, in RotateSecretRequest) (*WebhookSecrets, error) {
-	var s WebhookSecrets
+// overlap, and returns the webhook with its new secret and the secrets valid now.
+func (c *Client) RotateWebhookSecret(ctx context.Context, id string, in RotateSecretRequest) (*RotatedWebhook, error) {
+	var s RotatedWebhook
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: webhookPath(id) + "/secret/rotate", body: in}, &s); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodPost,
 		Path:        "/api/v1/webhooks/{id}/secret/rotate",
 		Summary:     "Rotate a webhook's signing secret",
-		Description: "Makes a new current secret (given, or generated). The previous one stays valid for `overlap` (24h by default, at most 7 days; 0 ends it now): meanwhile `webhook-signature` carries both signatures, while the single-signature headers carry one: the new secret's, or the old one's when the webhook's `singleSignatureSecret` is `oldest`. Answers the secrets valid now, newest first.",
+		Description: "Makes a new current secret (given, or generated). The previous one stays valid for `overlap` (24h by default, at most 7 days; 0 ends it now): meanwhile `webhook-signature` carries both signatures, while the single-signature headers carry one: the new secret's, or the old one's when the webhook's `singleSignatureSecret` is `oldest`. Answers like create-webhook — the webhook with its new current secret in `secret` — and with `secrets`, the secrets valid now, newest first.",
 		Tags:        []string{tagWebhooks},
 		Errors:      []int{http.StatusNotFound},
 	}, admin, s.rotateWebhookSecret)
@@ -601,7 +601,19 @@ type rotateSecretRequest struct {
 	Body *rotateSecretBody
 }
 
-func (s *server) rotateWebhookSecret(ctx context.Context, in *rotateSecretRequest) (*webhookSecretsResponse, error) {
+// rotatedWebhook is create-webhook's answer (the webhook and its current secret) with the
+// secrets valid now.
+type rotatedWebhook struct {
+	WebhookView
+	Secret  string                  `json:"secret" example:"whsec_…" doc:"The new current signing secret"`
+	Secrets []promptd.WebhookSecret `json:"secrets" doc:"Newest first: the new secret, then the rotated-out one while it is valid, with its expiresAt"`
+}
+
+type rotatedWebhookResponse struct {
+	Body *rotatedWebhook
+}
+
+func (s *server) rotateWebhookSecret(ctx context.Context, in *rotateSecretRequest) (*rotatedWebhookResponse, error) {
 	key := keyFrom(ctx)
 	var b rotateSecretBody
 	if in.Body != nil {
@@ -628,7 +640,15 @@ func (s *server) rotateWebhookSecret(ctx context.Context, in *rotateSecretReques
 	if err != nil {
 		return nil, err
 	}
-	return &webhookSecretsResponse{Body: &webhookSecrets{Secrets: nonNil(secrets)}}, nil
+	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &rotatedWebhookResponse{Body: &rotatedWebhook{
+		WebhookView: viewWebhook(w, true),
+		Secret:      secret,
+		Secrets:     nonNil(secrets),
+	}}, nil
 }
 
 // testResult is the outcome of a test delivery, as the receiver answered it.

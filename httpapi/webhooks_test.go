@@ -563,11 +563,15 @@ func TestWebhookSecretRotation(t *testing.T) {
 	w := e.createWebhook(e.admin, map[string]any{"url": rcv.url()})
 	path := "/api/v1/webhooks/" + w.ID
 
-	var secrets webhookSecrets
+	var secrets rotatedWebhook
 	before := time.Now()
 	e.call("POST", path+"/secret/rotate", e.admin, map[string]any{"overlap": "1h"}, 200, &secrets)
 	if len(secrets.Secrets) != 2 {
 		t.Fatalf("after rotating: %+v", secrets.Secrets)
+	}
+	// The answer has create-webhook's shape: the webhook, and its new secret at top level.
+	if secrets.ID != w.ID || secrets.URL != rcv.url() || secrets.Secret == "" || secrets.Secret != secrets.Secrets[0].Secret {
+		t.Errorf("rotate answer: id %q url %q secret %q, want the webhook with secrets[0] as secret", secrets.ID, secrets.URL, secrets.Secret)
 	}
 	newest, old := secrets.Secrets[0], secrets.Secrets[1]
 	if newest.Secret == w.Secret || newest.ExpiresAt != nil || old.Secret != w.Secret || old.ExpiresAt == nil ||
