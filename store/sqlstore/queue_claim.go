@@ -1,0 +1,423 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// claimedColumns are what a claim returns of each leased delivery.
+const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count`
+
+type claimedRow struct {
+	id, projectID, webhookID, eventID, eventType string
+	attempt                                      int
+}
+
+func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
+	defer rows.Close()
+	var out []claimedRow
+	for rows.Next() {
+		var c claimedRow
+		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// queuedHook is a webhook as a claim sees it.
+type queuedHook struct {
+	id          string
+	enabled     bool
+	maxInFlight int
+	revision    int64
+}
+
+// dueOf selects, oldest due first, a webhook's due deliveries ($1 the webhook, $2 now, $3 how
+// many at most); dueTestsOf the same for a disabled webhook, whose test deliveries only are
+// claimable.
+const (
+	dueOf = `SELECT id, next_attempt_at FROM deliveries
+		WHERE webhook_id = $1 AND status IN ('pending', 'delivering') AND next_attempt_at <= $2
+		ORDER BY next_attempt_at LIMIT $3`
+	dueTestsOf = `SELECT id, next_attempt_at FROM deliveries
+		WHERE webhook_id = $1 AND status IN ('pending', 'delivering') AND next_attempt_at <= $2
+		AND event_type = '` + promptd.EventWebhookTest + `'
+		ORDER BY next_attempt_at LIMIT $3`
+)
+
+// idsPerStatement bounds the ids of one IN list of a claim (padded, see inPadded): a
+// claim of the engine's default batch takes one statement per step.
+const idsPerStatement = 256
+
+// candidate is a due delivery a claim may lease.
+type candidate struct {
+	id  string
+	due int64
+}
+
+// Claim leases up to r.Limit due deliveries (pending and due, or delivering with an expired
+// lease), taking from each webhook at most r.Free[webhook] (or, for a webhook not in r.Free,
+// its MaxInFlight) of its oldest due ones and, over all webhooks, the oldest due first. It
+// returns them as jobs: status delivering, next_attempt_at the end of the lease, attempt
+// count incremented. Concurrent claims never lease one delivery twice: on PostgreSQL they
+// skip each other's locked rows, on SQLite write transactions are serialised. Jobs of one
+// webhook share one *promptd.Webhook, which callers must not modify. Returns EINTERNAL when
+// no secret box is set. See promptd.Queue.
+//
+// A claim costs one index probe per webhook (deliveries_due_idx) however long the queue is.
+func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.Job, error) {
+	if r.Limit <= 0 {
+		return nil, nil
+	}
+	if r.Lease <= 0 {
+		return nil, promptd.Errorf(promptd.EINVALID, "claim: the lease must be positive, got %s", r.Lease)
+	}
+	if _, err := s.secretBox(); err != nil {
+		return nil, err
+	}
+	now := r.Now
+	if now.IsZero() {
+		now = s.clock()
+	}
+	var jobs []*promptd.Job
+	err := s.write(ctx, "claim deliveries", func(tx *writeTx, _ time.Time) error {
+		hooks, err := queuedHooks(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var cands []candidate
+		for _, h := range hooks {
+			n := h.maxInFlight
+			if free, ok := r.Free[h.id]; ok {
+				n = free
+			}
+			if n = min(n, r.Limit); n <= 0 {
+				continue
+			}
+			q := dueOf
+			if !h.enabled {
+				q = dueTestsOf
+			}
+			if cands, err = appendDue(ctx, tx, cands, q+s.d.SkipLocked, h.id, millis(now), n); err != nil {
+				return err
+			}
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		if len(hooks) > 1 {
+			slices.SortFunc(cands, func(a, b candidate) int {
+				return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
+			})
+		}
+		cands = cands[:min(len(cands), r.Limit)]
+		claimed, err := lease(ctx, tx, cands, now, r.Lease)
+		if err != nil {
+			return err
+		}
+		revisions := make(map[string]int64, len(hooks))
+		for _, h := range hooks {
+			revisions[h.id] = h.revision
+		}
+		jobs, err = s.buildJobs(ctx, tx, claimed, revisions, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// queuedHooks returns every webhook, in id order.
+func queuedHooks(ctx context.Context, tx *writeTx) ([]queuedHook, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, enabled, max_in_flight, revision FROM webhooks ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
+	}
+	defer rows.Close()
+	var hooks []queuedHook
+	for rows.Next() {
+		var h queuedHook
+		if err := rows.Scan(&h.id, &h.enabled, &h.maxInFlight, &h.revision); err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+		hooks = append(hooks, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// appendDue appends to cands what query (dueOf or dueTestsOf) selects.
+func appendDue(ctx context.Context, tx *writeTx, cands []candidate, query, webhookID string, now int64, n int) ([]candidate, error) {
+	rows, err := tx.QueryContext(ctx, query, webhookID, now, n)
+	if err != nil {
+		return nil, fmt.Errorf("finding due deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.id, &c.due); err != nil {
+			return nil, fmt.Errorf("finding due deliveries: %w", err)
+		}
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding due deliveries: %w", err)
+	}
+	return cands, nil
+}
+
+// lease marks the candidates delivering until now+lease and counts their attempt, and
+// returns them in the candidates' order.
+func lease(ctx context.Context, tx *writeTx, cands []candidate, now time.Time, lease time.Duration) ([]claimedRow, error) {
+	ids := make([]string, len(cands))
+	order := make(map[string]int, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+		order[c.id] = i
+	}
+	claimed := make([]claimedRow, 0, len(cands))
+	for chunk := range slices.Chunk(ids, idsPerStatement) {
+		var a args
+		nowP, leaseP := a.add(millis(now)), a.add(millis(now.Add(lease)))
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = `+leaseP+`,
+				attempt_count = attempt_count + 1, updated_at = `+nowP+`
+			WHERE id IN `+a.inPadded(chunk)+` RETURNING `+claimedColumns, a...)
+		if err != nil {
+			return nil, fmt.Errorf("leasing: %w", err)
+		}
+		got, err := scanClaimed(rows)
+		if err != nil {
+			return nil, fmt.Errorf("leasing: %w", err)
+		}
+		claimed = append(claimed, got...)
+	}
+	slices.SortFunc(claimed, func(a, b claimedRow) int { return cmp.Compare(order[a.id], order[b.id]) })
+	return claimed, nil
+}
+
+// ClaimDelivery leases one pending delivery by id, whatever its due time and its webhook's
+// state. Returns ENOTFOUND, ECONFLICT when it is not pending, or EINTERNAL when no secret box
+// is set. See promptd.Queue.
+func (s *Store) ClaimDelivery(ctx context.Context, id string, now time.Time, lease time.Duration) (*promptd.Job, error) {
+	if lease <= 0 {
+		return nil, promptd.Errorf(promptd.EINVALID, "claim: the lease must be positive, got %s", lease)
+	}
+	if _, err := s.secretBox(); err != nil {
+		return nil, err
+	}
+	if now.IsZero() {
+		now = s.clock()
+	}
+	var jobs []*promptd.Job
+	err := s.write(ctx, "claim delivery", func(tx *writeTx, _ time.Time) error {
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE deliveries SET status = 'delivering', next_attempt_at = $1, attempt_count = attempt_count + 1, updated_at = $2
+			 WHERE id = $3 AND status = 'pending' RETURNING `+claimedColumns,
+			millis(now.Add(lease)), millis(now), id)
+		if err != nil {
+			return fmt.Errorf("leasing: %w", err)
+		}
+		claimed, err := scanClaimed(rows)
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 1 {
+			jobs, err = s.buildJobs(ctx, tx, claimed, nil, now)
+			return err
+		}
+		var status string
+		err = tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = $1`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return deliveryNotFound(id)
+		}
+		if err != nil {
+			return fmt.Errorf("loading delivery: %w", err)
+		}
+		return promptd.Errorf(promptd.ECONFLICT, "delivery %q is %s, not pending", id, status)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 { // its webhook was deleted meanwhile, and the delivery with it
+		return nil, deliveryNotFound(id)
+	}
+	return jobs[0], nil
+}
+
+// buildJobs turns leased deliveries into jobs, in the claim's transaction: it reads the
+// events' payloads and takes the webhooks' settings and secrets from the cache when it holds
+// their revision (revisions, when given, are the webhooks' current ones), decrypting only
+// the others. A delivery whose webhook is gone yields no job.
+func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow, revisions map[string]int64, now time.Time) ([]*promptd.Job, error) {
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		eventIDs, hookIDs []string
+		payloads          = map[string][]byte{}
+	)
+	for _, c := range claimed {
+		if _, ok := payloads[c.eventID]; !ok {
+			payloads[c.eventID] = nil
+			eventIDs = append(eventIDs, c.eventID)
+		}
+		if !slices.Contains(hookIDs, c.webhookID) {
+			hookIDs = append(hookIDs, c.webhookID)
+		}
+	}
+	for chunk := range slices.Chunk(eventIDs, idsPerStatement) {
+		var a args
+		rows, err := tx.QueryContext(ctx, `SELECT id, payload FROM events WHERE id IN `+a.inPadded(chunk), a...)
+		if err != nil {
+			return nil, fmt.Errorf("loading payloads: %w", err)
+		}
+		for rows.Next() {
+			var (
+				id      string
+				payload []byte
+			)
+			if err := rows.Scan(&id, &payload); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("loading payloads: %w", err)
+			}
+			payloads[id] = payload
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("loading payloads: %w", err)
+		}
+	}
+	configs, err := s.hookConfigs(ctx, tx, box, hookIDs, revisions)
+	if err != nil {
+		return nil, err
+	}
+	secrets := make(map[string][]string, len(configs))
+	jobs := make([]*promptd.Job, 0, len(claimed))
+	for _, c := range claimed {
+		cfg := configs[c.webhookID]
+		if cfg == nil {
+			continue
+		}
+		payload := payloads[c.eventID]
+		if payload == nil {
+			return nil, fmt.Errorf("delivery %s: event %s is missing", c.id, c.eventID)
+		}
+		ks, ok := secrets[c.webhookID]
+		if !ok {
+			ks = cfg.secretsAt(now)
+			secrets[c.webhookID] = ks
+		}
+		jobs = append(jobs, &promptd.Job{
+			DeliveryID: c.id, ProjectID: c.projectID, EventID: c.eventID, EventType: c.eventType,
+			Attempt: c.attempt, Payload: payload, Webhook: cfg.webhook, Secrets: ks,
+		})
+	}
+	return jobs, nil
+}
+
+// hookConfigs returns the decrypted settings and secrets of the webhooks that still exist,
+// from the cache when it holds their current revision. revisions, when not nil, holds the
+// current revisions (read in the same transaction); otherwise they are read here.
+func (s *Store) hookConfigs(ctx context.Context, tx *writeTx, box SecretBox, ids []string, revisions map[string]int64) (map[string]*hookConfig, error) {
+	out := make(map[string]*hookConfig, len(ids))
+	if revisions == nil {
+		revisions = map[string]int64{}
+		var a args
+		rows, err := tx.QueryContext(ctx, `SELECT id, revision FROM webhooks WHERE id IN `+a.in(ids), a...)
+		if err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+		for rows.Next() {
+			var (
+				id  string
+				rev int64
+			)
+			if err := rows.Scan(&id, &rev); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("loading webhooks: %w", err)
+			}
+			revisions[id] = rev
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		rev, ok := revisions[id]
+		if !ok {
+			continue // deleted
+		}
+		if cfg := s.hooks.config(id, rev); cfg != nil {
+			out[id] = cfg
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+
+	var a args
+	rows, err := tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id IN `+a.in(missing), a...)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
+	}
+	loaded := map[string]*hookConfig{}
+	for rows.Next() {
+		r, err := scanWebhook(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("loading webhooks: %w", err)
+		}
+		w, err := r.open(box)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		loaded[w.ID] = &hookConfig{revision: r.revision, webhook: w}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading webhooks: %w", err)
+	}
+
+	a = nil
+	rows, err = tx.QueryContext(ctx, `SELECT `+secretColumns+` FROM webhook_secrets WHERE webhook_id IN `+a.in(missing)+secretOrder, a...)
+	if err != nil {
+		return nil, fmt.Errorf("loading secrets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, k, err := scanSecret(rows, box)
+		if err != nil {
+			return nil, fmt.Errorf("loading secrets: %w", err)
+		}
+		if cfg := loaded[id]; cfg != nil {
+			cfg.secrets = append(cfg.secrets, k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading secrets: %w", err)
+	}
+	for id, cfg := range loaded {
+		s.hooks.putConfig(id, cfg)
+		out[id] = cfg
+	}
+	return out, nil
+}

@@ -1,0 +1,255 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/promptd/promptd"
+)
+
+// Record stores the outcomes of attempts in one transaction. For each result it logs the
+// attempt (always, also for a stale result) and moves the delivery to its new state, fenced
+// on the claim that made the attempt (status delivering and the attempt count of the job):
+// an engine whose lease ran out and was overtaken by a newer claim cannot overwrite it. It
+// then keeps the webhooks' health: a failed delivery counts a consecutive failure, a
+// succeeded one resets the count; a webhook that promptd.ShouldAutoDisable, or whose result
+// carries a DisableReason, is disabled, its queued deliveries are cancelled and a
+// webhook.disabled event is emitted (and fanned out to the webhooks subscribed to it). A
+// retry recorded for a webhook that is disabled by then is cancelled. Times are the store
+// clock's. See promptd.Queue.
+func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error {
+	for i, res := range results {
+		if res == nil || res.Job == nil || res.Job.Webhook == nil {
+			return promptd.Errorf(promptd.EINVALID, "record: result %d has no job", i)
+		}
+		switch res.Status {
+		case promptd.StatusSucceeded, promptd.StatusFailed, promptd.StatusPending:
+		default:
+			return promptd.Errorf(promptd.EINVALID, "record: result %d has status %q, want succeeded, failed or pending", i, res.Status)
+		}
+	}
+	if len(results) == 0 {
+		return nil
+	}
+	return s.write(ctx, "record deliveries", func(tx *writeTx, now time.Time) error {
+		applied, finished, err := updateDeliveries(ctx, tx, results, now)
+		if err != nil {
+			return err
+		}
+		if err := s.advanceLines(ctx, tx, finished, now); err != nil {
+			return err
+		}
+		if err := insertAttempts(ctx, tx, results, applied); err != nil {
+			return err
+		}
+		disabled, err := s.keepHealth(ctx, tx, results, applied, now)
+		if err != nil {
+			return err
+		}
+		if err := s.cancelDisabledRetries(ctx, tx, results, applied, now); err != nil {
+			return err
+		}
+		return s.insertEvents(ctx, tx, disabled)
+	})
+}
+
+// updateDeliveries moves each delivery to its result's state, fenced on its claim, and
+// reports which updates applied, and the lines (see ordering.go) whose head finished. It takes the results rowChunks at a time, one UPDATE … FROM
+// (VALUES …) each: one statement (and on PostgreSQL one round trip) for many results.
+func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, []line, error) {
+	type key struct {
+		id      string
+		attempt int
+	}
+	applied := make([]bool, len(results))
+	done := make(map[key]bool, len(results))
+	var finished []line
+	for chunk := range inRowChunks(results) {
+		var a args
+		nowP := a.add(millis(now))
+		values := make([]string, len(chunk))
+		for i, res := range chunk {
+			var next any
+			if res.Status == promptd.StatusPending {
+				due := res.NextAttemptAt
+				if due.IsZero() {
+					due = now
+				}
+				next = millis(due)
+			}
+			values[i] = "(CAST(" + a.add(res.Job.DeliveryID) + " AS TEXT), CAST(" + a.add(res.Status) + " AS TEXT), CAST(" +
+				a.add(next) + " AS BIGINT), CAST(" + a.add(res.Attempt.StatusCode) + " AS INTEGER), CAST(" +
+				a.add(storedText(res.Attempt.Error)) + " AS TEXT), CAST(" + a.add(res.Job.Attempt) + " AS INTEGER))"
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = v.column2, next_attempt_at = v.column3,
+				last_status_code = v.column4, last_error = v.column5, updated_at = `+nowP+`
+			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+			WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column6
+			RETURNING deliveries.id, deliveries.attempt_count, deliveries.webhook_id, deliveries.ordering_key, deliveries.status`, a...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("updating deliveries: %w", err)
+		}
+		for rows.Next() {
+			var (
+				k                 key
+				webhookID, status string
+				orderingKey       sql.NullString
+			)
+			if err := rows.Scan(&k.id, &k.attempt, &webhookID, &orderingKey, &status); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("updating deliveries: %w", err)
+			}
+			done[k] = true
+			if orderingKey.Valid && status != promptd.StatusPending {
+				finished = append(finished, line{webhookID, orderingKey.String})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("updating deliveries: %w", err)
+		}
+	}
+	for i, res := range results {
+		k := key{res.Job.DeliveryID, res.Job.Attempt}
+		applied[i] = done[k]
+		delete(done, k) // a result recorded twice applies once
+	}
+	return applied, finished, nil
+}
+
+// attemptsPerInsert bounds the rows of one INSERT into attempts, and the ids of one IN list
+// (small: SQLite looks up each $N placeholder in a linear list while it parses, so a
+// statement's parse time grows with the square of its placeholders).
+const attemptsPerInsert = 32
+
+// insertAttempts logs the attempts of the results whose delivery still exists (a delivery
+// whose webhook was deleted while it was in flight is gone, and so is its log).
+func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResult, applied []bool) error {
+	var stale []string
+	for i, res := range results {
+		if !applied[i] {
+			stale = append(stale, res.Job.DeliveryID)
+		}
+	}
+	exists := map[string]bool{}
+	for chunk := range slices.Chunk(stale, attemptsPerInsert) {
+		var a args
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE id IN `+a.in(chunk), a...)
+		if err != nil {
+			return fmt.Errorf("looking up stale deliveries: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("looking up stale deliveries: %w", err)
+			}
+			exists[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("looking up stale deliveries: %w", err)
+		}
+	}
+	var keep []*promptd.JobResult
+	for i, res := range results {
+		if applied[i] || exists[res.Job.DeliveryID] {
+			keep = append(keep, res)
+		}
+	}
+	for chunk := range inRowChunks(keep) {
+		var a args
+		values := make([]string, len(chunk))
+		for i, res := range chunk {
+			at := res.Attempt
+			values[i] = "(" + strings.Join([]string{
+				a.add(newID()), a.add(res.Job.DeliveryID), a.add(at.Number), a.add(millis(at.StartedAt)), a.add(at.DurationMs),
+				a.add(storedText(at.URL)), a.add(headersJSON(at.RequestHeaders)), a.add(at.StatusCode),
+				a.add(headersJSON(at.ResponseHeaders)), a.add(storedText(at.ResponseBody)), a.add(storedText(at.Error)),
+				a.add(requestBody(at.RequestBody)),
+			}, ", ") + ")"
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, url, request_headers, status_code,
+				response_headers, response_body, error, request_body) VALUES `+strings.Join(values, ", "), a...); err != nil {
+			return fmt.Errorf("logging attempts: %w", err)
+		}
+	}
+	return nil
+}
+
+// requestBody is how an attempt's request body is stored: NULL when it was the event's
+// payload (empty).
+func requestBody(b string) any {
+	if b == "" {
+		return nil
+	}
+	return []byte(b)
+}
+
+// storedText makes s storable as text in every database: valid UTF-8 without NUL bytes
+// (which PostgreSQL text refuses), each offending byte replaced by U+FFFD.
+func storedText(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// headersJSON encodes logged headers as a JSON object with sorted keys, made storable (see
+// storedText). It writes the bytes encoding/json would, without its reflection: every
+// attempt logs two header maps, in the committer's transaction.
+func headersJSON(h map[string]string) string {
+	if len(h) == 0 {
+		return "{}"
+	}
+	keys := make([]string, 0, len(h))
+	size := 2
+	for k, v := range h {
+		if storedText(k) != k { // rare: cleaned keys may collide, and sort otherwise
+			clean := make(map[string]string, len(h))
+			for k, v := range h {
+				clean[storedText(k)] = storedText(v)
+			}
+			enc, _ := json.Marshal(clean) // a map of strings always encodes
+			return string(enc)
+		}
+		keys = append(keys, k)
+		size += len(k) + len(v) + 6
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		appendJSONString(&b, k)
+		b.WriteByte(':')
+		appendJSONString(&b, storedText(h[k]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// appendJSONString writes s as a JSON string: as it is when it holds nothing to escape, and
+// through encoding/json (escaping as it does) otherwise.
+func appendJSONString(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			b.Write(enc)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
+}
