@@ -28,7 +28,8 @@ fmt:
 build:
 	$(GO) build -o bin/promptd ./cmd/promptd
 
-## bench: a short pass (under 3 minutes) over every delivery benchmark scenario; not part of
+## bench: a short pass (under 3 minutes) over the delivery benchmark scenarios (not postgres1
+## and crash: see docs/benchmarks.md); not part of
 ## make test. Full runs and the measured figures: docs/benchmarks.md
 bench:
 	$(GO) run ./cmd/promptd-bench -scenario all -duration 5s -backlog 20000 -drain-timeout 30s

@@ -134,7 +134,12 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.baselineDuration != 5*time.Second {
 		t.Fatalf("got %+v, %v", o, err)
 	}
-	for _, bad := range [][]string{{}, {"-scenario", "nope"}, {"-scenario", "single", "-duration", "1s"}, {"-scenario", "backlog", "-backlog", "5"}} {
+	o, err = parseFlags([]string{"-scenario", "crash", "-store", "postgres", "-crashes", "5"})
+	if err != nil || o.store != "postgres" || o.crashes != 5 {
+		t.Fatalf("crash: got %+v, %v", o, err)
+	}
+	for _, bad := range [][]string{{}, {"-scenario", "nope"}, {"-scenario", "single", "-duration", "1s"}, {"-scenario", "backlog", "-backlog", "5"},
+		{"-scenario", "crash", "-store", "mysql"}, {"-scenario", "crash", "-crashes", "0"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
 		}
@@ -156,5 +161,46 @@ func TestParseProcStat(t *testing.T) {
 	}
 	if _, err := parseProcStat([]byte("intr 1\n")); err == nil {
 		t.Error("no cpu line: no error")
+	}
+}
+
+func TestCrashTarget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		dups    []int64
+		missing int64
+		met     bool
+	}{
+		{"within the cap plus 10 %", []int64{3, 17, 0}, 0, true},
+		{"one kill above it", []int64{3, 18, 0}, 0, false},
+		{"a lost delivery", []int64{0}, 1, false},
+		{"no kill measured", nil, 0, false},
+	}
+	for _, tc := range tests {
+		r := &Result{Scenario: "crash", Store: "sqlite", CrashDuplicates: tc.dups, Missing: tc.missing, Delivered: 100}
+		r.finish()
+		if r.Met != tc.met {
+			t.Errorf("%s: met = %v, want %v (target %s)", tc.name, r.Met, tc.met, r.Target)
+		}
+	}
+}
+
+func TestSystemCPUPerDelivery(t *testing.T) {
+	t.Parallel()
+	pg := &Result{Scenario: "postgres1", Store: "postgres", Delivered: 1000, CPUSeconds: 0.3, PGCPUSeconds: ptr(0.2)}
+	pg.finish()
+	if pg.SystemCPUMsPerDelivery == nil || *pg.SystemCPUMsPerDelivery != 0.5 || pg.CPUMsPerDelivery != 0.3 {
+		t.Errorf("postgres: system %v, promptd %v; want 0.5 and 0.3", opt(pg.SystemCPUMsPerDelivery, 4), pg.CPUMsPerDelivery)
+	}
+	unmeasured := &Result{Scenario: "postgres1", Store: "postgres", Delivered: 1000, CPUSeconds: 0.3}
+	unmeasured.finish()
+	if unmeasured.SystemCPUMsPerDelivery != nil {
+		t.Errorf("postgres without its CPU: system %v, want none", *unmeasured.SystemCPUMsPerDelivery)
+	}
+	lite := &Result{Scenario: "single", Store: "sqlite", Delivered: 1000, CPUSeconds: 0.3}
+	lite.finish()
+	if lite.SystemCPUMsPerDelivery == nil || *lite.SystemCPUMsPerDelivery != 0.3 {
+		t.Errorf("sqlite: system %v, want 0.3 (the store is in promptd)", opt(lite.SystemCPUMsPerDelivery, 4))
 	}
 }

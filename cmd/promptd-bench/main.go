@@ -6,8 +6,12 @@
 //	go run ./cmd/promptd-bench -scenario single [-duration 20s] [-json]
 //	go run ./cmd/promptd-bench -scenario all -duration 5s -backlog 20000   # make bench
 //
-// Scenarios: single, fanout10, filter10, latency, backlog, hang, postgres2, and all. All traffic
-// stays on 127.0.0.1. The bench is not a test: `make test` does not run it.
+//	go run ./cmd/promptd-bench -scenario crash -store postgres -crashes 3
+//
+// Scenarios: single, fanout10, filter10, latency, backlog, hang, postgres1, postgres2, crash,
+// and all (every one but postgres1, which postgres2 runs as its reference, and crash, which
+// waits out promptd's 40 s lease after each kill). All traffic stays on 127.0.0.1. The bench is
+// not a test: `make test` does not run it.
 package main
 
 import (
@@ -32,6 +36,10 @@ import (
 // scenarios lists the scenario names in the order `all` runs them.
 var scenarios = []string{"single", "fanout10", "filter10", "latency", "backlog", "hang", "postgres2"}
 
+// slowScenarios are the scenarios `all` leaves out: postgres1 is postgres2's reference run,
+// and crash waits out a lease after each kill.
+var slowScenarios = []string{"postgres1", "crash"}
+
 // options are the command line.
 type options struct {
 	scenario         string
@@ -48,19 +56,23 @@ type options struct {
 	maxQueued        int64
 	payloadBytes     int
 	keep             bool
+	store            string
+	crashes          int
 	quiet            bool
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("promptd-bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "", "scenario: "+fmt.Sprint(scenarios)+" or all")
+	fs.StringVar(&o.scenario, "scenario", "", "scenario: "+fmt.Sprint(append(slices.Clone(scenarios), slowScenarios...))+" or all")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each scenario publishes")
 	fs.DurationVar(&o.baselineDuration, "baseline-duration", 0, "how long the bare sender runs (default: -duration, at most 10s)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute, "how long to wait for the last deliveries after publishing")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object per result instead of the table")
 	fs.StringVar(&o.bin, "bin", "", "promptd binary to run (default: go build ./cmd/promptd)")
-	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for postgres2 (a schema of its own is created and dropped)")
+	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for postgres1, postgres2 and crash -store postgres (a schema of its own is created and dropped)")
+	fs.StringVar(&o.store, "store", "sqlite", "store of the crash scenario: sqlite or postgres")
+	fs.IntVar(&o.crashes, "crashes", 3, "kill -9s in the crash scenario")
 	fs.IntVar(&o.backlog, "backlog", 1_000_000, "deliveries queued before the backlog drain (events × 10 webhooks)")
 	fs.StringVar(&o.pprofDir, "pprof", "", "directory for CPU profiles of promptd (and of the bench itself)")
 	fs.IntVar(&o.runs, "runs", 1, "runs per scenario; the table then shows each and the median run")
@@ -73,8 +85,12 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	switch {
-	case o.scenario != "all" && !slices.Contains(scenarios, o.scenario):
-		return o, fmt.Errorf("-scenario must be one of %v or all, got %q", scenarios, o.scenario)
+	case o.scenario != "all" && !slices.Contains(scenarios, o.scenario) && !slices.Contains(slowScenarios, o.scenario):
+		return o, fmt.Errorf("-scenario must be one of %v or all, got %q", append(slices.Clone(scenarios), slowScenarios...), o.scenario)
+	case o.store != "sqlite" && o.store != "postgres":
+		return o, fmt.Errorf("-store must be sqlite or postgres, got %q", o.store)
+	case o.crashes < 1 || o.crashes > 100:
+		return o, fmt.Errorf("-crashes must be between 1 and 100, got %d", o.crashes)
 	case o.duration < 2*time.Second || o.duration > time.Hour:
 		return o, fmt.Errorf("-duration must be between 2s and 1h, got %s", o.duration)
 	case o.backlog < 100 || o.backlog > 10_000_000:
@@ -231,8 +247,12 @@ func (b *bench) scenario(ctx context.Context, name string) (*Result, error) {
 		return b.backlog(ctx)
 	case "hang":
 		return b.hang(ctx)
+	case "postgres1":
+		return b.postgres1(ctx)
 	case "postgres2":
 		return b.postgres2(ctx)
+	case "crash":
+		return b.crash(ctx)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }

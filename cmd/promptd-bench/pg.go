@@ -16,7 +16,7 @@ import (
 type pgSchema struct {
 	db   *sql.DB
 	Name string
-	URL  string // the base URL with search_path set to the schema
+	URL  string // the base URL with search_path and application_name set to the schema's name
 }
 
 // createSchema connects to base and creates an empty schema with a random name; the URL it
@@ -48,6 +48,8 @@ func createSchema(ctx context.Context, base string) (*pgSchema, error) {
 	}
 	q := u.Query()
 	q.Set("search_path", name)
+	// Its backends are told apart from other users of the server by this name (pgCPU).
+	q.Set("application_name", name)
 	u.RawQuery = q.Encode()
 	return &pgSchema{db: db, Name: name, URL: u.String()}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -155,6 +156,41 @@ func (b *bench) awaitDeliveries(ctx context.Context, rc *receiver, c *apiClient,
 	return false
 }
 
+// startPGCPU starts measuring the PostgreSQL server's CPU for the promptd processes on dbURL
+// (nil for SQLite, or with a note in res when it cannot).
+func (b *bench) startPGCPU(ctx context.Context, dbURL string, res *Result) *pgCPU {
+	if dbURL == "" {
+		return nil
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		res.note("PostgreSQL CPU not measured: %v", err)
+		return nil
+	}
+	m, err := newPGCPU(ctx, dbURL, u.Query().Get("application_name"))
+	if err != nil {
+		res.note("PostgreSQL CPU not measured: %v", err)
+		return nil
+	}
+	m.begin(ctx)
+	return m
+}
+
+// endPGCPU records in res what m measured since startPGCPU.
+func (b *bench) endPGCPU(ctx context.Context, m *pgCPU, res *Result) {
+	if m == nil {
+		return
+	}
+	defer m.close()
+	u, err := m.end(ctx)
+	if err != nil {
+		res.note("PostgreSQL CPU: %v (the figure may be short)", err)
+	}
+	res.PGCPUSeconds = ptr(round((u.Backends + u.Shared).Seconds(), 2))
+	res.note("PostgreSQL CPU %.2fs: the run's %s backends %.2fs, the server's own processes (WAL writer, checkpointer, … shared with any other database user) %.2fs; %d processes",
+		*res.PGCPUSeconds, m.app, u.Backends.Seconds(), u.Shared.Seconds(), u.Procs)
+}
+
 // flatSpec describes a run that publishes events while promptd delivers them.
 type flatSpec struct {
 	scenario  string
@@ -215,6 +251,7 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 	if s.dbURL != "" {
 		res.Store = "postgres"
 	}
+	pg := b.startPGCPU(ctx, s.dbURL, res)
 	cpu0 := time.Duration(0)
 	for _, p := range procs {
 		cpu0 += p.usage().CPU
@@ -261,6 +298,7 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		res.RSSMiB = max(res.RSSMiB, round(float64(u.PeakKiB)/1024, 1))
 	}
 	res.CPUSeconds = round((cpu1 - cpu0).Seconds(), 2)
+	b.endPGCPU(ctx, pg, res)
 
 	times := rc.times(healthy)
 	res.DeliveriesPerSec = rateIn(times, loadStart+warm, loadEnd)
@@ -396,9 +434,8 @@ func (b *bench) hang(ctx context.Context) (*Result, error) {
 	return r, nil
 }
 
-// postgres2: two promptd instances on one PostgreSQL schema, one webhook, publishers
-// spread over both.
-func (b *bench) postgres2(ctx context.Context) (*Result, error) {
+// onPostgres runs f on a schema of its own on -database-url, dropped afterwards.
+func (b *bench) onPostgres(ctx context.Context, what string, f func(schema *pgSchema) (*Result, error)) (*Result, error) {
 	schema, err := createSchema(ctx, b.opts.databaseURL)
 	if err != nil {
 		return nil, err
@@ -408,14 +445,59 @@ func (b *bench) postgres2(ctx context.Context) (*Result, error) {
 			b.progress("dropping schema %s: %v", schema.Name, err)
 		}
 	}()
-	b.progress("postgres2: schema %s", schema.Name)
-	s := b.flat("postgres2", 1)
-	s.instances, s.dbURL = 2, schema.URL
-	r, err := b.againstBaseline(ctx, s)
+	b.progress("%s: schema %s", what, schema.Name)
+	return f(schema)
+}
+
+// postgresN runs n promptd instances on one new PostgreSQL schema, one webhook, publishers
+// spread over them.
+func (b *bench) postgresN(ctx context.Context, n int) (*Result, error) {
+	name := fmt.Sprintf("postgres%d", n)
+	return b.onPostgres(ctx, name, func(schema *pgSchema) (*Result, error) {
+		s := b.flat(name, 1)
+		s.instances, s.dbURL = n, schema.URL
+		return b.runFlat(ctx, s)
+	})
+}
+
+// postgres1: one promptd instance on PostgreSQL, one webhook.
+func (b *bench) postgres1(ctx context.Context) (*Result, error) {
+	base, err := b.baseline(ctx, 1)
 	if err != nil {
 		return nil, err
 	}
+	r, err := b.postgresN(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	r.BaselinePerSec = ptr(round(base.PerSec, 1))
+	return r, nil
+}
+
+// postgres2: two promptd instances on one PostgreSQL schema, one webhook, publishers spread
+// over both; against one instance (postgres1) in the same run, so that the reference ratio is
+// the scaling factor of the second instance.
+func (b *bench) postgres2(ctx context.Context) (*Result, error) {
+	base, err := b.baseline(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	b.progress("postgres2: reference run, one instance (postgres1)")
+	one, err := b.postgresN(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	one.finish()
+	b.progress("postgres2: two instances")
+	r, err := b.postgresN(ctx, 2)
+	if err != nil {
+		return nil, err
+	}
+	r.BaselinePerSec = ptr(round(base.PerSec, 1))
+	r.against(one)
 	r.note("two promptd processes on one schema; RSS is the larger one's, CPU the sum")
+	r.note("reference (postgres1, one instance, same run): %.0f/s, %d missing, %d duplicates, promptd CPU %.2fs, PostgreSQL CPU %s s, %s ms whole-system CPU per delivery; scaling factor (ref ratio) %s",
+		one.DeliveriesPerSec, one.Missing, one.Duplicates, one.CPUSeconds, opt(one.PGCPUSeconds, 2), opt(one.SystemCPUMsPerDelivery, 4), opt(r.ReferenceRatio, 3))
 	return r, nil
 }
 
