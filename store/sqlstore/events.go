@@ -124,7 +124,7 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 		}
 		ev.OrderingKey = in.OrderingKey
 		out = ev
-		replay, err := s.claimIdempotencyKey(ctx, tx, projectID, key, requestHash(in.Type, data), ev.ID, now)
+		replay, err := s.claimIdempotencyKey(ctx, tx, projectID, key, requestHash(in.Type, data, in.OrderingKey), ev.ID, now)
 		if err != nil {
 			return err
 		}
@@ -188,12 +188,19 @@ func (s *Store) claimIdempotencyKey(ctx context.Context, tx *writeTx, projectID,
 	return nil, nil
 }
 
-// requestHash identifies a publish request for idempotency: its type and compacted data.
-func requestHash(typ string, data []byte) []byte {
+// requestHash identifies a publish request for idempotency: its type, compacted data and
+// orderingKey. A request without an orderingKey hashes as it did before orderingKey
+// existed, so keys stored by an older promptd still match their replays; with one, the key
+// follows a NUL, which compacted JSON never contains, so the two forms cannot collide.
+func requestHash(typ string, data []byte, orderingKey string) []byte {
 	h := sha256.New()
 	h.Write([]byte(typ))
 	h.Write([]byte{0})
 	h.Write(data)
+	if orderingKey != "" {
+		h.Write([]byte{0})
+		h.Write([]byte(orderingKey))
+	}
 	return h.Sum(nil)
 }
 

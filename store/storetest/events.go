@@ -91,6 +91,25 @@ func (su suite) testPublishIdempotency(t *testing.T) {
 	_, _, err = publish("eval-run.failed", `{"score":0.9}`, "k1")
 	wantErr(t, err, promptd.ECONFLICT, "", "k1")
 
+	// The orderingKey is part of the request: a replay with another one is a conflict.
+	withKey := func(key, orderingKey string) (*promptd.Event, bool, error) {
+		return e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "eval-run.completed", Data: json.RawMessage(`{"score":0.9}`),
+			IdempotencyKey: key, OrderingKey: orderingKey})
+	}
+	_, _, err = withKey("k1", "prompt-1")
+	wantErr(t, err, promptd.ECONFLICT, "", "k1", "different request")
+	ordered, replayed, err := withKey("k3", "prompt-1")
+	if err != nil || replayed {
+		t.Fatalf("publish with an orderingKey: replayed=%v, %v", replayed, err)
+	}
+	if again, replayed, err := withKey("k3", "prompt-1"); err != nil || !replayed || again.ID != ordered.ID {
+		t.Errorf("replay with the same orderingKey: %v, replayed=%v, %v; want %s", again, replayed, err, ordered.ID)
+	}
+	_, _, err = withKey("k3", "prompt-2")
+	wantErr(t, err, promptd.ECONFLICT, "", "k3", "different request")
+	_, _, err = withKey("k3", "")
+	wantErr(t, err, promptd.ECONFLICT, "", "k3", "different request")
+
 	other, replayed, err := publish("eval-run.completed", `{"score":0.9}`, "k2")
 	if err != nil || replayed || other.ID == first.ID {
 		t.Errorf("another key: %v, replayed=%v, %v", other, replayed, err)
@@ -100,8 +119,8 @@ func (su suite) testPublishIdempotency(t *testing.T) {
 	if err1 != nil || err2 != nil || a.ID == b.ID {
 		t.Errorf("without a key every publish is new: %v %v", err1, err2)
 	}
-	if got := len(e.newEvents(t)); got != 4 {
-		t.Errorf("%d events stored, want 4 (k1, k2 and two without key)", got)
+	if got := len(e.newEvents(t)); got != 5 {
+		t.Errorf("%d events stored, want 5 (k1, k3, k2 and two without key)", got)
 	}
 
 	// The same key in another project is another key.
