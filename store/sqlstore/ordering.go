@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -152,4 +153,54 @@ func (s *Store) requeueInLines(ctx context.Context, tx *writeTx, webhookID strin
 		lines = append(lines, l)
 	}
 	return n, s.advanceLines(ctx, tx, lines, now)
+}
+
+// purgeOrderingKeys deletes up to purgeBatch ordering_keys rows whose lines hold no pending
+// or delivering delivery, and returns how many went. Such a line has nothing to keep in
+// order: the next delivery of its key starts a new line at sequence 1, behind nothing.
+//
+// A line found empty may be gaining a delivery in a transaction not yet committed, which
+// the finding query cannot see. So each candidate is locked first, in line order like every
+// other change to lines, and the delete checks again in a statement that starts after the
+// lock was granted, when such a transaction has committed (PostgreSQL's READ COMMITTED takes
+// a new snapshot per statement); one that comes later waits for this one and finds no row,
+// so it starts the line afresh.
+func purgeOrderingKeys(ctx context.Context, tx *writeTx) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT k.webhook_id, k.ordering_key FROM ordering_keys k
+		WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = k.webhook_id AND d.ordering_key = k.ordering_key
+			AND d.status IN ('pending', 'delivering'))
+		LIMIT `+strconv.Itoa(purgeBatch))
+	if err != nil {
+		return 0, fmt.Errorf("finding idle ordering keys: %w", err)
+	}
+	var lines []line
+	for rows.Next() {
+		var l line
+		if err := rows.Scan(&l.webhookID, &l.key); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("finding idle ordering keys: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("finding idle ordering keys: %w", err)
+	}
+	slices.SortFunc(lines, compareLines)
+	var n int64
+	for _, l := range lines {
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE ordering_keys SET last_sequence = last_sequence WHERE webhook_id = $1 AND ordering_key = $2`,
+			l.webhookID, l.key); err != nil {
+			return n, fmt.Errorf("locking ordering key %q: %w", l.key, err)
+		}
+		deleted, err := execCount(ctx, tx, `DELETE FROM ordering_keys WHERE webhook_id = $1 AND ordering_key = $2
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = $1 AND d.ordering_key = $2
+				AND d.status IN ('pending', 'delivering'))`, l.webhookID, l.key)
+		if err != nil {
+			return n, fmt.Errorf("deleting ordering key %q: %w", l.key, err)
+		}
+		n += deleted
+	}
+	return n, nil
 }

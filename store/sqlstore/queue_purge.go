@@ -15,7 +15,8 @@ const purgeBatch = 1000
 
 // Purge deletes, in batches of short transactions: idempotency keys older than
 // promptd.IdempotencyWindow; finished (succeeded, failed, cancelled) deliveries last updated
-// before before, with their attempts; and events created before before that have no delivery
+// before before, with their attempts; the ordering keys whose lines hold nothing pending or
+// delivering (see purgeOrderingKeys); and events created before before that have no delivery
 // and no live idempotency key left. It returns how many rows went. Where the dialect has a
 // TryPurgeLock, a process that does not get it returns at once: one instance purges at a
 // time. See promptd.Queue.
@@ -57,6 +58,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 			}
 			m, err := execCount(ctx, tx, `DELETE FROM deliveries WHERE id IN `+in, a...)
 			return n + m, err
+		},
+		func(tx *writeTx, _ time.Time) (int64, error) {
+			return purgeOrderingKeys(ctx, tx)
 		},
 		func(tx *writeTx, _ time.Time) (int64, error) {
 			return execCount(ctx, tx, `DELETE FROM events WHERE id IN (

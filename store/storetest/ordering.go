@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -142,4 +143,80 @@ func (su suite) testOrdering(t *testing.T) {
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// testPurgeOrderingKeys checks that retention removes the ordering keys whose lines hold
+// nothing pending or delivering, and only those: a drained key's next delivery starts a new
+// line at sequence 1, a key whose head waits for its retry (or whose head is in flight)
+// keeps its line and its sequences.
+func (su suite) testPurgeOrderingKeys(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	ordered := e.webhook(t, "ordered", func(w *promptd.Webhook) { w.Ordering = promptd.OrderingPerPrompt })
+	publish := func(key string) {
+		t.Helper()
+		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "eval.done", Data: json.RawMessage(`{}`), OrderingKey: key}); err != nil {
+			t.Fatalf("PublishEvent(orderingKey %q): %v", key, err)
+		}
+	}
+	// lastSequence returns the sequence of key's newest delivery.
+	lastSequence := func(key string) int64 {
+		t.Helper()
+		var (
+			seq    int64 = -1
+			newest string
+		)
+		for _, d := range e.deliveriesOf(t, ordered.ID) {
+			if d.OrderingKey == key && d.ID > newest {
+				seq, newest = d.Sequence, d.ID
+			}
+		}
+		return seq
+	}
+	publish("done")
+	publish("done")
+	publish("retrying")
+	publish("in-flight")
+	byKey := func(jobs []*promptd.Job) map[string]*promptd.Job {
+		out := map[string]*promptd.Job{}
+		for _, j := range jobs {
+			d := e.delivery(t, j.DeliveryID)
+			out[d.OrderingKey] = j
+		}
+		return out
+	}
+	heads := byKey(e.claim(t, 10))
+	if len(heads) != 3 {
+		t.Fatalf("claimed the heads of %d lines, want 3", len(heads))
+	}
+	e.record(t, e.result(heads["done"], promptd.StatusSucceeded, 200), e.result(heads["retrying"], promptd.StatusPending, 503))
+	next := byKey(e.claim(t, 10))
+	if next["done"] == nil {
+		t.Fatalf("done's second delivery was not claimed after the first succeeded")
+	}
+	e.record(t, e.result(next["done"], promptd.StatusSucceeded, 200))
+
+	// Nothing is old enough to purge but the ordering key "done", whose line is empty.
+	n, err := e.s.Purge(ctx, clockStart)
+	if err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	checkEq(t, "Purge", "rows removed (the key done)", n, int64(1))
+
+	publish("done")
+	checkEq(t, "after the purge", "sequence of done's next delivery", lastSequence("done"), int64(1))
+	publish("retrying")
+	checkEq(t, "after the purge", "sequence of retrying's next delivery", lastSequence("retrying"), int64(2))
+	publish("in-flight")
+	checkEq(t, "after the purge", "sequence of in-flight's next delivery", lastSequence("in-flight"), int64(2))
+
+	// The new line of done has its head due; retrying's new delivery still waits behind its head.
+	e.clock.Advance(time.Second)
+	due := byKey(e.claim(t, 10))
+	if due["done"] == nil || due["retrying"] != nil || due["in-flight"] != nil || len(due) != 1 {
+		t.Errorf("after the purge, claimed the lines %v; want done only", slices.Sorted(maps.Keys(due)))
+	}
+	if n, err := e.s.Purge(ctx, clockStart); err != nil || n != 0 {
+		t.Errorf("second Purge: %d, %v; want nothing (every line holds a delivery)", n, err)
+	}
 }

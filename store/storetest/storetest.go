@@ -81,6 +81,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"Routing", su.testRouting},
 		{"PayloadFilters", su.testPayloadFilters},
 		{"Ordering", su.testOrdering},
+		{"PurgeOrderingKeys", su.testPurgeOrderingKeys},
 		{"Formats", su.testFormats},
 		{"LabelMoves", su.testLabelMoves},
 		{"PromptNumbers", su.testPromptNumbers},
