@@ -221,6 +221,15 @@ func jsonValue(v any) json.RawMessage {
 	return b
 }
 
+// workflowTypes are the release workflow's event types (docs/workflow.md).
+var workflowTypes = []string{
+	webhook.EventApprovalRequested, webhook.EventApprovalCompleted, webhook.EventVersionPromoted,
+	webhook.EventEvaluationStarted, webhook.EventEvaluationCompleted, webhook.EventEvaluationFailed,
+}
+
+// isWorkflowType reports whether typ is one of the release workflow's event types.
+func isWorkflowType(typ string) bool { return slices.Contains(workflowTypes, typ) }
+
 // isPromptEvent reports whether ev is about a prompt (it carries one).
 func isPromptEvent(ev *webhook.Event) bool { return ev.Prompt != nil }
 

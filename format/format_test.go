@@ -73,7 +73,7 @@ func mixedEvents(t *testing.T) []*promptd.Event {
 		promptEvent(t, promptd.EventPromptRenamed, version("support/rés", 2, []string{"latest"}, nil), renamed),
 		promptEvent(t, promptd.EventVersionDeleted, version("top", 1, []string{"latest"}, nil), promptd.NoChanges()),
 		promptEvent(t, promptd.EventPromptDeleted, version("top", 1, []string{"latest"}, nil), nil),
-		dataEvent(t, "evaluation.completed", `{"score":0.1,"n":1e21,"big":-12345678901234567890,"text":"<>&\u2028😀","eventId":"theirs","eventData":"theirs","9":[],"1":{}}`),
+		dataEvent(t, "eval-run.completed", `{"score":0.1,"n":1e21,"big":-12345678901234567890,"text":"<>&\u2028😀","eventId":"theirs","eventData":"theirs","9":[],"1":{}}`),
 		dataEvent(t, "fabric.completed", `[1,2,3]`),
 		dataEvent(t, "deploy.done", ``),
 		dataEvent(t, promptd.EventWebhookTest, `{"message":"hello"}`),
@@ -319,7 +319,7 @@ func TestPromptReports(t *testing.T) {
 			got = append(got, render(t, promptd.FormatPromptReports, ev, promptd.FormatOptions{})["type"].(string))
 		}
 	}
-	want := "prompt.created version.created version.promoted prompt.updated prompt.updated version.deleted prompt.deleted evaluation.completed fabric.completed deploy.done webhook.test"
+	want := "prompt.created version.created version.promoted prompt.updated prompt.updated version.deleted prompt.deleted eval-run.completed fabric.completed deploy.done webhook.test"
 	if strings.Join(got, " ") != want {
 		t.Errorf("types\n got %s\nwant %s", strings.Join(got, " "), want)
 	}

@@ -2,6 +2,7 @@ package format
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/promptd/promptd"
@@ -18,10 +19,17 @@ type langfuse struct{}
 
 func (langfuse) Name() string { return promptd.FormatLangfuse }
 
-// Wants prompt-version events: Langfuse has no prompt-level or custom events.
+// langfuseActions are the actions of Langfuse's prompt-version webhooks (its
+// EventActionSchema: created, updated, deleted). Langfuse sends nothing else.
+var langfuseActions = []string{"created", "updated", "deleted"}
+
+// Wants the prompt-version events Langfuse has: created, updated and deleted. Langfuse has
+// no prompt-level, custom or release-workflow events; prompt-version.promoted, in
+// particular, is not sent: the label move it reports is already sent as its two
+// prompt-version.updated events, as Langfuse does.
 func (langfuse) Wants(ev *promptd.Event, _ promptd.FormatOptions) bool {
-	resource, _ := promptd.SplitEventType(ev.Type)
-	return resource == "prompt-version"
+	resource, action := promptd.SplitEventType(ev.Type)
+	return resource == "prompt-version" && slices.Contains(langfuseActions, action)
 }
 
 // langfuseBody is the body, members in Langfuse's order.

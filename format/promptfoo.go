@@ -63,8 +63,35 @@ func PromptfooChanges(c *webhook.Changes) []string {
 	return out
 }
 
-// Render makes data {prompt, eventData, userId} for prompt events; for other events, data
-// holds the event's own data members and eventData (with no changes).
+// PromptfooWorkflowChanges lists, in words, what a release-workflow event reports:
+// "promotion of version 3 to production requested", "… approved" (or rejected, cancelled,
+// superseded), "production promoted from version 2 to version 3", "evaluation regression
+// completed". Other events give none.
+func PromptfooWorkflowChanges(ev *webhook.Event) []string {
+	out := []string{}
+	if p := ev.Promotion; p != nil {
+		switch ev.EventType() {
+		case webhook.EventApprovalRequested:
+			out = append(out, fmt.Sprintf("promotion of version %d to %s requested", p.NewVersion, p.Label))
+		case webhook.EventApprovalCompleted:
+			out = append(out, fmt.Sprintf("promotion of version %d to %s %s", p.NewVersion, p.Label, p.Decision))
+		case webhook.EventVersionPromoted:
+			from := ""
+			if p.PreviousVersion != nil {
+				from = fmt.Sprintf(" from version %d", *p.PreviousVersion)
+			}
+			out = append(out, fmt.Sprintf("%s promoted%s to version %d", p.Label, from, p.NewVersion))
+		}
+	}
+	if e := ev.Evaluation; e != nil {
+		out = append(out, "evaluation "+e.Name+" "+ev.Action)
+	}
+	return out
+}
+
+// Render makes data {prompt, eventData, userId} for prompt events, with promptd's promotion
+// or evaluation for release-workflow events; for other events, data holds the event's own
+// data members and eventData (with no changes).
 func (promptfoo) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	ev, err := decode(job.Payload)
 	if err != nil {
@@ -76,11 +103,14 @@ func (promptfoo) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 		if ev.Actor != nil {
 			userID = ev.Actor.APIKeyID
 		}
+		changes := append(PromptfooChanges(ev.Changes), PromptfooWorkflowChanges(ev)...)
 		data, err = json.Marshal(struct {
-			Prompt    *webhook.Prompt    `json:"prompt"`
-			EventData promptfooEventData `json:"eventData"`
-			UserID    string             `json:"userId,omitempty"`
-		}{ev.Prompt, promptfooEventData{Changes: PromptfooChanges(ev.Changes)}, userID})
+			Prompt     *webhook.Prompt     `json:"prompt"`
+			EventData  promptfooEventData  `json:"eventData"`
+			UserID     string              `json:"userId,omitempty"`
+			Promotion  *webhook.Promotion  `json:"promotion,omitempty"`
+			Evaluation *webhook.Evaluation `json:"evaluation,omitempty"`
+		}{ev.Prompt, promptfooEventData{Changes: changes}, userID, ev.Promotion, ev.Evaluation})
 		if err != nil {
 			return nil, fmt.Errorf("format: %w", err)
 		}

@@ -31,8 +31,9 @@ type prompthaBody struct {
 	Timestamp webhook.Time    `json:"timestamp"`
 }
 
-// Render puts eventId first in data, then, for prompt events, promptd's prompt, changes and
-// actor; for other events, the members of the event's own data (its eventId is replaced).
+// Render puts eventId first in data, then, for prompt and release-workflow events, promptd's
+// prompt, changes, actor, and promotion or evaluation; for other events, the members of the
+// event's own data (its eventId is replaced).
 func (promptha) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	ev, err := decode(job.Payload)
 	if err != nil {
@@ -41,10 +42,12 @@ func (promptha) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	data := ev.Data
 	if isPromptEvent(ev) {
 		rest, err := json.Marshal(struct {
-			Prompt  *webhook.Prompt  `json:"prompt"`
-			Changes *webhook.Changes `json:"changes,omitempty"`
-			Actor   *webhook.Actor   `json:"actor,omitempty"`
-		}{ev.Prompt, ev.Changes, ev.Actor})
+			Prompt     *webhook.Prompt     `json:"prompt"`
+			Changes    *webhook.Changes    `json:"changes,omitempty"`
+			Actor      *webhook.Actor      `json:"actor,omitempty"`
+			Promotion  *webhook.Promotion  `json:"promotion,omitempty"`
+			Evaluation *webhook.Evaluation `json:"evaluation,omitempty"`
+		}{ev.Prompt, ev.Changes, ev.Actor, ev.Promotion, ev.Evaluation})
 		if err != nil {
 			return nil, fmt.Errorf("format: %w", err)
 		}

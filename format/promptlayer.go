@@ -30,8 +30,13 @@ const (
 	plLabelMoved     = "prompt_template_label_moved"
 )
 
-// Wants what has a PromptLayer counterpart (see promptLayerEvent), and custom events.
+// Wants what has a PromptLayer counterpart (see promptLayerEvent), and custom events. The
+// release workflow's events have none: prompt-version.promoted sums up a label move that is
+// already prompt_template_label_moved, and PromptLayer has no approvals or evaluations.
 func (promptLayer) Wants(ev *promptd.Event, _ promptd.FormatOptions) bool {
+	if isWorkflowType(ev.Type) {
+		return false
+	}
 	switch ev.Type {
 	case promptd.EventVersionCreated, promptd.EventVersionUpdated:
 		e, err := decode(ev.Payload)

@@ -46,7 +46,7 @@ func TestPromptLayer(t *testing.T) {
 		{"a version deleted", promptEvent(t, promptd.EventVersionDeleted, v(3), promptd.NoChanges()), ""},
 		{"the prompt deleted", promptEvent(t, promptd.EventPromptDeleted, v(9, "latest"), nil),
 			`prompt_template_deleted {"prompt_template_id":12,"prompt_template_name":"Hello"}`},
-		{"a custom event", dataEvent(t, "evaluation.completed", `{"score":0.5}`), `evaluation.completed {"score":0.5}`},
+		{"a custom event", dataEvent(t, "eval-run.completed", `{"score":0.5}`), `eval-run.completed {"score":0.5}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			wants := Wants(promptd.FormatPromptLayer, promptd.FormatOptions{}, c.ev)

@@ -16,16 +16,23 @@ import (
 const HeaderPromptReportsSignature = "x-promptreports-signature"
 
 // promptReports is PromptReports' {id, type, timestamp, data, metadata}: prompt.created,
-// prompt.updated (renames and tag changes), version.created, and version.promoted when a
-// stage label (FormatOptions.Stages) arrives on a version. Custom events (evaluation.*,
-// approval.* …) keep their type and data.
+// prompt.updated (renames and tag changes), version.created, version.promoted when a stage
+// label (FormatOptions.Stages) arrives on a version, and the release workflow's
+// approval.requested, approval.completed, evaluation.started and evaluation.completed
+// (evaluation.failed too, under promptd's name), with their promotion or evaluation in data.
+// Custom events keep their type and data.
 type promptReports struct{}
 
 func (promptReports) Name() string { return promptd.FormatPromptReports }
 
 // Wants everything but the prompt-version.updated events that are neither a promotion nor
-// the one tag change per call (announced on the version carrying "latest").
+// the one tag change per call (announced on the version carrying "latest"), and
+// prompt-version.promoted: the label move it sums up is already version.promoted, sent
+// from the move's own prompt-version.updated (one PromptReports event per change).
 func (promptReports) Wants(ev *promptd.Event, opts promptd.FormatOptions) bool {
+	if ev.Type == webhook.EventVersionPromoted {
+		return false
+	}
 	if ev.Type != promptd.EventVersionUpdated {
 		return true
 	}
@@ -55,6 +62,8 @@ func promptReportsType(ev *webhook.Event, stages []string) (string, bool) {
 		c := ev.Changes
 		tagsChanged := c != nil && len(c.TagsAdded)+len(c.TagsRemoved) > 0
 		return "prompt.updated", tagsChanged && ev.Prompt != nil && ev.Prompt.HasLabel(promptd.LatestLabel)
+	case webhook.EventVersionPromoted:
+		return ev.EventType(), false
 	}
 	return ev.EventType(), true
 }
@@ -110,14 +119,30 @@ type promptReportsData struct {
 	NewStage      string              `json:"newStage,omitempty"`
 	PromotedBy    *promptReportsActor `json:"promotedBy,omitempty"`
 	PreviousName  string              `json:"previousName,omitempty"`
-	Labels        []string            `json:"labels"`
-	Tags          []string            `json:"tags"`
-	Changes       *webhook.Changes    `json:"changes,omitempty"`
+	// RequestedBy (approval.requested) and DecidedBy and Decision (approval.completed) are
+	// the keys that asked and decided, and the decision.
+	RequestedBy *promptReportsActor `json:"requestedBy,omitempty"`
+	Decision    string              `json:"decision,omitempty"`
+	DecidedBy   *promptReportsActor `json:"decidedBy,omitempty"`
+	Labels      []string            `json:"labels"`
+	Tags        []string            `json:"tags"`
+	Changes     *webhook.Changes    `json:"changes,omitempty"`
+	// Promotion (approval.*) and Evaluation (evaluation.*) are promptd's, whole.
+	Promotion  *webhook.Promotion  `json:"promotion,omitempty"`
+	Evaluation *webhook.Evaluation `json:"evaluation,omitempty"`
 }
 
 type promptReportsActor struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+}
+
+// promptReportsActorOf is a as PromptReports names a person: {id, name}; nil for nil.
+func promptReportsActorOf(a *webhook.Actor) *promptReportsActor {
+	if a == nil {
+		return nil
+	}
+	return &promptReportsActor{ID: a.APIKeyID, Name: a.Name}
 }
 
 func (promptReports) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
@@ -133,12 +158,20 @@ func (promptReports) Render(job *promptd.Job, now time.Time) (*Rendered, error) 
 			PromptID: p.PromptID, PromptName: p.Name, VersionID: p.ID, VersionNumber: p.Version,
 			Labels: p.Labels, Tags: p.Tags, Changes: ev.Changes,
 		}
-		if typ == "version.promoted" {
+		actor := promptReportsActorOf(ev.Actor)
+		switch typ {
+		case "version.promoted":
 			d.PreviousStage, d.NewStage = previousStage(ev, stages), newStage(ev, stages)
-			if ev.Actor != nil {
-				d.PromotedBy = &promptReportsActor{ID: ev.Actor.APIKeyID, Name: ev.Actor.Name}
+			d.PromotedBy = actor
+		case webhook.EventApprovalRequested:
+			d.RequestedBy = actor
+		case webhook.EventApprovalCompleted:
+			d.DecidedBy = actor
+			if ev.Promotion != nil {
+				d.Decision = ev.Promotion.Decision
 			}
 		}
+		d.Promotion, d.Evaluation = ev.Promotion, ev.Evaluation
 		if ev.Changes != nil && ev.Changes.Name != nil {
 			d.PreviousName = ev.Changes.Name.From
 		}
