@@ -173,9 +173,9 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 	if !strings.Contains(out, "succeeded (answer: 204") {
 		t.Errorf("webhooks test: %q", out)
 	}
-	var secrets client.WebhookSecrets
+	var secrets client.RotatedWebhook
 	okJSON(t, s.base, &secrets, "webhooks", "rotate", wh.ID, "--overlap", "1h")
-	if len(secrets.Secrets) != 2 {
+	if len(secrets.Secrets) != 2 || secrets.ID != wh.ID || secrets.Secret != secrets.Secrets[0].Secret {
 		t.Errorf("webhooks rotate = %+v", secrets)
 	}
 	if out := ok(t, s.base, "webhooks", "stats", wh.ID, "--since", "1h"); !strings.Contains(out, "(100.0 %)") {
