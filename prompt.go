@@ -167,7 +167,9 @@ func NormalizeTags(field string, tags []string) ([]string, error) {
 }
 
 // CreateVersionInput is what a caller gives to create a version. Tags, when not nil, replace
-// the prompt's tags; nil keeps them.
+// the prompt's tags; nil keeps them. Config likewise: nil (or JSON null) carries over the
+// config of the prompt's latest version ({} for a new prompt); any object, {} included,
+// replaces it.
 type CreateVersionInput struct {
 	Name          string
 	Type          PromptType
@@ -178,8 +180,8 @@ type CreateVersionInput struct {
 	CommitMessage string
 }
 
-// Normalize validates the input and puts it in canonical form: type defaults to text, config
-// to {}, content and config compacted, labels and tags sorted and deduplicated. It returns an
+// Normalize validates the input and puts it in canonical form: type defaults to text, a
+// null config to nil (carried over), content and config compacted, labels and tags sorted and deduplicated. It returns an
 // EINVALID error naming the first bad field (as "body.<field>").
 func (in *CreateVersionInput) Normalize() error {
 	if err := ValidateName("body.name", in.Name); err != nil {
@@ -193,7 +195,9 @@ func (in *CreateVersionInput) Normalize() error {
 		return err
 	}
 	in.Prompt = content
-	if in.Config, err = normalizeConfig(in.Config); err != nil {
+	if t := bytes.TrimSpace(in.Config); len(t) == 0 || string(t) == "null" {
+		in.Config = nil // carried over from the latest version
+	} else if in.Config, err = normalizeConfig(in.Config); err != nil {
 		return err
 	}
 	if in.Labels, err = NormalizeLabels("body.labels", in.Labels); err != nil {

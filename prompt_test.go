@@ -37,7 +37,7 @@ func TestCreateVersionInputNormalize(t *testing.T) {
 			name: "text defaults",
 			in:   promptd.CreateVersionInput{Name: "a", Prompt: json.RawMessage(`"hi {{x}}"`), Labels: []string{"prod", "dev", "prod"}},
 			check: func(t *testing.T, in promptd.CreateVersionInput) {
-				if in.Type != promptd.TextPrompt || string(in.Config) != "{}" || strings.Join(in.Labels, ",") != "dev,prod" || in.Tags != nil {
+				if in.Type != promptd.TextPrompt || in.Config != nil || strings.Join(in.Labels, ",") != "dev,prod" || in.Tags != nil {
 					t.Errorf("got %+v", in)
 				}
 			},

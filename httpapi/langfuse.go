@@ -358,6 +358,9 @@ func (s *server) langfuseCreatePrompt(w http.ResponseWriter, r *http.Request, ke
 	if err := in.Normalize(); err != nil {
 		return err
 	}
+	if in.Config == nil { // Langfuse: a version without config has {}, not the previous one's
+		in.Config = json.RawMessage(`{}`)
+	}
 	// Langfuse keeps one type per prompt.
 	latest, err := s.store.FindVersion(r.Context(), key.ProjectID, in.Name, promptd.VersionSelector{Label: promptd.LatestLabel})
 	switch {

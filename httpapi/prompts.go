@@ -18,7 +18,7 @@ func (s *server) registerPrompts() {
 		Method:        http.MethodPost,
 		Path:          "/api/v1/prompts",
 		Summary:       "Create a prompt version",
-		Description:   "Creates the next version of the named prompt, and the prompt itself when it is new. The labels given move to the new version, and `latest` always does.",
+		Description:   "Creates the next version of the named prompt, and the prompt itself when it is new. The labels given move to the new version, and `latest` always does. Like `tags`, `config` carries over: left out (or null), the new version gets the config of the prompt's latest version; given, it replaces it (`{}` clears it).",
 		Tags:          []string{tagPrompts},
 		DefaultStatus: http.StatusCreated,
 	}, editor, s.createVersion)

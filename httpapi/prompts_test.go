@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -177,4 +178,41 @@ func versionNumbers(vs []promptd.Version) []int {
 		out = append(out, v.Number)
 	}
 	return out
+}
+
+// TestConfigCarriesOver checks issue 15's item 14: a version created without config keeps
+// the previous version's (like tags), an explicit {} clears it, and the Langfuse route keeps
+// Langfuse's rule (no config is {}).
+func TestConfigCarriesOver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	const cfg = `{"model":"gpt-4o","temperature":0.7}`
+	var v promptd.Version
+	for i, c := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"config": json.RawMessage(cfg), "tags": []string{"t"}}, cfg},
+		{map[string]any{}, cfg},
+		{map[string]any{"config": nil}, cfg},
+		{map[string]any{"config": map[string]any{}}, `{}`},
+		{map[string]any{"config": map[string]any{"model": "small"}}, `{"model":"small"}`},
+	} {
+		c.body["name"], c.body["prompt"] = "critic", fmt.Sprint("v", i+1)
+		e.call("POST", "/api/v1/prompts", e.admin, c.body, 201, &v)
+		if string(v.Config) != c.want || !slices.Equal(v.Tags, []string{"t"}) {
+			t.Errorf("v%d from %v: config %s tags %v, want %s and [t]", v.Number, c.body, v.Config, v.Tags, c.want)
+		}
+	}
+	e.call("GET", "/api/v1/prompts/critic?version=2", e.admin, nil, 200, &v)
+	if string(v.Config) != cfg {
+		t.Errorf("v2 read back: config %s, want %s", v.Config, cfg)
+	}
+
+	lf := e.lfPair(e.defaultProjectID(), e.admin)
+	var got lfPromptBody
+	e.lf("POST", "/api/public/v2/prompts", lf, map[string]any{"name": "critic", "type": "text", "prompt": "langfuse"}).ok(t, 201, &got)
+	if string(got.Config) != `{}` {
+		t.Errorf("Langfuse create without config: config %s, want {}", got.Config)
+	}
 }

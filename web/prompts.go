@@ -101,6 +101,9 @@ func (s *server) createVersion(w http.ResponseWriter, r *http.Request) {
 	if !onPromptPage {
 		in.Tags = splitList(f.Tags)
 	}
+	if strings.TrimSpace(f.Config) == "" { // the form shows the whole config: empty is {}
+		in.Config = json.RawMessage(`{}`)
+	}
 	if in.Type == promptd.ChatPrompt && len(r.PostForm["msgContent"]) > 0 {
 		in.Prompt, f.Messages = readMessages(r)
 		f.Prompt = string(in.Prompt)

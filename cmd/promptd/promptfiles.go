@@ -311,6 +311,7 @@ func (pf *promptFile) createInput() (promptd.CreateVersionInput, error) {
 	if err != nil {
 		return in, err
 	}
+	in.Config = json.RawMessage(`{}`) // a file says all: no config is {}, not the previous one
 	if pf.Config != nil {
 		if in.Config, err = json.Marshal(pf.Config); err != nil {
 			return in, fmt.Errorf("config: %w", err)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -176,6 +177,12 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		}
 		tagsAdded, tagsRemoved := promptd.TagChanges(p.Tags, tags)
 		tagsChanged := len(tagsAdded)+len(tagsRemoved) > 0
+		config := in.Config
+		if config == nil {
+			if config, err = latestConfig(ctx, tx, p.ID); err != nil {
+				return err
+			}
+		}
 		n := p.LastVersion + 1
 		p.Tags, p.LastVersion = slices.Clone(tags), n
 		if err := c.savePrompt(); err != nil {
@@ -183,7 +190,7 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		}
 
 		v := &versionRow{
-			ID: newID(), Number: n, Type: in.Type, Prompt: in.Prompt, Config: in.Config,
+			ID: newID(), Number: n, Type: in.Type, Prompt: in.Prompt, Config: config,
 			CommitMessage: in.CommitMessage, CreatedBy: actor, CreatedAt: now, UpdatedAt: now,
 		}
 		if _, err := tx.ExecContext(ctx,
@@ -226,6 +233,21 @@ func (s *Store) CreateVersion(ctx context.Context, projectID string, actor promp
 		return nil, err
 	}
 	return out, nil
+}
+
+// latestConfig is the config of the prompt's latest version, which a new version given no
+// config carries over; {} when the prompt has no version.
+func latestConfig(ctx context.Context, tx *writeTx, promptID string) (json.RawMessage, error) {
+	var config string
+	err := tx.QueryRowContext(ctx,
+		`SELECT config FROM versions WHERE prompt_id = $1 ORDER BY number DESC LIMIT 1`, promptID).Scan(&config)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return json.RawMessage(`{}`), nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the latest version's config: %w", err)
+	}
+	return json.RawMessage(config), nil
 }
 
 // SetLabels sets the labels of one version, moving each from the version that had it. See

@@ -120,6 +120,47 @@ func (su suite) testCreateVersion(t *testing.T) {
 	checkEq(t, "second version", "PromptID", v2.PromptID, e.prompt(t, "movie-critic").ID)
 }
 
+// testConfigCarriedOver checks that a version created without a config (nil or null) gets
+// its prompt's latest version's config, like tags, and that an explicit {} clears it.
+func (su suite) testConfigCarriedOver(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	cfg := `{"model":"gpt-4o","temperature":0.7}`
+	steps := []struct {
+		config json.RawMessage
+		want   string
+	}{
+		{nil, `{}`}, // a new prompt without config
+		{json.RawMessage(cfg), cfg},
+		{nil, cfg},
+		{json.RawMessage(`null`), cfg},
+		{json.RawMessage(` { } `), `{}`},
+		{nil, `{}`},
+		{json.RawMessage(`{"model":"small"}`), `{"model":"small"}`},
+	}
+	for i, st := range steps {
+		in := promptd.CreateVersionInput{Name: "carry", Prompt: text(fmt.Sprint("v", i+1)), Config: st.config}
+		if err := in.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		v := e.createInput(t, in)
+		if string(v.Config) != st.want {
+			t.Errorf("v%d (config %s): config = %s, want %s", v.Number, st.config, v.Config, st.want)
+		}
+		got, err := e.s.FindVersion(ctx, e.project, "carry", promptd.VersionSelector{Version: v.Number})
+		if err != nil || string(got.Config) != st.want {
+			t.Errorf("v%d as stored: %s, %v, want %s", v.Number, got.Config, err, st.want)
+		}
+	}
+	// The latest version that still exists is the one carried over.
+	if err := e.s.DeleteVersion(ctx, e.project, e.actor, "carry", len(steps)); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.createInput(t, promptd.CreateVersionInput{Name: "carry", Prompt: text("after delete")}); string(v.Config) != `{}` {
+		t.Errorf("after deleting v%d: config = %s, want v%d's {}", len(steps), v.Config, len(steps)-1)
+	}
+}
+
 func (su suite) testCreateVersionInvalid(t *testing.T) {
 	tests := []struct {
 		name  string

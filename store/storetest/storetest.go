@@ -49,6 +49,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 	}{
 		{"CreateVersion", su.testCreateVersion},
 		{"CreateVersionInvalid", su.testCreateVersionInvalid},
+		{"ConfigCarriedOver", su.testConfigCarriedOver},
 		{"VersionNumbersNeverReused", su.testVersionNumbersNeverReused},
 		{"LifecycleEvents", su.testLifecycleEvents},
 		{"ManyVersionsInOneCall", su.testManyVersions},
