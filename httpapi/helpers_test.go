@@ -39,11 +39,18 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 // server starts.
 func newWiredEnv(t *testing.T, cfg Config, wire func(e *testEnv, cfg *Config)) *testEnv {
 	t.Helper()
-	ctx := context.Background()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "promptd.db"))
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
+	return newEnvOn(t, st, cfg, wire)
+}
+
+// newEnvOn is newWiredEnv on a store of the caller's (SQLite or PostgreSQL), which it
+// migrates, bootstraps and closes when the test ends.
+func newEnvOn(t *testing.T, st *sqlstore.Store, cfg Config, wire func(e *testEnv, cfg *Config)) *testEnv {
+	t.Helper()
+	ctx := context.Background()
 	e := &testEnv{t: t, store: st, logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		if !e.closed {

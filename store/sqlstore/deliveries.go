@@ -91,7 +91,12 @@ func (s *Store) ListDeliveries(ctx context.Context, projectID string, f promptd.
 	if !f.Until.IsZero() {
 		where = append(where, "created_at < "+a.add(millis(f.Until)))
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
+	c, err := s.acquire(ctx, s.rdb, "list deliveries")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	rows, err := c.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT `+strconv.Itoa(f.Limit+1), a...)
 	if err != nil {
 		return nil, s.fault(fmt.Errorf("list deliveries: %w", err), false)

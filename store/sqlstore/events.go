@@ -240,7 +240,12 @@ func (s *Store) ListEvents(ctx context.Context, projectID string, f promptd.Even
 	if !f.Until.IsZero() {
 		where = append(where, "created_at < "+a.add(millis(f.Until)))
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+	c, err := s.acquire(ctx, s.rdb, "list events")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	rows, err := c.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT `+strconv.Itoa(f.Limit+1), a...)
 	if err != nil {
 		return nil, s.fault(fmt.Errorf("list events: %w", err), false)

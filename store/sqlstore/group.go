@@ -65,15 +65,25 @@ var errStoreClosed = errors.New("the store is closed")
 
 // write hands fn to the committer and waits for its outcome. It waits even when ctx ends
 // meanwhile: once the committer has taken fn, only the commit tells whether it took effect.
+// It waits for the committer to take fn at most the store's acquire budget (pool.go): a
+// committer that stays busy for longer (its connection held by a long transaction, or
+// waiting for another process's lock) makes the write fail with EUNAVAILABLE, untried.
 func (c *committer) write(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
 	r := writeReqPool.Get().(*writeReq)
 	r.ctx, r.op, r.fn = ctx, op, fn
+	budget := c.s.acquireTimeout()
+	wait := time.NewTimer(budget)
+	defer wait.Stop()
 	select {
 	case c.reqs <- r:
 	case <-ctx.Done():
 		r.ctx, r.fn = nil, nil
 		writeReqPool.Put(r)
 		return fmt.Errorf("%s: %w", op, ctx.Err())
+	case <-wait.C:
+		r.ctx, r.fn = nil, nil
+		writeReqPool.Put(r)
+		return c.s.exhausted(op, budget, context.DeadlineExceeded)
 	case <-c.stop:
 		r.ctx, r.fn = nil, nil
 		writeReqPool.Put(r)

@@ -108,7 +108,11 @@ func scanProject(row scanner) (*promptd.Project, error) {
 
 // FindProject returns one project. See promptd.ProjectService.
 func (s *Store) FindProject(ctx context.Context, id string) (*promptd.Project, error) {
-	p, err := scanProject(s.rdb.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = $1`, id))
+	var p *promptd.Project
+	err := s.onConn(ctx, s.rdb, "find project", func(c *sql.Conn) (err error) {
+		p, err = scanProject(c.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = $1`, id))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, promptd.Errorf(promptd.ENOTFOUND, "project %q not found", id)
 	}
@@ -120,7 +124,12 @@ func (s *Store) FindProject(ctx context.Context, id string) (*promptd.Project, e
 
 // ListProjects returns every project, oldest first. See promptd.ProjectService.
 func (s *Store) ListProjects(ctx context.Context) ([]promptd.Project, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
+	c, err := s.acquire(ctx, s.rdb, "list projects")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	rows, err := c.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
 	if err != nil {
 		return nil, s.fault(fmt.Errorf("list projects: %w", err), false)
 	}
@@ -210,7 +219,12 @@ func scanAPIKey(row scanner, extra ...any) (*promptd.APIKey, error) {
 
 // ListAPIKeys returns the project's keys, oldest first. See promptd.ProjectService.
 func (s *Store) ListAPIKeys(ctx context.Context, projectID string) ([]promptd.APIKey, error) {
-	rows, err := s.rdb.QueryContext(ctx,
+	c, err := s.acquire(ctx, s.rdb, "list API keys")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	rows, err := c.QueryContext(ctx,
 		`SELECT `+apiKeyColumns+` FROM api_keys WHERE project_id = $1 ORDER BY created_at, id`, projectID)
 	if err != nil {
 		return nil, s.fault(fmt.Errorf("list API keys: %w", err), false)
@@ -232,7 +246,11 @@ func (s *Store) ListAPIKeys(ctx context.Context, projectID string) ([]promptd.AP
 
 // DeleteAPIKey revokes a key of the project. See promptd.ProjectService.
 func (s *Store) DeleteAPIKey(ctx context.Context, projectID, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM api_keys WHERE project_id = $1 AND id = $2`, projectID, id)
+	var res sql.Result
+	err := s.onConn(ctx, s.db, "delete API key", func(c *sql.Conn) (err error) {
+		res, err = c.ExecContext(ctx, `DELETE FROM api_keys WHERE project_id = $1 AND id = $2`, projectID, id)
+		return err
+	})
 	if err != nil {
 		return s.fault(fmt.Errorf("delete API key: %w", err), true)
 	}
@@ -255,8 +273,12 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*promptd.APIKe
 	}
 	hash := promptd.HashAPIKey(secret)
 	var stored []byte
-	k, err := scanAPIKey(s.rdb.QueryRowContext(ctx,
-		`SELECT `+apiKeyColumns+`, hash FROM api_keys WHERE hash = $1`, hash), &stored)
+	var k *promptd.APIKey
+	err := s.onConn(ctx, s.rdb, "authenticate", func(c *sql.Conn) (err error) {
+		k, err = scanAPIKey(c.QueryRowContext(ctx,
+			`SELECT `+apiKeyColumns+`, hash FROM api_keys WHERE hash = $1`, hash), &stored)
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized
 	}

@@ -55,11 +55,15 @@ func (s *Store) FindSession(ctx context.Context, token string) (*promptd.Session
 		return nil, unauthorized
 	}
 	var created, expires int64
-	k, err := scanAPIKey(s.rdb.QueryRowContext(ctx,
-		`SELECT k.id, k.project_id, k.name, k.role, k.instance_admin, k.prefix, k.created_at, k.last_used_at,
-		        s.created_at, s.expires_at
-		 FROM sessions s JOIN api_keys k ON k.id = s.api_key_id
-		 WHERE s.hash = $1 AND s.expires_at > $2`, hashToken(token), millis(s.clock())), &created, &expires)
+	var k *promptd.APIKey
+	err := s.onConn(ctx, s.rdb, "find session", func(c *sql.Conn) (err error) {
+		k, err = scanAPIKey(c.QueryRowContext(ctx,
+			`SELECT k.id, k.project_id, k.name, k.role, k.instance_admin, k.prefix, k.created_at, k.last_used_at,
+			        s.created_at, s.expires_at
+			 FROM sessions s JOIN api_keys k ON k.id = s.api_key_id
+			 WHERE s.hash = $1 AND s.expires_at > $2`, hashToken(token), millis(s.clock())), &created, &expires)
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized
 	}

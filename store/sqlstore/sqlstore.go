@@ -139,6 +139,8 @@ type Store struct {
 
 	writeFault atomic.Pointer[promptd.Error] // the last write's fault, until a write succeeds (fault.go)
 
+	acquireWait atomic.Int64 // SetAcquireTimeout, a time.Duration (pool.go)
+
 	eventCounter atomic.Pointer[func(eventType string)] // SetEventCounter
 
 	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
@@ -408,10 +410,11 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *writeTx, now t
 
 // writeAlone runs fn in a transaction of its own and commits it (write without group commit).
 func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, now time.Time) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, release, err := s.beginOn(ctx, s.db, op, nil)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
+		return err
 	}
+	defer release()
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
 	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams}
 	if err := fn(tx, tx.now); err != nil {
@@ -504,10 +507,11 @@ func (s *Store) secretBox() (SecretBox, error) {
 // read runs fn in a read-only transaction that sees one snapshot of the database (REPEATABLE
 // READ on PostgreSQL; a deferred read transaction on SQLite).
 func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	tx, release, err := s.beginOn(ctx, s.rdb, op, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
-		return s.fault(fmt.Errorf("%s: begin: %w", op, err), false)
+		return s.fault(err, false)
 	}
+	defer release()
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
 	if err := fn(tx); err != nil {
 		return s.fault(wrap(op, err), false)

@@ -432,7 +432,12 @@ func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.Pa
 		}
 		where += " AND id > " + a.add(after)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE `+where+
+	c, err := s.acquire(ctx, s.rdb, "list webhooks")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	rows, err := c.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE `+where+
 		` ORDER BY id LIMIT `+strconv.Itoa(p.Limit+1), a...)
 	if err != nil {
 		return nil, s.fault(fmt.Errorf("list webhooks: %w", err), false)
