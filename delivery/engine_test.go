@@ -348,13 +348,21 @@ func TestSignedHeaders(t *testing.T) {
 }
 
 // TestHangingEndpointDoesNotStarveOthers: one webhook never answers; a healthy one's
-// deliveries still all arrive promptly.
+// deliveries still all arrive promptly, and the hanging one gets exactly its cap of requests.
+//
+// The hanging requests must not reach their timeout (30 s, the longest) while the test
+// watches: one that timed out would free its slot for the next delivery, which the receiver
+// could see arrive before its handler of the timed-out request noticed the closed connection,
+// and count as a fifth request in flight. So the events are published before the engine
+// starts (publishing 200 events on a loaded machine took longer than the timeout), and the
+// test gives the engine well under the timeout to deliver the healthy webhook's share.
 func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
 	release := make(chan struct{})
-	var hanging, maxHanging atomic.Int32
+	var hanging, maxHanging, arrived atomic.Int32
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
 		n := hanging.Add(1)
 		defer hanging.Add(-1)
 		for m := maxHanging.Load(); n > m && !maxHanging.CompareAndSwap(m, n); m = maxHanging.Load() {
@@ -368,22 +376,24 @@ func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 	var healthy atomic.Int32
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { healthy.Add(1) }))
 	t.Cleanup(ok.Close)
-	f.webhook(t, hang.URL, func(w *promptd.Webhook) { w.TimeoutSeconds = 30; w.MaxInFlight = 4 })
+	f.webhook(t, hang.URL, func(w *promptd.Webhook) { w.TimeoutSeconds = promptd.MaxTimeoutSeconds; w.MaxInFlight = 4 })
 	f.webhook(t, ok.URL)
-	f.start(t, func(c *delivery.Config) { c.Concurrency = 16; c.ShutdownTimeout = 100 * time.Millisecond })
 	const n = 200
 	for range n {
 		f.publish(t, "load.test")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	started := time.Now()
+	f.start(t, func(c *delivery.Config) { c.Concurrency = 16; c.ShutdownTimeout = 100 * time.Millisecond })
+	// Well under the hanging requests' timeout, so that none of them can have ended.
+	deadline := started.Add(time.Duration(promptd.MaxTimeoutSeconds) * time.Second * 2 / 3)
 	for healthy.Load() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the healthy webhook got %d of %d deliveries while the other hangs", healthy.Load(), n)
+			t.Fatalf("the healthy webhook got %d of %d deliveries in %s while the other hangs", healthy.Load(), n, time.Since(started).Round(time.Millisecond))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if m := maxHanging.Load(); m != 4 {
-		t.Fatalf("the hanging webhook had %d requests in flight at most; its cap is 4", m)
+	if m, a := maxHanging.Load(), arrived.Load(); m != 4 || a != 4 {
+		t.Fatalf("the hanging webhook got %d requests, %d in flight at most; its cap is 4", a, m)
 	}
 }
 
