@@ -16,10 +16,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 )
 
-// The API's descriptions are rendered once, in New, after every operation is registered:
-// the OpenAPI document (/api/openapi.json and .yaml) and, from it, the API reference page
-// (/api/docs). The page is self-contained HTML: inline CSS, no script, nothing loaded from
-// another origin, so it works without internet access.
+// The API's descriptions are rendered once, when first asked for (rendering them costs
+// more than all the rest of a start of promptd): the OpenAPI document (/api/openapi.json
+// and .yaml) and, from it, the API reference page (/api/docs). The page is self-contained
+// HTML: inline CSS, no script, nothing loaded from another origin, so it works without
+// internet access.
 
 //go:embed docs.html.tmpl
 var docsTemplateText string
@@ -29,37 +30,54 @@ var docsTemplate = template.Must(template.New("docs").Parse(docsTemplateText))
 // docsCSP forbids the page to load anything: it needs only its inline style.
 const docsCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// descriptions are the rendered OpenAPI document and reference page.
+type descriptions struct {
+	openAPIJSON []byte // /api/openapi.json
+	openAPIYAML []byte // /api/openapi.yaml
+	docsPage    []byte // /api/docs
+}
+
 // renderDescriptions renders the OpenAPI document and the reference page.
-func (s *server) renderDescriptions() error {
+func (s *server) renderDescriptions() (*descriptions, error) {
 	doc := s.api.OpenAPI()
+	var d descriptions
 	var err error
-	if s.openAPIJSON, err = json.Marshal(doc); err != nil {
-		return fmt.Errorf("httpapi: encoding the OpenAPI document: %w", err)
+	if d.openAPIJSON, err = json.Marshal(doc); err != nil {
+		return nil, fmt.Errorf("httpapi: encoding the OpenAPI document: %w", err)
 	}
-	if s.openAPIYAML, err = doc.YAML(); err != nil {
-		return fmt.Errorf("httpapi: encoding the OpenAPI document as YAML: %w", err)
+	if d.openAPIYAML, err = doc.YAML(); err != nil {
+		return nil, fmt.Errorf("httpapi: encoding the OpenAPI document as YAML: %w", err)
 	}
-	if s.docsPage, err = renderDocs(doc); err != nil {
-		return fmt.Errorf("httpapi: rendering the API reference: %w", err)
+	if d.docsPage, err = renderDocs(doc); err != nil {
+		return nil, fmt.Errorf("httpapi: rendering the API reference: %w", err)
 	}
-	return nil
+	return &d, nil
 }
 
-func (s *server) serveOpenAPIJSON(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/openapi+json")
-	_, _ = w.Write(s.openAPIJSON)
+// serveDescription answers with one of the descriptions, rendering them on first use.
+func (s *server) serveDescription(w http.ResponseWriter, r *http.Request, contentType string, body func(*descriptions) []byte) {
+	d, err := s.descriptions()
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, internalMessage, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, _ = w.Write(body(d))
 }
 
-func (s *server) serveOpenAPIYAML(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/openapi+yaml")
-	_, _ = w.Write(s.openAPIYAML)
+func (s *server) serveOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
+	s.serveDescription(w, r, "application/openapi+json", func(d *descriptions) []byte { return d.openAPIJSON })
 }
 
-func (s *server) serveDocs(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+func (s *server) serveOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
+	s.serveDescription(w, r, "application/openapi+yaml", func(d *descriptions) []byte { return d.openAPIYAML })
+}
+
+func (s *server) serveDocs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", docsCSP)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(s.docsPage)
+	s.serveDescription(w, r, "text/html; charset=utf-8", func(d *descriptions) []byte { return d.docsPage })
 }
 
 // docsPage is what the template renders.

@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -108,9 +109,7 @@ type server struct {
 	urlPolicy    promptd.URLPolicy
 	mux          *http.ServeMux
 	api          huma.API
-	openAPIJSON  []byte // /api/openapi.json
-	openAPIYAML  []byte // /api/openapi.yaml
-	docsPage     []byte // /api/docs
+	descriptions func() (*descriptions, error) // rendered on first use (docs.go)
 }
 
 // New returns the handler serving the API described in the package documentation. It
@@ -149,9 +148,7 @@ func New(cfg Config) http.Handler {
 	s.registerLangfuse()
 	s.registerWorkflow()
 
-	if err := s.renderDescriptions(); err != nil {
-		panic(err)
-	}
+	s.descriptions = sync.OnceValues(s.renderDescriptions)
 	s.mux.HandleFunc("GET /api/openapi.json", s.serveOpenAPIJSON)
 	s.mux.HandleFunc("GET /api/openapi.yaml", s.serveOpenAPIYAML)
 	s.mux.HandleFunc("GET /api/docs", s.serveDocs)

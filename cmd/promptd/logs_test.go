@@ -35,7 +35,7 @@ func serveLogs(t *testing.T, args []string, paths ...string) string {
 		}
 	case err := <-done:
 		t.Fatalf("serve %v: %v\n%s", args, err, stderr)
-	case <-time.After(30 * time.Second):
+	case <-time.After(startTimeout):
 		t.Fatal("serve did not start")
 	}
 	stop()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -44,6 +45,16 @@ type testServer struct {
 	stop   func() error
 }
 
+// startTimeout bounds a start of serve in tests. A start costs well under a second of CPU
+// (less since the API's descriptions are rendered on first use), but make test runs every
+// package at once with the race detector on a machine shared with others, where a process
+// may get a tenth of a core: the bound only catches a start that hangs.
+const startTimeout = 2 * time.Minute
+
+// callClient sends the tests' API requests: bounded, so that a server that stops answering
+// fails the test with the request it hung on instead of timing out the whole package.
+var callClient = &http.Client{Timeout: time.Minute}
+
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,7 +70,14 @@ func startServer(t *testing.T, args ...string) *testServer {
 		var once sync.Once
 		var stopErr error
 		s := &testServer{base: "http://" + addr, stdout: stdout, stop: func() error {
-			once.Do(func() { cancel(); stopErr = <-done })
+			once.Do(func() {
+				cancel()
+				select {
+				case stopErr = <-done:
+				case <-time.After(startTimeout):
+					stopErr = fmt.Errorf("serve did not stop within %s of its context ending", startTimeout)
+				}
+			})
 			return stopErr
 		}}
 		t.Cleanup(func() { _ = s.stop() })
@@ -67,9 +85,9 @@ func startServer(t *testing.T, args ...string) *testServer {
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve exited before listening: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
-	case <-time.After(30 * time.Second):
+	case <-time.After(startTimeout):
 		cancel()
-		t.Fatalf("serve did not start within 30s\nstderr:\n%s", stderr)
+		t.Fatalf("serve did not start within %s\nstderr:\n%s", startTimeout, stderr)
 	}
 	return nil
 }
@@ -93,7 +111,7 @@ func call(t *testing.T, key, method, url string, body any, wantStatus int, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := callClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
