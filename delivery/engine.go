@@ -544,10 +544,11 @@ func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobRe
 	att, result := send(context.WithoutCancel(ctx), e.cfg.Client, e.cfg.Destinations, job, e.cfg.UserAgent, now)
 	res := decide(job, att, result, e.cfg.Jitter(), now)
 	// The attempt happened: record it even if the caller has gone away meanwhile.
+	ended := time.Now()
 	if err := e.cfg.Queue.Record(context.WithoutCancel(ctx), []*promptd.JobResult{res}); err != nil {
 		return nil, fmt.Errorf("recording the test delivery: %w", err)
 	}
-	e.cfg.Metrics.recorded(res)
+	e.cfg.Metrics.recorded(res, time.Since(ended))
 	return res, nil
 }
 

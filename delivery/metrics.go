@@ -19,6 +19,7 @@ type Metrics struct {
 	events     *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	recordLag  prometheus.Histogram
 	inFlightG  prometheus.Gauge
 	waitingG   prometheus.Gauge
 }
@@ -40,6 +41,11 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Help:    "Duration of delivery attempts, by response class (2xx, 3xx, 4xx, 5xx, error).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"class"}),
+		recordLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "promptd_delivery_record_delay_seconds",
+			Help:    "Time from the end of a delivery attempt to the commit of its result: a delivery whose request ended within this window before a crash is sent again.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
 		inFlightG: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "promptd_delivery_requests_in_flight",
 			Help: "Webhook requests in flight in this instance.",
@@ -56,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 	for _, outcome := range []string{"succeeded", "retry", "failed"} {
 		m.deliveries.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
+	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.recordLag, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -104,10 +110,12 @@ func (m *Metrics) claimedWaiting(n int) {
 	}
 }
 
-func (m *Metrics) recorded(res *promptd.JobResult) {
+// recorded counts a result whose commit came delay after the engine handed it over.
+func (m *Metrics) recorded(res *promptd.JobResult, delay time.Duration) {
 	if m == nil {
 		return
 	}
+	m.recordLag.Observe(delay.Seconds())
 	outcome := "retry"
 	switch res.Status {
 	case promptd.StatusSucceeded:

@@ -251,7 +251,7 @@ func checkMetrics(t *testing.T, base string) {
 	text := string(raw)
 	for _, name := range []string{
 		"promptd_queue_pending", "promptd_queue_due", "promptd_queue_delivering",
-		"promptd_webhooks_disabled", "promptd_delivery_requests_in_flight", "promptd_delivery_claimed_waiting", "go_goroutines",
+		"promptd_webhooks_disabled", "promptd_delivery_requests_in_flight", "promptd_delivery_claimed_waiting", "promptd_delivery_record_delay_seconds_count", "go_goroutines",
 	} {
 		if !strings.Contains(text, "\n"+name+" ") {
 			t.Errorf("/metrics has no %s", name)

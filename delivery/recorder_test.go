@@ -1,0 +1,104 @@
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promptd/promptd"
+)
+
+// stuckQueue is a promptd.Queue whose Record calls for the delivery "slow" wait until
+// unblock is closed; every other Record call returns at once. It reports each recorded
+// delivery id on recorded.
+type stuckQueue struct {
+	promptd.Queue
+	unblock  chan struct{}
+	recorded chan string
+	mu       sync.Mutex
+	calls    int
+}
+
+func (q *stuckQueue) Record(_ context.Context, results []*promptd.JobResult) error {
+	q.mu.Lock()
+	q.calls++
+	q.mu.Unlock()
+	for _, r := range results {
+		if r.Job.DeliveryID == "slow" {
+			<-q.unblock
+		}
+	}
+	for _, r := range results {
+		q.recorded <- r.Job.DeliveryID
+	}
+	return nil
+}
+
+func result(id string) *promptd.JobResult {
+	return &promptd.JobResult{Job: &promptd.Job{DeliveryID: id, Webhook: &promptd.Webhook{ID: "w"}}, Status: promptd.StatusSucceeded}
+}
+
+// A result handed over while a Record call is under way is stored by another call, without
+// waiting for the first: the time from a response to its commit (the crash window) is not
+// the sum of the Record calls queued before it.
+func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil)
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+
+	r.add(result("slow"))
+	// Wait until the slow call has started (it holds its batch), then hand over more.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		q.mu.Lock()
+		calls := q.calls
+		q.mu.Unlock()
+		if calls == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first result was never recorded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.add(result("fast-1"))
+	r.add(result("fast-2"))
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case id := <-q.recorded:
+			if id == "slow" {
+				t.Fatal("the slow call returned before it was unblocked")
+			}
+			got[id] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("results handed over during a slow Record call were not stored meanwhile; stored %v", got)
+		}
+	}
+	close(q.unblock)
+	r.close()
+	<-done
+	if id := <-q.recorded; id != "slow" {
+		t.Fatalf("recorded %q after the unblock, want slow", id)
+	}
+}
+
+// close stores every result handed over before it, then run returns.
+func TestRecorderFlushesOnClose(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 2*recordQueue)}
+	close(q.unblock)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil)
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	const n = recordQueue + 10
+	for range n {
+		r.add(result("d"))
+	}
+	r.close()
+	<-done
+	if len(q.recorded) != n {
+		t.Fatalf("recorded %d results, want %d", len(q.recorded), n)
+	}
+}
