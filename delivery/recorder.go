@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/promptd/promptd"
@@ -13,12 +12,14 @@ import (
 //
 // A result that the receiver has but the store does not is sent again after a crash (the
 // delivery's lease runs out), so the time from an attempt's end to the commit of its result
-// is the crash window. The recorder keeps it short under load: recordWorkers goroutines each
-// take every result waiting when they are free (up to recordBatch) and store them in one
-// Record call, so a result waits for at most the end of one Record call already under way
-// and then its own, never behind a backlog of full batches, while a busy engine still
-// stores hundreds of results per transaction. The waiting results are bounded by
-// recordQueue: beyond it senders wait (back pressure), their slots held.
+// is the crash window. The recorder stores results in batches, one Record call for every
+// result waiting (up to recordBatch): as long as Record calls are quick, one at a time, so
+// that a busy engine stores hundreds of results per transaction. When a result has waited
+// recordLinger behind a Record call still under way, another call starts beside it (up to
+// recordWorkers at once) with everything waiting: a result no longer waits behind a backlog
+// of full batches (which kept results up to 1.5 s from their commit on PostgreSQL under
+// load), it waits at most about recordLinger plus its own Record call. The waiting results
+// are bounded by recordQueue: beyond it senders wait (back pressure), their slots held.
 //
 // Concurrent Record calls are safe: each result is in one batch only, and the store locks
 // what batches share (webhooks, ordering lines) in a fixed order. On SQLite the store's
@@ -30,8 +31,11 @@ const (
 	recordBatch = 512
 	// recordWorkers is how many Record calls may run at once.
 	recordWorkers = 4
-	// recordQueue bounds the results waiting for a free worker.
-	recordQueue = 256
+	// recordLinger is how long a result may wait behind a Record call under way before
+	// another call starts for it.
+	recordLinger = 5 * time.Millisecond
+	// recordQueue bounds the results waiting for a Record call.
+	recordQueue = 4 * recordBatch
 )
 
 // pendingResult is a result waiting to be recorded, with when it was handed over.
@@ -50,7 +54,7 @@ type recorder struct {
 }
 
 func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics) *recorder {
-	return &recorder{q: q, log: log, metrics: m, ch: make(chan pendingResult, recordQueue)}
+	return &recorder{q: q, log: log, metrics: m, ch: make(chan pendingResult)}
 }
 
 // add queues a result; it blocks while the recorder is behind (back pressure on senders).
@@ -59,66 +63,86 @@ func (r *recorder) add(res *promptd.JobResult) { r.ch <- pendingResult{res: res,
 // close ends run once every queued result is stored. No add may follow.
 func (r *recorder) close() { close(r.ch) }
 
-// run stores results until close, with recordWorkers workers.
+// run stores results until close: it starts a Record call for the waiting results when none
+// is under way, or when the oldest has waited recordLinger and fewer than recordWorkers are.
 func (r *recorder) run() {
-	var wg sync.WaitGroup
-	for range recordWorkers {
-		wg.Go(r.work)
-	}
-	wg.Wait()
-}
-
-// work stores batches until close: it waits for a result, takes with it every other
-// result already waiting (up to recordBatch) and stores them.
-func (r *recorder) work() {
-	batch := make([]pendingResult, 0, recordBatch)
-	results := make([]*promptd.JobResult, 0, recordBatch)
-	for first := range r.ch {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < recordBatch {
+	var (
+		waiting []pendingResult
+		running int
+		closed  bool
+		done    = make(chan struct{}, recordWorkers)
+		linger  = time.NewTimer(time.Hour)
+	)
+	linger.Stop()
+	for !closed || len(waiting) > 0 || running > 0 {
+		if len(waiting) > 0 && (running == 0 || running < recordWorkers && time.Since(waiting[0].at) >= recordLinger) {
+			n := min(len(waiting), recordBatch)
+			batch := make([]pendingResult, n)
+			copy(batch, waiting)
+			waiting = append(waiting[:0], waiting[n:]...)
+			running++
+			go func() {
+				r.store(batch)
+				done <- struct{}{}
+			}()
+			continue
+		}
+		// Wait for a result (while there is room), a Record call to end, or the oldest
+		// waiting result to have waited long enough for another call.
+		in := r.ch
+		if closed || len(waiting) >= recordQueue {
+			in = nil
+		}
+		var lingered <-chan time.Time
+		if len(waiting) > 0 && running < recordWorkers {
+			linger.Reset(max(0, recordLinger-time.Since(waiting[0].at)))
+			lingered = linger.C
+		}
+		select {
+		case p, ok := <-in:
+			if !ok {
+				closed = true
+				break
+			}
+			waiting = append(waiting, p)
+		case <-done:
+			running--
+		case <-lingered:
+		}
+		if lingered != nil && !linger.Stop() {
 			select {
-			case p, ok := <-r.ch:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, p)
+			case <-linger.C:
 			default:
-				break drain
 			}
 		}
-		results = results[:0]
-		for _, p := range batch {
-			results = append(results, p.res)
-		}
-		if r.store(results) {
-			now := time.Now()
-			for _, p := range batch {
-				r.metrics.recorded(p.res, now.Sub(p.at))
-			}
-		}
-		clear(batch)
-		clear(results)
 	}
 }
 
-// store records one batch, retrying while the store is unavailable, and reports whether it
-// did. If it keeps failing, the batch is dropped with an error: the deliveries' leases then
-// run out and they are sent again (at least once, never lost).
-func (r *recorder) store(batch []*promptd.JobResult) bool {
+// store records one batch, retrying while the store is unavailable. If it keeps failing, the
+// batch is dropped with an error: the deliveries' leases then run out and they are sent
+// again (at least once, never lost).
+func (r *recorder) store(batch []pendingResult) {
+	results := make([]*promptd.JobResult, len(batch))
+	for i, p := range batch {
+		results[i] = p.res
+	}
 	backoff := 50 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := r.q.Record(ctx, batch)
+		err := r.q.Record(ctx, results)
 		cancel()
 		if err == nil {
-			return true
+			now := time.Now()
+			for _, p := range batch {
+				r.metrics.recorded(p.res, now.Sub(p.at))
+			}
+			return
 		}
 		if time.Now().After(deadline) {
 			r.log.Error("recording delivery results failed; their leases will expire and they will be sent again",
 				"results", len(batch), "err", err)
-			return false
+			return
 		}
 		r.log.Warn("recording delivery results; retrying", "results", len(batch), "err", err)
 		time.Sleep(backoff)
