@@ -74,6 +74,7 @@ func Dialect() sqlstore.Dialect {
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		NotifyQueued:      notifyStatement(""), // Open names the instance
 		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
+		PartitionLock:     `SELECT pg_advisory_xact_lock(hashtext('promptd.partitions.' || ` + schemaExpr + `))`,
 		// Listen is set by Open, which knows how to connect.
 	}
 }

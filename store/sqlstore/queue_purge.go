@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -20,8 +21,18 @@ const purgeBatch = 1000
 // and no live idempotency key left. It returns how many rows went. Where the dialect has a
 // TryPurgeLock, a process that does not get it returns at once: one instance purges at a
 // time. See promptd.Queue.
+//
+// Where deliveries and attempts are partitioned by day (PostgreSQL), Purge first creates the
+// coming days' partitions, then drops the days wholly older than before that hold nothing to
+// keep (see queue_partitions.go), and deletes the rest row by row.
 func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
+	partErr := s.ensurePartitions(ctx, s.clock())
+	dropped, locked, err := s.dropPartitions(ctx, before)
+	if err != nil || !locked {
+		return dropped, errors.Join(partErr, err)
+	}
+	total += dropped
 	steps := []func(tx *writeTx, now time.Time) (int64, error){
 		func(tx *writeTx, now time.Time) (int64, error) {
 			return execCount(ctx, tx, `DELETE FROM idempotency_keys WHERE (project_id, idem_key) IN (
@@ -90,10 +101,10 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 				return err
 			})
 			if err != nil {
-				return total, err
+				return total, errors.Join(partErr, err)
 			}
 			if !locked {
-				return total, nil
+				return total, partErr
 			}
 			total += n
 			if n < purgeBatch {
@@ -101,7 +112,7 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 			}
 		}
 	}
-	return total, nil
+	return total, partErr
 }
 
 // idBefore returns the smallest UUIDv7 of time t as text: every id made before t sorts below

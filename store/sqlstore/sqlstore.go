@@ -87,6 +87,11 @@ type Dialect struct {
 	// time purges, e.g. "SELECT pg_try_advisory_xact_lock(…)".
 	TryPurgeLock string
 
+	// PartitionLock, when not "", says that deliveries and attempts are partitioned by day
+	// (PostgreSQL; see queue_partitions.go) and is the statement that serialises the
+	// creation of partitions between processes, e.g. "SELECT pg_advisory_xact_lock(…)".
+	PartitionLock string
+
 	// SerialWrites says that the database has one write connection on which write
 	// transactions run one after the other (SQLite). The store then commits concurrent
 	// writes in groups, one transaction for many, and keeps the write connection's
@@ -221,6 +226,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("%s: migrations: %w", s.d.Name, err)
 	}
 	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
+	}
+	if err := s.ensurePartitions(ctx, s.clock()); err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.d.Name, err)
 	}
 	return nil

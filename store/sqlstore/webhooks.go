@@ -560,6 +560,13 @@ func cancelQueued(ctx context.Context, tx *writeTx, webhookID string, now time.T
 // attempts. Returns ENOTFOUND. See promptd.WebhookService.
 func (s *Store) DeleteWebhook(ctx context.Context, projectID, id string) error {
 	err := s.write(ctx, "delete webhook", func(tx *writeTx, _ time.Time) error {
+		// The deliveries go with the webhook (ON DELETE CASCADE); their attempts are deleted
+		// here, as no foreign key ties them to their delivery on PostgreSQL, where both
+		// tables are partitioned by day (see queue_partitions.go).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (
+			SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE w.project_id = $1 AND w.id = $2)`, projectID, id); err != nil {
+			return fmt.Errorf("deleting the webhook's attempts: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, id)
 		if err != nil {
 			return fmt.Errorf("deleting webhook: %w", err)
