@@ -32,10 +32,14 @@ type Delivery struct {
 	// OrderingKey and Sequence place the delivery in its line at a webhook with per-prompt
 	// ordering: the key (the prompt's id, or a custom event's orderingKey) and its place
 	// in that key's line. Empty and 0 for unordered deliveries.
-	OrderingKey string    `json:"orderingKey,omitempty"`
-	Sequence    int64     `json:"sequence,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	OrderingKey string `json:"orderingKey,omitempty"`
+	Sequence    int64  `json:"sequence,omitempty"`
+	// Target is where within its webhook's destination the delivery goes: a Slack channel
+	// id for a slack webhook posting through a connection (one delivery per channel); empty
+	// for the other types.
+	Target    string    `json:"target,omitempty" doc:"The Slack channel id of a delivery to a slack webhook that posts through a connection; absent otherwise"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// Attempts is filled by FindDelivery only, oldest first.
 	Attempts []Attempt `json:"attempts,omitempty"`
 }
@@ -202,6 +206,8 @@ type Job struct {
 	EventType  string
 	// Attempt is the number of the attempt about to be made (1-based).
 	Attempt int
+	// Target is the delivery's target within the webhook's destination (Delivery.Target).
+	Target  string
 	Payload []byte
 	Webhook *Webhook
 	// Secrets are the webhook's valid secrets, newest first.

@@ -53,7 +53,7 @@ var chatTypes = []string{TypeSlack, TypeDiscord, TypeTeams}
 
 // SecretURL reports whether w's URL is a credential (an incoming-webhook URL): it is stored
 // encrypted, and shown masked (MaskURL) to anyone but admins and in the delivery log.
-func (w *Webhook) SecretURL() bool { return slices.Contains(chatTypes, w.Type) }
+func (w *Webhook) SecretURL() bool { return slices.Contains(chatTypes, w.Type) && w.Slack == nil }
 
 // LoggedURL is the URL as the delivery log and non-admins see it: masked when it is a
 // credential.
@@ -97,9 +97,15 @@ func (w *Webhook) normalizeType() error {
 // validateDestination checks where w's requests go: a URL for http and the chat types, a
 // repository for github.
 func (w *Webhook) validateDestination(p URLPolicy) error {
+	if w.Slack != nil && w.Type != TypeSlack {
+		return Invalid("body.slack", "only a slack webhook has slack settings")
+	}
 	if w.Type != TypeGitHub {
 		if w.GitHub != nil {
 			return Invalid("body.github", "only a github webhook has github settings")
+		}
+		if w.Slack != nil {
+			return w.validateSlackTarget()
 		}
 		return validateWebhookURL(w.URL, p)
 	}
@@ -135,6 +141,9 @@ func (w *Webhook) validateDestination(p URLPolicy) error {
 func (w *Webhook) displayName() string {
 	if w.Type == TypeGitHub && w.GitHub != nil {
 		return "github:" + w.GitHub.Repository
+	}
+	if w.Slack != nil {
+		return "slack:" + strings.Join(w.Slack.Channels, ",")
 	}
 	return w.LoggedURL()
 }

@@ -20,6 +20,7 @@ type Store interface {
 	WorkflowService
 	PromotionService
 	EvaluationService
+	SlackService
 	Queue
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -75,7 +75,10 @@ type Webhook struct {
 	Type string
 	URL  string
 	// GitHub is where a github webhook dispatches; nil for other types.
-	GitHub  *GitHubTarget
+	GitHub *GitHubTarget
+	// Slack is where a slack webhook that posts through a Slack connection posts; nil for
+	// other types and for slack incoming webhooks (which have a URL).
+	Slack   *SlackTarget
 	Enabled bool
 	Events  []string
 	Filters Filters

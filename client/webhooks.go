@@ -17,6 +17,7 @@ type Webhook struct {
 	Type            string            `json:"type"` // where deliveries go and in which shape: http …
 	URL             string            `json:"url"`
 	GitHub          *WebhookGitHub    `json:"github,omitempty"` // type github only; Token is masked
+	Slack           *WebhookSlack     `json:"slack,omitempty"`  // type slack through a connection only
 	Enabled         bool              `json:"enabled"`
 	Events          []string          `json:"events"`
 	Filters         WebhookFilters    `json:"filters"`
@@ -72,11 +73,12 @@ type CreatedWebhook struct {
 	Secret string `json:"secret"`
 }
 
-// CreateWebhookRequest is a new webhook; only URL is required.
+// CreateWebhookRequest is a new webhook; only URL is required (except for type github, and
+// type slack with Slack).
 type CreateWebhookRequest struct {
 	Name                  string                `json:"name,omitempty"`
 	Type                  string                `json:"type,omitempty"` // http when empty
-	URL                   string                `json:"url"`
+	URL                   string                `json:"url,omitempty"`
 	Enabled               *bool                 `json:"enabled,omitempty"`
 	Events                []string              `json:"events,omitempty"`
 	Filters               *WebhookFilters       `json:"filters,omitempty"`
@@ -89,6 +91,7 @@ type CreateWebhookRequest struct {
 	MaxInFlight           int                   `json:"maxInFlight,omitempty"`
 	Secret                string                `json:"secret,omitempty"` // whsec_…, or 16+ printable ASCII characters of your own; generated when empty
 	GitHub                *WebhookGitHub        `json:"github,omitempty"` // type github only
+	Slack                 *WebhookSlack         `json:"slack,omitempty"`  // type slack through a connection, instead of URL
 	Format                string                `json:"format,omitempty"` // promptd when empty
 	FormatOptions         *WebhookFormatOptions `json:"formatOptions,omitempty"`
 	SingleSignatureSecret string                `json:"singleSignatureSecret,omitempty"` // newest when empty
@@ -126,6 +129,7 @@ type UpdateWebhookRequest struct {
 	TimeoutSeconds        *int                       `json:"timeoutSeconds,omitempty"`
 	MaxInFlight           *int                       `json:"maxInFlight,omitempty"`
 	GitHub                *WebhookGitHubPatch        `json:"github,omitempty"`
+	Slack                 *WebhookSlackPatch         `json:"slack,omitempty"`
 	Format                *string                    `json:"format,omitempty"`
 	FormatOptions         *WebhookFormatOptionsPatch `json:"formatOptions,omitempty"`
 	SingleSignatureSecret *string                    `json:"singleSignatureSecret,omitempty"`

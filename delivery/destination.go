@@ -56,13 +56,16 @@ type DestinationConfig struct {
 	// GitHubAPIURL is GitHub's REST API base for github webhooks (DefaultGitHubAPIURL when
 	// empty).
 	GitHubAPIURL string
+	// SlackAPIURL is Slack's Web API base for slack webhooks that post through a Slack
+	// connection (chat.postMessage; DefaultSlackAPIURL when empty).
+	SlackAPIURL string
 }
 
 // NewDestinations returns the destinations of every type this build delivers to.
 func NewDestinations(cfg DestinationConfig) Destinations {
 	return Destinations{
 		promptd.TypeHTTP:    HTTP{},
-		promptd.TypeSlack:   SlackIncoming{PublicURL: cfg.PublicURL},
+		promptd.TypeSlack:   Slack{Incoming: SlackIncoming{PublicURL: cfg.PublicURL}, App: NewSlackApp(cfg.SlackAPIURL, cfg.PublicURL)},
 		promptd.TypeDiscord: Discord{PublicURL: cfg.PublicURL},
 		promptd.TypeTeams:   Teams{PublicURL: cfg.PublicURL},
 		promptd.TypeGitHub:  GitHub{APIURL: cfg.GitHubAPIURL},

@@ -455,7 +455,8 @@ func (e *Engine) attempt(ctx context.Context, h *hookState, job *promptd.Job) *p
 		e.release(job)
 		return nil
 	}
-	if result.Err != nil || result.StatusCode >= 500 {
+	var paced *PacedError
+	if (result.Err != nil && !errors.As(result.Err, &paced)) || result.StatusCode >= 500 {
 		done(errors.New("endpoint failing"))
 	} else {
 		done(nil)

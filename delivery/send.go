@@ -50,27 +50,43 @@ func request(ctx context.Context, dest Destination, job *promptd.Job, userAgent 
 // kept up to MaxStoredResponseBytes.
 func send(ctx context.Context, client *http.Client, dests Destinations, job *promptd.Job, userAgent string, now time.Time) (promptd.Attempt, Result) {
 	att := promptd.Attempt{Number: job.Attempt, StartedAt: now, URL: job.Webhook.LoggedURL()}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(job.Webhook.TimeoutSeconds)*time.Second)
-	defer cancel()
 	dest, err := dests.destination(job.Webhook)
 	if err != nil {
 		att.Error = err.Error()
 		return att, Result{Err: err}
 	}
+	if p, ok := dest.(Pacer); ok {
+		if err := p.Pace(ctx, job); err != nil {
+			att.Error = err.Error()
+			var paced *PacedError
+			if errors.As(err, &paced) {
+				return att, Result{Err: err, Judged: JudgedTransient, RetryAfter: paced.Delay, Hint: err.Error()}
+			}
+			return att, Result{Err: err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(job.Webhook.TimeoutSeconds)*time.Second)
+	defer cancel()
 	req, body, err := request(ctx, dest, job, userAgent, now)
 	if err != nil {
 		att.Error = err.Error()
+		var gone *GoneError
+		if errors.As(err, &gone) {
+			return att, Result{Err: err, Judged: JudgedGone, Hint: gone.Reason}
+		}
 		return att, Result{Err: err}
 	}
 	if att.URL == "" {
 		att.URL = req.URL.String() // a destination without a URL of its own (github)
 	}
 	att.RequestHeaders = logHeaders(req.Header, job.Webhook.Headers)
+	if sent := sentBody(req); sent != nil {
+		body = sent // a destination's own message (Slack, Discord, Teams, GitHub)
+	}
 	if !bytes.Equal(body, job.Payload) {
-		// A format's rendering, kept so the log shows exactly what was sent. (A
-		// destination that builds its own message from the payload logs it in its
-		// headers and URL only, as before.)
-		att.RequestBody = string(body)
+		// A format's rendering or a destination's message, kept so the log (and a dry
+		// run) shows exactly what was sent.
+		att.RequestBody = strings.ToValidUTF8(string(body), "\uFFFD")
 	}
 
 	start := time.Now()
@@ -102,6 +118,24 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.Error = "reading the response: " + describeError(ctx, readErr, job.Webhook.TimeoutSeconds)
 	}
 	return att, result
+}
+
+// sentBody returns the body req sends when it can be read again without consuming it (a
+// request built from bytes), or nil.
+func sentBody(req *http.Request) []byte {
+	if req.GetBody == nil || req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // describeError turns a transport error into a line for the delivery log.

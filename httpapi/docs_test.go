@@ -94,8 +94,11 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/promotions/{id}/cancel":                        {"post"},
 		"/api/v1/prompts/{name}/versions/{version}/evaluations": {"get", "post"},
 		"/api/v1/evaluations/{id}":                              {"get", "patch"},
-		"/healthz":                                              {"get"},
-		"/readyz":                                               {"get"},
+		"/api/v1/integrations/slack":                            {"get"},
+		"/api/v1/integrations/slack/{id}":                       {"delete"},
+		"/api/v1/integrations/slack/{id}/channels":              {"get"},
+		"/healthz": {"get"},
+		"/readyz":  {"get"},
 	}
 	for path, methods := range want {
 		item, ok := doc.Paths[path]
@@ -136,6 +139,7 @@ func TestOpenAPI(t *testing.T) {
 		"request-promotion": "editor", "list-prompt-promotions": "viewer", "list-promotions": "viewer",
 		"get-promotion": "viewer", "approve-promotion": "admin", "reject-promotion": "admin", "cancel-promotion": "editor",
 		"start-evaluation": "editor", "list-evaluations": "viewer", "get-evaluation": "viewer", "finish-evaluation": "editor",
+		"list-slack-connections": "viewer", "list-slack-channels": "admin", "delete-slack-connection": "admin",
 	}
 	for path, item := range doc.Paths {
 		for method, op := range item {

@@ -23,6 +23,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/internal/slackapp"
 )
 
 // DefaultMaxBodyBytes is the request body cap used when Config.MaxBodyBytes is zero.
@@ -55,6 +56,9 @@ type Config struct {
 	// delivery engine, for the stats route; *delivery.Engine implements it. Nil: every
 	// circuit reads closed.
 	Circuits Circuits
+	// Slack is the instance's Slack app, for the channel lists of Slack connections; nil
+	// (or not configured) when the instance has none.
+	Slack *slackapp.App
 }
 
 // Sender sends one delivery right away and reports the attempt; *delivery.Engine
@@ -106,6 +110,7 @@ type server struct {
 	deliveries   promptd.DeliveryService // nil: no delivery routes
 	sender       Sender
 	circuits     Circuits
+	slack        *slackapp.App
 	urlPolicy    promptd.URLPolicy
 	mux          *http.ServeMux
 	api          huma.API
@@ -129,6 +134,7 @@ func New(cfg Config) http.Handler {
 		deliveries:   cfg.Deliveries,
 		sender:       cfg.Sender,
 		circuits:     cfg.Circuits,
+		slack:        cfg.Slack,
 		urlPolicy:    cfg.URLPolicy,
 		mux:          http.NewServeMux(),
 	}
@@ -143,6 +149,7 @@ func New(cfg Config) http.Handler {
 		s.registerWebhooks()
 		s.registerDeliveries()
 		s.registerWebhookStats()
+		s.registerSlack()
 	}
 	s.registerProjects()
 	s.registerLangfuse()
@@ -179,6 +186,7 @@ func (s *server) humaConfig() huma.Config {
 		cfg.Tags = append(cfg.Tags,
 			&huma.Tag{Name: tagWebhooks, Description: "Webhooks: where events are delivered, signed with which secrets, retried how."},
 			&huma.Tag{Name: tagDeliveries, Description: "The delivery log: every event sent to every webhook, with its attempts; resend."},
+			&huma.Tag{Name: tagIntegrations, Description: "The Slack app: the project's Slack connections and their channels, for slack webhooks that post through a connection."},
 		)
 	}
 	cfg.Tags = append(cfg.Tags,

@@ -118,9 +118,10 @@ type webhookView struct {
 	ID              string            `json:"id" doc:"The webhook's id"`
 	ProjectID       string            `json:"projectId"`
 	Name            string            `json:"name"`
-	Type            string            `json:"type" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url; slack, discord and teams post a chat message about the event to their incoming-webhook url"`
+	Type            string            `json:"type" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http POSTs promptd's signed JSON to url; slack, discord and teams post a chat message about the event to their incoming-webhook url, or (slack) through a Slack connection to its channels"`
 	URL             string            `json:"url" example:"https://ci.example.com/hooks/promptd" doc:"Where requests go. A slack, discord or teams URL is its own credential: stored encrypted, shown masked (…/••••••) to non-admin keys. Empty for github"`
 	GitHub          *githubView       `json:"github,omitempty" doc:"Where a github webhook dispatches"`
+	Slack           *slackView        `json:"slack,omitempty" doc:"Where a slack webhook that posts through a Slack connection posts (absent for a slack incoming webhook, which has a url)"`
 	Enabled         bool              `json:"enabled" doc:"false: new events are recorded as cancelled deliveries"`
 	Events          []string          `json:"events" doc:"The event types delivered; empty means all"`
 	Filters         filtersView       `json:"filters"`
@@ -145,6 +146,24 @@ type githubView struct {
 	Repository string `json:"repository" example:"acme/prompts"`
 	EventType  string `json:"eventType" example:"promptd-prompt" doc:"The repository_dispatch event_type"`
 	Token      string `json:"token" example:"••••••" doc:"Always masked"`
+}
+
+// slackView is where a slack webhook posts through a connection.
+type slackView struct {
+	ConnectionID string   `json:"connectionId" doc:"The Slack connection (GET /api/v1/integrations/slack)"`
+	Channels     []string `json:"channels" example:"[\"C0123ABCD\"]" doc:"Channel ids; one delivery per channel and event"`
+}
+
+// slackBody is where a new slack webhook posts through a connection.
+type slackBody struct {
+	ConnectionID string   `json:"connectionId" doc:"One of the project's Slack connections (GET /api/v1/integrations/slack)"`
+	Channels     []string `json:"channels" example:"[\"C0123ABCD\",\"C0456EFGH\"]" doc:"1 to 20 channel ids from GET /api/v1/integrations/slack/{id}/channels; private channels need the bot invited"`
+}
+
+// slackPatch changes some of a slack webhook's connection settings.
+type slackPatch struct {
+	ConnectionID *string   `json:"connectionId,omitempty"`
+	Channels     *[]string `json:"channels,omitempty" doc:"Replaces the channels"`
 }
 
 // githubBody is where a new github webhook dispatches.
@@ -222,6 +241,9 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 	}
 	if g := w.GitHub; g != nil {
 		v.GitHub = &githubView{Repository: g.Repository, EventType: g.EventType, Token: maskedHeaderValue}
+	}
+	if st := w.Slack; st != nil {
+		v.Slack = &slackView{ConnectionID: st.ConnectionID, Channels: nonNil(st.Channels)}
 	}
 	for name, value := range w.Headers {
 		if !showHeaderValues {
@@ -309,7 +331,7 @@ type retryBody struct {
 type createWebhookBody struct {
 	Name            string             `json:"name,omitempty" example:"ci" doc:"At most 200 characters; the URL when left out"`
 	Type            string             `json:"type,omitempty" enum:"http,slack,discord,teams,github" doc:"Where deliveries go and in which shape: http (the default) POSTs promptd's signed JSON to url; slack, discord and teams post a chat message to their incoming-webhook url (no custom headers, no signature)"`
-	URL             string             `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment. Required, except for type github"`
+	URL             string             `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd" doc:"Where events are POSTed: https:// (http:// only where the server allows it), no credentials, no fragment. Required, except for type github and a slack webhook with slack settings"`
 	Enabled         *bool              `json:"enabled,omitempty" doc:"true when left out"`
 	Events          []string           `json:"events,omitempty" example:"[\"prompt-version.created\",\"prompt-version.updated\"]" doc:"The event types to deliver: promptd's, custom <resource>.<action> types, wildcards <prefix>.* (prompt-version.*, prompt.*) or *; all when empty"`
 	Filters         *filtersBody       `json:"filters,omitempty" doc:"Prompt filters: AND between kinds, OR within one; an empty kind does not filter"`
@@ -322,6 +344,7 @@ type createWebhookBody struct {
 	MaxInFlight     int                `json:"maxInFlight,omitempty" minimum:"1" maximum:"256" doc:"Requests in flight to this webhook at most; 16 when left out"`
 	Secret          string             `json:"secret,omitempty" example:"whsec_…" doc:"The signing secret: whsec_ and base64 (24 to 64 bytes), or a secret of your own of 16 to 256 printable ASCII characters, which the single-signature headers use as it is written; generated when left out"`
 	GitHub          *githubBody        `json:"github,omitempty" doc:"Where a github webhook dispatches (type github only)"`
+	Slack           *slackBody         `json:"slack,omitempty" doc:"Post through a Slack connection (type slack, instead of url): one message per channel"`
 	Format          string             `json:"format,omitempty" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The payload format (docs/formats.md); promptd when left out"`
 	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty"`
 	SingleSignature string             `json:"singleSignatureSecret,omitempty" enum:"newest,oldest" doc:"Which valid secret signs the one-signature headers during a rotation's overlap; newest when left out"`
@@ -371,6 +394,9 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookRequest) (*
 	}
 	if g := b.GitHub; g != nil {
 		w.GitHub = &promptd.GitHubTarget{Repository: g.Repository, Token: g.Token, EventType: g.EventType}
+	}
+	if st := b.Slack; st != nil {
+		w.Slack = &promptd.SlackTarget{ConnectionID: st.ConnectionID, Channels: nonNil(st.Channels)}
 	}
 	if b.Retry != nil {
 		schedule, err := parseSchedule("body.retry.schedule", b.Retry.Schedule)
@@ -474,6 +500,7 @@ type updateWebhookBody struct {
 	TimeoutSeconds  *int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30"`
 	MaxInFlight     *int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256"`
 	GitHub          *githubPatch       `json:"github,omitempty" doc:"Changes the github settings present (type github)"`
+	Slack           *slackPatch        `json:"slack,omitempty" doc:"Changes the Slack connection settings present (type slack); a non-empty url instead turns the webhook into an incoming webhook"`
 	Format          *string            `json:"format,omitempty" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The new payload format. Queued deliveries are sent in the format the webhook has when they are sent (docs/formats.md)"`
 	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty" doc:"Changes the format options present"`
 	SingleSignature *string            `json:"singleSignatureSecret,omitempty" enum:"newest,oldest"`
@@ -527,6 +554,22 @@ func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 		if w.Type == promptd.TypeGitHub && b.URL == nil {
 			w.URL = ""
 		}
+		if w.Type != promptd.TypeSlack && b.Slack == nil {
+			w.Slack = nil
+		}
+	}
+	if b.URL != nil && *b.URL != "" && b.Slack == nil {
+		w.Slack = nil // an incoming-webhook URL instead of the connection
+	}
+	if st := b.Slack; st != nil {
+		if w.Slack == nil {
+			w.Slack = &promptd.SlackTarget{}
+			if b.URL == nil {
+				w.URL = "" // the connection instead of an incoming-webhook URL
+			}
+		}
+		set(&w.Slack.ConnectionID, st.ConnectionID)
+		set(&w.Slack.Channels, st.Channels)
 	}
 	if g := b.GitHub; g != nil {
 		if w.GitHub == nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/delivery"
 	"github.com/promptd/promptd/internal/secretbox"
+	"github.com/promptd/promptd/internal/slackapp"
+	"github.com/promptd/promptd/internal/slackfake"
 	"github.com/promptd/promptd/webhook"
 )
 
@@ -27,6 +29,8 @@ type hookOptions struct {
 	httpsOnly bool
 	// run starts the delivery engine; without it, only the test route sends anything.
 	run bool
+	// slack, when set, is the Slack the server's Slack app and slack webhooks talk to.
+	slack *slackfake.Server
 }
 
 // newHookEnv is a test server with the webhook and delivery routes: the real SQLite store
@@ -43,9 +47,19 @@ func newHookEnv(t *testing.T, opts hookOptions) *testEnv {
 			t.Fatalf("secretbox.New: %v", err)
 		}
 		e.store.SetSecretBox(box)
+		var dests delivery.Destinations
+		if opts.slack != nil {
+			dests = delivery.NewDestinations(delivery.DestinationConfig{SlackAPIURL: opts.slack.APIURL()})
+			if cfg.Slack, err = slackapp.New(slackapp.Config{
+				ClientID: slackfake.ClientID, ClientSecret: slackfake.ClientSecret, APIURL: opts.slack.APIURL(), OAuthURL: opts.slack.OAuthURL(), Box: box,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		eng, err := delivery.New(delivery.Config{
-			Queue:  e.store,
-			Client: delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: delivery.LoopbackCIDRs}),
+			Queue:        e.store,
+			Client:       delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: delivery.LoopbackCIDRs}),
+			Destinations: dests,
 		})
 		if err != nil {
 			t.Fatalf("delivery.New: %v", err)

@@ -43,6 +43,18 @@ type dashboard struct {
 // startDashboard serves the dashboard on 127.0.0.1 for the duration of the test.
 func startDashboard(t *testing.T) *dashboard {
 	t.Helper()
+	st, _ := openStore(t)
+	engine := runEngine(t, st, nil)
+	h := web.New(web.Config{Store: st, Sender: engine, URLPolicy: promptd.URLPolicy{AllowHTTP: true}, Logger: testLogger(t), Version: "test"})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &dashboard{URL: srv.URL, Store: st}
+}
+
+// openStore opens a migrated SQLite store in a temp dir, bootstrapped with testKey, with a
+// secret box under a fixed master key.
+func openStore(t *testing.T) (*sqlstore.Store, *secretbox.Box) {
+	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "promptd.db"))
 	if err != nil {
@@ -64,10 +76,18 @@ func startDashboard(t *testing.T) *dashboard {
 		t.Fatal(err)
 	}
 	st.SetSecretBox(box)
+	return st, box
+}
+
+// runEngine runs a delivery engine over st, allowed to reach loopback receivers, until the
+// test ends.
+func runEngine(t *testing.T, st *sqlstore.Store, dests delivery.Destinations) *delivery.Engine {
+	t.Helper()
 	engine, err := delivery.New(delivery.Config{
-		Queue:  st,
-		Client: delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: delivery.LoopbackCIDRs}),
-		Logger: testLogger(t),
+		Queue:        st,
+		Client:       delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: delivery.LoopbackCIDRs}),
+		Logger:       testLogger(t),
+		Destinations: dests,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +96,7 @@ func startDashboard(t *testing.T) *dashboard {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = engine.Run(engineCtx) })
 	t.Cleanup(func() { stop(); wg.Wait() })
-
-	h := web.New(web.Config{Store: st, Sender: engine, URLPolicy: promptd.URLPolicy{AllowHTTP: true}, Logger: testLogger(t), Version: "test"})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &dashboard{URL: srv.URL, Store: st}
+	return engine
 }
 
 // startDashboardOn serves a second dashboard on the same store, as another instance would,

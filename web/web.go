@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/internal/slackapp"
 )
 
 //go:embed templates/*.html
@@ -57,6 +58,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is shown in the page footer. Empty means "dev".
 	Version string
+	// Slack is the instance's Slack app (Connect Slack); nil or not configured when the
+	// instance has none.
+	Slack *slackapp.App
 }
 
 // Validate reports the first missing field of c, by name.
@@ -78,6 +82,7 @@ type server struct {
 	urlPolicy promptd.URLPolicy
 	logger    *slog.Logger
 	version   string
+	slack     *slackapp.App
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
 }
@@ -104,6 +109,7 @@ func New(cfg Config) http.Handler {
 		urlPolicy: cfg.URLPolicy,
 		logger:    cfg.Logger,
 		version:   cfg.Version,
+		slack:     cfg.Slack,
 		mux:       http.NewServeMux(),
 	}
 	pages, err := parsePages()
@@ -155,6 +161,11 @@ func (s *server) routes() {
 	s.mux.HandleFunc("POST /webhooks/{id}/enabled", s.admin(s.setEnabled))
 	s.mux.HandleFunc("POST /webhooks/{id}/recover", s.admin(s.recoverDeliveries))
 	s.mux.HandleFunc("POST /webhooks/{id}/delete", s.admin(s.deleteWebhook))
+
+	s.mux.HandleFunc("GET /integrations/slack", s.viewer(s.slackPage))
+	s.mux.HandleFunc("GET /integrations/slack/install", s.admin(s.slackInstall))
+	s.mux.HandleFunc("GET "+slackapp.CallbackPath, s.slackCallback)
+	s.mux.HandleFunc("POST /integrations/slack/{id}/disconnect", s.admin(s.slackDisconnect))
 
 	s.mux.HandleFunc("GET /deliveries", s.viewer(s.deliveriesPage))
 	s.mux.HandleFunc("GET /deliveries/{id}", s.viewer(s.deliveryPage))
@@ -302,25 +313,26 @@ func (s *server) execute(w http.ResponseWriter, status int, tmpl, name string, v
 // notices are the messages a redirect can ask the next page to show (?done=…); fixed
 // texts, so that a link cannot make the dashboard say anything else.
 var notices = map[string]string{
-	"created":        "Created.",
-	"saved":          "Saved.",
-	"labelled":       "Labels updated.",
-	"tags":           "Tags updated.",
-	"enabled":        "Webhook enabled.",
-	"disabled":       "Webhook disabled: new events are recorded as cancelled deliveries.",
-	"recovered":      "Failed deliveries re-queued.",
-	"resent":         "Queued again: this is the new delivery.",
-	"renamed":        "Renamed.",
-	"versiondeleted": "Version deleted.",
-	"restored":       "Restored as a new version: labels stay where they were until you move them.",
-	"deleted":        "Deleted.",
-	"signedout":      "Signed out.",
-	"revoked":        "Key revoked: requests and sessions with it are refused from now on.",
-	"projectcreated": "Project created. Give it a key below.",
-	"requested":      "Promotion requested: an approver decides on the Promotions page.",
-	"approved":       "Approved.",
-	"rejected":       "Rejected.",
-	"cancelled":      "Promotion request cancelled.",
+	"created":           "Created.",
+	"saved":             "Saved.",
+	"labelled":          "Labels updated.",
+	"tags":              "Tags updated.",
+	"enabled":           "Webhook enabled.",
+	"disabled":          "Webhook disabled: new events are recorded as cancelled deliveries.",
+	"recovered":         "Failed deliveries re-queued.",
+	"resent":            "Queued again: this is the new delivery.",
+	"renamed":           "Renamed.",
+	"versiondeleted":    "Version deleted.",
+	"restored":          "Restored as a new version: labels stay where they were until you move them.",
+	"deleted":           "Deleted.",
+	"signedout":         "Signed out.",
+	"slackdisconnected": "Slack disconnected: the webhooks that posted through it are disabled.",
+	"revoked":           "Key revoked: requests and sessions with it are refused from now on.",
+	"projectcreated":    "Project created. Give it a key below.",
+	"requested":         "Promotion requested: an approver decides on the Promotions page.",
+	"approved":          "Approved.",
+	"rejected":          "Rejected.",
+	"cancelled":         "Promotion request cancelled.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }

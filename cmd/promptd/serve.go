@@ -23,6 +23,7 @@ import (
 	"github.com/promptd/promptd/delivery"
 	"github.com/promptd/promptd/httpapi"
 	"github.com/promptd/promptd/internal/secretbox"
+	"github.com/promptd/promptd/internal/slackapp"
 	"github.com/promptd/promptd/store/postgres"
 	"github.com/promptd/promptd/store/sqlite"
 	"github.com/promptd/promptd/store/sqlstore"
@@ -52,6 +53,11 @@ type serveCmd struct {
 	// Destinations (docs/destinations.md).
 	PublicURL    string `name:"public-url" env:"PROMPTD_PUBLIC_URL" help:"The dashboard's external base URL (e.g. https://promptd.example.com): the \"View in promptd\" links of Slack, Discord and Teams messages. Without it the messages carry no link."`
 	GitHubAPIURL string `name:"github-api-url" env:"PROMPTD_GITHUB_API_URL" default:"https://api.github.com" help:"GitHub's REST API, where github webhooks create repository_dispatch events (a GitHub Enterprise Server's https://host/api/v3)."`
+	// The Slack app (Connect Slack; docs/destinations.md).
+	SlackClientID     string `name:"slack-client-id" env:"PROMPTD_SLACK_CLIENT_ID" help:"The Client ID of your Slack app: with its secret, project admins can Connect Slack and pick channels."`
+	SlackClientSecret string `name:"slack-client-secret" env:"PROMPTD_SLACK_CLIENT_SECRET" help:"The Client Secret of your Slack app (prefer the environment variable)."`
+	SlackAPIURL       string `name:"slack-api-url" env:"PROMPTD_SLACK_API_URL" default:"https://slack.com/api/" help:"Slack's Web API (oauth.v2.access, conversations.list, chat.postMessage)."`
+	SlackOAuthURL     string `name:"slack-oauth-url" env:"PROMPTD_SLACK_OAUTH_URL" default:"https://slack.com/oauth/v2/authorize" help:"Slack's OAuth v2 authorize page, where Connect Slack sends the browser."`
 }
 
 func (c *serveCmd) Run(ctx context.Context, e *env) error {
@@ -61,6 +67,9 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	}
 	if u, err := url.Parse(c.GitHubAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("--github-api-url must be an absolute http(s) URL, got %q", c.GitHubAPIURL)
+	}
+	if (c.SlackClientID == "") != (c.SlackClientSecret == "") {
+		return errors.New("--slack-client-id and --slack-client-secret go together: set both (PROMPTD_SLACK_CLIENT_ID, PROMPTD_SLACK_CLIENT_SECRET) or neither")
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes must be at least 1024, got %d", c.MaxBodyBytes)
@@ -100,6 +109,13 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	st.SetSecretBox(box)
+	slackApp, err := slackapp.New(slackapp.Config{
+		ClientID: c.SlackClientID, ClientSecret: c.SlackClientSecret, APIURL: c.SlackAPIURL, OAuthURL: c.SlackOAuthURL,
+		PublicURL: publicURL, Box: box,
+	})
+	if err != nil {
+		return fmt.Errorf("--slack-api-url, --slack-oauth-url: %w", err)
+	}
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -116,7 +132,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		Concurrency:     c.Concurrency,
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
-		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL}),
+		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
 	})
 	if err != nil {
 		return err
@@ -144,14 +160,14 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	api := httpapi.New(httpapi.Config{
 		Store: st, Logger: logger, Version: promptdVersion(), MaxBodyBytes: c.MaxBodyBytes,
 		Webhooks: st, Deliveries: st, Sender: engine,
-		URLPolicy: urlPolicy, Circuits: engine,
+		URLPolicy: urlPolicy, Circuits: engine, Slack: slackApp,
 	})
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
 	// Everything else is the dashboard.
 	mux.Handle("/", web.New(web.Config{
-		Store: st, Sender: engine, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(),
+		Store: st, Sender: engine, URLPolicy: urlPolicy, Logger: logger, Version: promptdVersion(), Slack: slackApp,
 	}))
 	observer, err := httpapi.NewObserver(logger, registry)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 // deliveryColumns are the columns scanDelivery reads.
 const deliveryColumns = `id, project_id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
-	last_status_code, last_error, created_at, updated_at, ordering_key, sequence`
+	last_status_code, last_error, created_at, updated_at, ordering_key, sequence, target`
 
 func scanDelivery(row scanner) (*promptd.Delivery, error) {
 	var (
@@ -27,7 +27,7 @@ func scanDelivery(row scanner) (*promptd.Delivery, error) {
 		sequence         sql.NullInt64
 	)
 	if err := row.Scan(&d.ID, &d.ProjectID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.AttemptCount, &next,
-		&d.LastStatusCode, &d.LastError, &created, &updated, &orderingKey, &sequence); err != nil {
+		&d.LastStatusCode, &d.LastError, &created, &updated, &orderingKey, &sequence, &d.Target); err != nil {
 		return nil, err
 	}
 	d.OrderingKey, d.Sequence = orderingKey.String, sequence.Int64
@@ -186,17 +186,17 @@ func requireEnabled(ctx context.Context, tx *writeTx, projectID, webhookID strin
 	return nil
 }
 
-// insertDelivery inserts one pending delivery of ev to the webhook, due at due, and wakes
-// the engines when the transaction commits.
-func (s *Store) insertDelivery(ctx context.Context, tx *writeTx, projectID, webhookID, eventID, eventType string, due time.Time) (*promptd.Delivery, error) {
+// insertDelivery inserts one pending delivery of ev to the webhook's target, due at due,
+// and wakes the engines when the transaction commits.
+func (s *Store) insertDelivery(ctx context.Context, tx *writeTx, projectID, webhookID, eventID, eventType, target string, due time.Time) (*promptd.Delivery, error) {
 	d := &promptd.Delivery{
 		ID: newID(), ProjectID: projectID, WebhookID: webhookID, EventID: eventID, EventType: eventType,
-		Status: promptd.StatusPending, NextAttemptAt: &due, CreatedAt: tx.now, UpdatedAt: tx.now,
+		Status: promptd.StatusPending, NextAttemptAt: &due, Target: target, CreatedAt: tx.now, UpdatedAt: tx.now,
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7)`,
-		d.ID, projectID, webhookID, eventID, eventType, millis(due), millis(tx.now)); err != nil {
+		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at, target)
+		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7, $8)`,
+		d.ID, projectID, webhookID, eventID, eventType, millis(due), millis(tx.now), target); err != nil {
 		return nil, fmt.Errorf("inserting delivery: %w", err)
 	}
 	return d, s.queue(ctx, tx)
@@ -211,12 +211,12 @@ func (s *Store) insertOrderedDelivery(ctx context.Context, tx *writeTx, d *promp
 	}
 	out := &promptd.Delivery{
 		ID: newID(), ProjectID: d.ProjectID, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType,
-		Status: promptd.StatusPending, OrderingKey: d.OrderingKey, Sequence: seq, CreatedAt: now, UpdatedAt: now,
+		Status: promptd.StatusPending, OrderingKey: d.OrderingKey, Sequence: seq, Target: d.Target, CreatedAt: now, UpdatedAt: now,
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, created_at, updated_at, ordering_key, sequence)
-		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7, $8)`,
-		out.ID, out.ProjectID, out.WebhookID, out.EventID, out.EventType, millis(now), out.OrderingKey, seq); err != nil {
+		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, created_at, updated_at, ordering_key, sequence, target)
+		 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7, $8, $9)`,
+		out.ID, out.ProjectID, out.WebhookID, out.EventID, out.EventType, millis(now), out.OrderingKey, seq, out.Target); err != nil {
 		return nil, fmt.Errorf("inserting delivery: %w", err)
 	}
 	if err := s.advanceLines(ctx, tx, []line{l}, now); err != nil {
@@ -243,7 +243,7 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 			out, err = s.insertOrderedDelivery(ctx, tx, d, now)
 			return err
 		}
-		out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, now)
+		out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, d.Target, now)
 		return err
 	})
 	if err != nil {
@@ -325,8 +325,8 @@ func (s *Store) CreateDryRunDelivery(ctx context.Context, projectID, webhookID s
 func (s *Store) createTestDelivery(ctx context.Context, op, projectID, webhookID string, build func(name string, now time.Time) (*promptd.Event, error)) (*promptd.Delivery, error) {
 	var out *promptd.Delivery
 	err := s.write(ctx, op, func(tx *writeTx, now time.Time) error {
-		var name string
-		err := tx.QueryRowContext(ctx, `SELECT name FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&name)
+		var name, typ, dest string
+		err := tx.QueryRowContext(ctx, `SELECT name, type, destination FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&name, &typ, &dest)
 		if errors.Is(err, sql.ErrNoRows) {
 			return webhookNotFound(webhookID)
 		}
@@ -340,7 +340,12 @@ func (s *Store) createTestDelivery(ctx context.Context, op, projectID, webhookID
 		if err := insertEventRows(ctx, tx, []*promptd.Event{ev}); err != nil {
 			return err
 		}
-		out, err = s.insertDelivery(ctx, tx, projectID, webhookID, ev.ID, ev.Type, now.Add(promptd.TestReservation))
+		// A test goes to one target: a slack webhook's first channel.
+		targets, err := deliveryTargets(typ, dest)
+		if err != nil {
+			return fmt.Errorf("webhook %s: %w", webhookID, err)
+		}
+		out, err = s.insertDelivery(ctx, tx, projectID, webhookID, ev.ID, ev.Type, targets[0], now.Add(promptd.TestReservation))
 		return err
 	})
 	if err != nil {

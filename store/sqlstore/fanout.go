@@ -20,6 +20,9 @@ type hookMatch struct {
 	m       *promptd.Matcher
 	format  string
 	options promptd.FormatOptions
+	// targets are the deliveries' targets for each event (deliveryTargets): [""] but for
+	// a slack webhook posting through a connection, one per channel.
+	targets []string
 }
 
 // fanOut creates, in the caller's transaction, one delivery per event and matching webhook
@@ -50,7 +53,9 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 		for _, ev := range byProject[projectID] {
 			for _, h := range hooks {
 				if h.m.Match(ev) && format.Wants(h.format, h.options, ev) {
-					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != ""})
+					for _, target := range h.targets {
+						out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != "", target: target})
+					}
 				}
 			}
 		}
@@ -65,7 +70,7 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 // revision the cache does not hold.
 func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string) ([]hookMatch, error) {
 	rows, err := tx.QueryContext(ctx,
-		`SELECT id, enabled, revision, events, filters, ordering, format, format_options FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
+		`SELECT id, enabled, revision, events, filters, ordering, format, format_options, type, destination FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
 	}
@@ -78,9 +83,13 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 			events, filters string
 			ordering        string
 			formatOptions   string
+			typ, dest       string
 		)
-		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters, &ordering, &h.format, &formatOptions); err != nil {
+		if err := rows.Scan(&h.id, &h.enabled, &revision, &events, &filters, &ordering, &h.format, &formatOptions, &typ, &dest); err != nil {
 			return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
+		}
+		if h.targets, err = deliveryTargets(typ, dest); err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", h.id, err)
 		}
 		if formatOptions != "{}" {
 			if err := json.Unmarshal([]byte(formatOptions), &h.options); err != nil {
@@ -106,6 +115,23 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 	return hooks, nil
 }
 
+// deliveryTargets returns the targets of a webhook of type typ with the destination column
+// dest: one per channel for a slack webhook posting through a connection, else [""] (the
+// webhook is its own single target).
+func deliveryTargets(typ, dest string) ([]string, error) {
+	if typ != promptd.TypeSlack || dest == "{}" {
+		return []string{""}, nil
+	}
+	var dj destinationJSON
+	if err := json.Unmarshal([]byte(dest), &dj); err != nil {
+		return nil, fmt.Errorf("decoding the destination: %w", err)
+	}
+	if dj.Slack == nil || len(dj.Slack.Channels) == 0 {
+		return []string{""}, nil
+	}
+	return dj.Slack.Channels, nil
+}
+
 // newDelivery is a delivery to create: pending and due now, or cancelled because the
 // webhook is disabled. An ordered one joins the line of its event's ordering key (see
 // ordering.go): pending, it waits until it is the head.
@@ -114,6 +140,7 @@ type newDelivery struct {
 	event     *promptd.Event
 	pending   bool
 	ordered   bool
+	target    string
 	sequence  int64 // set by insertDeliveries
 }
 
@@ -145,11 +172,11 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID str
 			}
 			values[i] = "(" + a.add(newID()) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
 				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now +
-				", " + a.add(key) + ", " + a.add(seq) + ")"
+				", " + a.add(key) + ", " + a.add(seq) + ", " + a.add(d.target) + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
-				ordering_key, sequence)
+				ordering_key, sequence, target)
 			 VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return fmt.Errorf("inserting deliveries: %w", err)
 		}

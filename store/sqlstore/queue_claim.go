@@ -14,11 +14,12 @@ import (
 )
 
 // claimedColumns are what a claim returns of each leased delivery.
-const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count`
+const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count, target`
 
 type claimedRow struct {
 	id, projectID, webhookID, eventID, eventType string
 	attempt                                      int
+	target                                       string
 }
 
 func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
@@ -26,7 +27,7 @@ func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
 	var out []claimedRow
 	for rows.Next() {
 		var c claimedRow
-		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt); err != nil {
+		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt, &c.target); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -323,7 +324,7 @@ func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow
 		}
 		jobs = append(jobs, &promptd.Job{
 			DeliveryID: c.id, ProjectID: c.projectID, EventID: c.eventID, EventType: c.eventType,
-			Attempt: c.attempt, Payload: payload, Webhook: cfg.webhook, Secrets: ks,
+			Attempt: c.attempt, Target: c.target, Payload: payload, Webhook: cfg.webhook, Secrets: ks,
 		})
 	}
 	return jobs, nil
@@ -397,6 +398,9 @@ func (s *Store) hookConfigs(ctx context.Context, tx *writeTx, box SecretBox, ids
 		return nil, fmt.Errorf("loading webhooks: %w", err)
 	}
 
+	if err := slackTokens(ctx, tx, box, loaded); err != nil {
+		return nil, err
+	}
 	a = nil
 	rows, err = tx.QueryContext(ctx, `SELECT `+secretColumns+` FROM webhook_secrets WHERE webhook_id IN `+a.in(missing)+secretOrder, a...)
 	if err != nil {

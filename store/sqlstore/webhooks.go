@@ -121,6 +121,9 @@ func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
 	if dj.GitHub != nil {
 		w.GitHub = &promptd.GitHubTarget{Repository: dj.GitHub.Repository, EventType: dj.GitHub.EventType}
 	}
+	if dj.Slack != nil {
+		w.Slack = &promptd.SlackTarget{ConnectionID: dj.Slack.ConnectionID, Channels: nonNil(dj.Slack.Channels)}
+	}
 	if len(r.destSealed) > 0 {
 		plain, err := box.Open(r.destSealed)
 		if err != nil {
@@ -139,6 +142,14 @@ func (r *webhookRow) open(box SecretBox) (*promptd.Webhook, error) {
 // secret.
 type destinationJSON struct {
 	GitHub *githubJSON `json:"github,omitempty"`
+	Slack  *slackJSON  `json:"slack,omitempty"`
+}
+
+// slackJSON is where a slack webhook posting through a connection posts (the connection is
+// also in the connection_id column, for DeleteSlackConnection).
+type slackJSON struct {
+	ConnectionID string   `json:"connectionId"`
+	Channels     []string `json:"channels"`
 }
 
 type githubJSON struct {
@@ -185,6 +196,32 @@ type encodedWebhook struct {
 	url         string
 	settings    string // the destination column (destinationJSON)
 	destination []byte // sealed destinationSecret; nil when there is none
+	connection  string // the connection_id column; "" for NULL
+}
+
+// checkConnection returns EINVALID, naming body.slack.connectionId, when enc's webhook posts
+// through a Slack connection the project does not have.
+func checkConnection(ctx context.Context, q querier, projectID string, enc *encodedWebhook) error {
+	if enc.connection == "" {
+		return nil
+	}
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM slack_connections WHERE project_id = $1 AND id = $2`, projectID, enc.connection).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return promptd.Invalid("body.slack.connectionId", "the project has no Slack connection %q (GET /api/v1/integrations/slack lists them)", enc.connection)
+	}
+	if err != nil {
+		return fmt.Errorf("looking up the Slack connection: %w", err)
+	}
+	return nil
+}
+
+// nullString returns s as stored, or NULL for "".
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // encodeWebhook encodes w's settings for storage, sealing its custom headers with box. It
@@ -193,7 +230,7 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if w.Type == "" {
 		w.Type = promptd.TypeHTTP
 	}
-	if strings.TrimSpace(w.URL) == "" && w.Type != promptd.TypeGitHub {
+	if strings.TrimSpace(w.URL) == "" && w.Type != promptd.TypeGitHub && w.Slack == nil {
 		return nil, promptd.Invalid("body.url", "is required")
 	}
 	if _, err := promptd.NewMatcher(w); err != nil {
@@ -224,16 +261,21 @@ func encodeWebhook(box SecretBox, w *promptd.Webhook) (*encodedWebhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypting custom headers: %w", err)
 	}
+	enc := &encodedWebhook{}
 	var dj destinationJSON
 	if g := w.GitHub; g != nil {
 		dj.GitHub = &githubJSON{Repository: g.Repository, EventType: g.EventType}
+	}
+	if st := w.Slack; st != nil {
+		dj.Slack = &slackJSON{ConnectionID: st.ConnectionID, Channels: nonNil(st.Channels)}
+		enc.connection = st.ConnectionID
 	}
 	settings, err := json.Marshal(dj)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the destination: %w", err)
 	}
-	enc := &encodedWebhook{events: string(events), filters: string(filters), retry: string(retry), headers: sealed, url: w.URL, settings: string(settings),
-		formatOptions: string(formatOptions)}
+	enc.events, enc.filters, enc.retry, enc.headers, enc.url, enc.settings = string(events), string(filters), string(retry), sealed, w.URL, string(settings)
+	enc.formatOptions = string(formatOptions)
 	if ds := secretOf(w); ds != nil {
 		plain, err := json.Marshal(ds)
 		if err != nil {
@@ -272,6 +314,11 @@ func cloneWebhook(w *promptd.Webhook) *promptd.Webhook {
 	if w.GitHub != nil {
 		g := *w.GitHub
 		c.GitHub = &g
+	}
+	if w.Slack != nil {
+		st := *w.Slack
+		st.Channels = slices.Clone(w.Slack.Channels)
+		c.Slack = &st
 	}
 	c.FormatOptions.StageLabels = slices.Clone(w.FormatOptions.StageLabels)
 	if c.Format == "" {
@@ -336,6 +383,9 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		if err := projectExists(ctx, tx, projectID); err != nil {
 			return err
 		}
+		if err := checkConnection(ctx, tx, projectID, enc); err != nil {
+			return err
+		}
 		out.CreatedAt, out.UpdatedAt = now, now
 		var disabledAt any
 		if !out.Enabled {
@@ -345,11 +395,11 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO webhooks (id, project_id, name, type, url, enabled, events, filters, headers, signature_header, retry,
 				timeout_seconds, max_in_flight, disabled_reason, disabled_at, created_at, updated_at, destination_secret, destination, ordering,
-				format, format_options, single_signature_secret)
-			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18, $19, $20, $21, $22)`,
+				format, format_options, single_signature_secret, connection_id)
+			 VALUES ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $17, $18, $19, $20, $21, $22, $23)`,
 			out.ID, projectID, out.Name, enc.url, out.Enabled, enc.events, enc.filters, enc.headers, out.SignatureHeader,
 			enc.retry, out.TimeoutSeconds, out.MaxInFlight, out.DisabledReason, disabledAt, millis(now), out.Type, nullBytes(enc.destination), enc.settings,
-			storedOrdering(out.Ordering), out.Format, enc.formatOptions, out.SingleSignatureSecret); err != nil {
+			storedOrdering(out.Ordering), out.Format, enc.formatOptions, out.SingleSignatureSecret, nullString(enc.connection)); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
@@ -489,6 +539,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 		if err != nil {
 			return fmt.Errorf("loading webhook: %w", err)
 		}
+		if err := checkConnection(ctx, tx, projectID, enc); err != nil {
+			return err
+		}
 		health := ""
 		switch {
 		case in.Enabled:
@@ -503,11 +556,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 			`UPDATE webhooks SET name = $1, url = $2, enabled = $3, events = $4, filters = $5, headers = $6,
 				signature_header = $7, retry = $8, timeout_seconds = $9, max_in_flight = $10, disabled_reason = $11,
 				disabled_at = $12, revision = revision + 1, updated_at = $13, type = $15, destination_secret = $16, destination = $17,
-				ordering = $18, format = $19, format_options = $20, single_signature_secret = $21`+health+`
+				ordering = $18, format = $19, format_options = $20, single_signature_secret = $21, connection_id = $22`+health+`
 			 WHERE id = $14 RETURNING `+webhookColumns,
 			in.Name, enc.url, in.Enabled, enc.events, enc.filters, enc.headers, in.SignatureHeader, enc.retry,
 			in.TimeoutSeconds, in.MaxInFlight, reason, disabledAt, millis(now), in.ID, in.Type, nullBytes(enc.destination), enc.settings,
-			storedOrdering(in.Ordering), in.Format, enc.formatOptions, in.SingleSignatureSecret))
+			storedOrdering(in.Ordering), in.Format, enc.formatOptions, in.SingleSignatureSecret, nullString(enc.connection)))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}

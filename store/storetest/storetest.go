@@ -76,6 +76,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"WebhookSecrets", su.testWebhookSecrets},
 		{"WebhooksNeedASecretBox", su.testNoSecretBox},
 		{"DestinationWebhooks", su.testDestinations},
+		{"SlackConnections", su.testSlackConnections},
 		{"DryRunDelivery", su.testDryRunDelivery},
 		{"FanOut", su.testFanOut},
 		{"FanOutOfDisabledWebhooks", su.testFanOutDisabled},
