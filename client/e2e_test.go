@@ -45,7 +45,8 @@ func TestEndToEnd(t *testing.T) {
 	if v1.Number != 1 || v1.Type != promptd.TextPrompt {
 		t.Fatalf("v1 = %+v", v1)
 	}
-	v2, err := c.CreateVersion(ctx, CreateVersionRequest{Name: "support/critic", Prompt: ChatContent([]promptd.ChatMessage{{Role: "system", Content: "You rate {{movie}}."}}), Labels: []string{"production"}})
+	// "config": {} clears the config (without it, v1's would carry over).
+	v2, err := c.CreateVersion(ctx, CreateVersionRequest{Name: "support/critic", Prompt: ChatContent([]promptd.ChatMessage{{Role: "system", Content: "You rate {{movie}}."}}), Config: json.RawMessage(`{}`), Labels: []string{"production"}})
 	must(err)
 	if v2.Type != promptd.ChatPrompt || !slices.Contains(v2.Labels, "production") {
 		t.Fatalf("v2 = %+v", v2)
