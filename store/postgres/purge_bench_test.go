@@ -18,19 +18,21 @@ import (
 // events within the retention, so the purge removes deliveries and attempts only; "with
 // events" makes the events as old, so it removes them too (row by row, as before). Where
 // deliveries is partitioned (migration 00012) the day's partitions are created first, as the
-// store would have made them that day. Not part of `make test` (benchmarks run with -bench):
+// store would have made them that day; "with events, 30 days" also creates the (empty)
+// partitions of the 30 days before today, as a 30-day retention has them. Not part of
+// `make test` (benchmarks run with -bench):
 //
 //	go test ./store/postgres -run '^$' -bench PurgeMillion -benchtime 1x
 func BenchmarkPurgeMillion(b *testing.B) {
-	for _, withEvents := range []bool{false, true} {
-		name := "deliveries"
-		if withEvents {
-			name = "with events"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		withEvents bool
+		days       int
+	}{{"deliveries", false, 0}, {"with events", true, 0}, {"with events, 30 days", true, 30}} {
+		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
-				s, before := fillMillion(b, withEvents)
+				s, before := fillMillion(b, c.withEvents, c.days)
 				b.StartTimer()
 				start := time.Now()
 				n, err := s.Purge(b.Context(), before)
@@ -47,7 +49,7 @@ func BenchmarkPurgeMillion(b *testing.B) {
 
 // fillMillion makes a migrated schema holding the million finished deliveries and returns
 // the store and the cutoff to purge them with.
-func fillMillion(b *testing.B, oldEvents bool) (*sqlstore.Store, time.Time) {
+func fillMillion(b *testing.B, oldEvents bool, days int) (*sqlstore.Store, time.Time) {
 	b.Helper()
 	ctx := b.Context()
 	url := pgtest.URL(b)
@@ -88,11 +90,17 @@ func fillMillion(b *testing.B, oldEvents bool) (*sqlstore.Store, time.Time) {
 		b.Fatal(err)
 	}
 	if partitioned {
-		from, to := idOfDay(day), idOfDay(day.AddDate(0, 0, 1))
-		for _, table := range []string{"deliveries", "attempts"} {
-			if _, err := raw.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s_p%s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
-				table, day.Format("20060102"), table, from, to)); err != nil {
-				b.Fatal(err)
+		mk := []time.Time{day}
+		for i := range days {
+			mk = append(mk, now.Truncate(24*time.Hour).AddDate(0, 0, -1-i))
+		}
+		for _, d := range mk {
+			from, to := idOfDay(d), idOfDay(d.AddDate(0, 0, 1))
+			for _, table := range []string{"deliveries", "attempts"} {
+				if _, err := raw.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s_p%s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
+					table, d.Format("20060102"), table, from, to)); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 	}
