@@ -34,10 +34,12 @@ type Delivery struct {
 	// in that key's line. Empty and 0 for unordered deliveries.
 	OrderingKey string `json:"orderingKey,omitempty"`
 	Sequence    int64  `json:"sequence,omitempty"`
-	// Target is where within its webhook's destination the delivery goes: a Slack channel
-	// id for a slack webhook posting through a connection (one delivery per channel); empty
-	// for the other types.
-	Target    string    `json:"target,omitempty" doc:"The Slack channel id of a delivery to a slack webhook that posts through a connection; absent otherwise"`
+	// Target is where within its webhook's destination, or which part of its event, the
+	// delivery goes: a Slack channel id for a slack webhook posting through a connection
+	// (one delivery per channel); for a payload format that sends one event as several
+	// requests, the part (promptlayer: one per label a change moved, created or deleted; the
+	// target is the label); empty otherwise.
+	Target    string    `json:"target,omitempty" doc:"The Slack channel id of a delivery to a slack webhook that posts through a connection; the label of a promptlayer delivery that is one of several made of one event (one per label changed); absent otherwise"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	// Attempts is filled by FindDelivery only, oldest first.
@@ -206,7 +208,8 @@ type Job struct {
 	EventType  string
 	// Attempt is the number of the attempt about to be made (1-based).
 	Attempt int
-	// Target is the delivery's target within the webhook's destination (Delivery.Target).
+	// Target is the delivery's target within the webhook's destination, or the part of its
+	// event it sends (Delivery.Target).
 	Target  string
 	Payload []byte
 	Webhook *Webhook

@@ -88,6 +88,34 @@ func Wants(name string, opts promptd.FormatOptions, ev *promptd.Event) bool {
 	return f.Wants(ev, opts)
 }
 
+// splitter is implemented by a format whose platform sends some events as several
+// requests where promptd has one event (PromptLayer: one per label a change moved, created
+// or deleted). targets returns the parts of ev, each the Target of one delivery; it is
+// called only for events the format wants, and returns nil when ev is one request.
+type splitter interface {
+	targets(ev *promptd.Event, opts promptd.FormatOptions) []string
+}
+
+// Targets returns the deliveries a webhook with format name and options opts gets of ev,
+// as their promptd.Delivery.Target: none when the format does not want ev, one ("") for
+// most events, one per part for an event the format sends as several requests. It runs at
+// fan-out, like Wants.
+func Targets(name string, opts promptd.FormatOptions, ev *promptd.Event) []string {
+	f, err := For(name)
+	if err != nil {
+		return []string{""}
+	}
+	if !f.Wants(ev, opts) {
+		return nil
+	}
+	if s, ok := f.(splitter); ok {
+		if parts := s.targets(ev, opts); len(parts) > 0 {
+			return parts
+		}
+	}
+	return []string{""}
+}
+
 // Render renders an attempt of job at now in its webhook's format (see Format.Render).
 func Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	f, err := For(job.Webhook.Format)
@@ -114,9 +142,15 @@ func singleSecret(job *promptd.Job) (string, error) {
 }
 
 // standardHeaders returns the Standard Webhooks headers of body, signed at now with every
-// valid secret, and the x-promptd-signature value signed with the single secret.
+// valid secret, and the x-promptd-signature value signed with the single secret. The
+// webhook-id is the event id, or "<event id>:<target>" for one part of an event sent as
+// several requests, so that a receiver deduplicating on it keeps every part.
 func standardHeaders(job *promptd.Job, body []byte, now time.Time) (http.Header, string, error) {
-	signed, err := webhook.Sign(job.Secrets, job.EventID, now.Unix(), body)
+	msgID := job.EventID
+	if job.Target != "" {
+		msgID += ":" + job.Target
+	}
+	signed, err := webhook.Sign(job.Secrets, msgID, now.Unix(), body)
 	if err != nil {
 		return nil, "", fmt.Errorf("signing: %w", err)
 	}

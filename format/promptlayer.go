@@ -13,8 +13,10 @@ import (
 // promptLayer is PromptLayer's {event_type, details, user_id, workspace_id, timestamp}, with
 // its prompt_template_* events. PromptLayer announces a new prompt with
 // prompt_template_created alone and a label move with one prompt_template_label_moved, where
-// promptd has two events each: the fan-out skips the other one. Its webhooks carry no
-// signature of their own; promptd's Standard Webhooks headers sign the body.
+// promptd has two events each: the fan-out skips the other one. Where promptd has one event
+// for a change of several labels, PromptLayer has one per label: the fan-out makes one
+// delivery per label (targets). Its webhooks carry no signature of their own; promptd's
+// Standard Webhooks headers sign the body.
 type promptLayer struct{}
 
 func (promptLayer) Name() string { return promptd.FormatPromptLayer }
@@ -43,7 +45,7 @@ func (promptLayer) Wants(ev *promptd.Event, _ promptd.FormatOptions) bool {
 		if err != nil {
 			return true // Render reports it
 		}
-		_, _, ok := promptLayerEvent(e)
+		_, _, ok := promptLayerEvent(e, "")
 		return ok
 	case promptd.EventVersionDeleted:
 		return false
@@ -62,13 +64,32 @@ type promptLayerDetails struct {
 	Label         *string `json:"prompt_template_label,omitempty"`
 }
 
+// promptLayerLabels returns the labels whose change on the version c describes is a
+// PromptLayer event, in the order they are sent: each label added (label_moved when it came
+// from another version, else label_created), then each label removed that went nowhere
+// (label_deleted; a label that moved away is announced by the version it moved to), each
+// group sorted. promptd's latest label moves with every new version and is not a PromptLayer
+// release label: it is left out.
+func promptLayerLabels(c *webhook.Changes) []string {
+	if c == nil {
+		return nil
+	}
+	out := sortedWithout(c.LabelsAdded, promptd.LatestLabel)
+	for _, l := range sortedWithout(c.LabelsRemoved, promptd.LatestLabel) {
+		if _, moved := c.LabelsMovedTo[l]; !moved {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // promptLayerEvent returns the PromptLayer event type of a prompt event and its details,
-// and whether PromptLayer has that event. A prompt-version.updated event maps to one label
-// event: the first label added (label_moved when it came from another version, else
-// label_created), else the first label removed that went nowhere (label_deleted; a label
-// that moved away is announced by the version it moved to). promptd's latest label moves
-// with every new version and is not a PromptLayer release label: it is ignored.
-func promptLayerEvent(ev *webhook.Event) (string, promptLayerDetails, bool) {
+// and whether PromptLayer has that event. A prompt-version.updated event is one label event
+// per label promptLayerLabels lists (one delivery each, see targets): target names the label
+// of this one; "" (or a label the event does not list) is the first. A later version created
+// with labels is prompt_template_version_created (target "") and one label event per label
+// it took (target: the label).
+func promptLayerEvent(ev *webhook.Event, target string) (string, promptLayerDetails, bool) {
 	p := ev.Prompt
 	if p == nil {
 		return ev.EventType(), promptLayerDetails{}, false
@@ -80,6 +101,9 @@ func promptLayerEvent(ev *webhook.Event) (string, promptLayerDetails, bool) {
 		return plCreated, d, true
 	case promptd.EventVersionCreated:
 		// A new prompt's first version: PromptLayer sends prompt_template_created only.
+		if version != 1 && target != "" && slices.Contains(promptLayerLabels(ev.Changes), target) {
+			return promptLayerLabelEvent(d, ev.Changes, target)
+		}
 		return plVersionCreated, d, version != 1
 	case promptd.EventPromptRenamed:
 		d := promptLayerDetails{ID: &id, Name: &name}
@@ -90,26 +114,54 @@ func promptLayerEvent(ev *webhook.Event) (string, promptLayerDetails, bool) {
 	case promptd.EventPromptDeleted:
 		return plDeleted, promptLayerDetails{ID: &id, Name: &name}, true
 	case promptd.EventVersionUpdated:
-		c := ev.Changes
-		if c == nil {
+		labels := promptLayerLabels(ev.Changes)
+		if len(labels) == 0 {
 			break
 		}
-		for _, l := range sortedWithout(c.LabelsAdded, promptd.LatestLabel) {
-			d.Label = &l
-			if from, ok := c.LabelsMovedFrom[l]; ok {
-				d.OldVersion = &from
-				return plLabelMoved, d, true
-			}
-			return plLabelCreated, d, true
+		l := labels[0]
+		if slices.Contains(labels, target) {
+			l = target
 		}
-		for _, l := range sortedWithout(c.LabelsRemoved, promptd.LatestLabel) {
-			if _, moved := c.LabelsMovedTo[l]; !moved {
-				d.Label = &l
-				return plLabelDeleted, d, true
-			}
-		}
+		return promptLayerLabelEvent(d, ev.Changes, l)
 	}
 	return ev.EventType(), d, false
+}
+
+// promptLayerLabelEvent returns the event of label l in changes c on the version d is about:
+// label_moved (from the version c says), label_created, or label_deleted.
+func promptLayerLabelEvent(d promptLayerDetails, c *webhook.Changes, l string) (string, promptLayerDetails, bool) {
+	d.Label = &l
+	switch from, moved := c.LabelsMovedFrom[l]; {
+	case moved:
+		d.OldVersion = &from
+		return plLabelMoved, d, true
+	case slices.Contains(c.LabelsAdded, l):
+		return plLabelCreated, d, true
+	default:
+		return plLabelDeleted, d, true
+	}
+}
+
+// targets splits, as PromptLayer sends one event per label, a prompt-version.updated event
+// that changed several labels into one delivery per label (promptLayerLabels), and a later
+// version's prompt-version.created with labels into prompt_template_version_created ("")
+// and one delivery per label.
+func (promptLayer) targets(ev *promptd.Event, _ promptd.FormatOptions) []string {
+	if ev.Type != promptd.EventVersionUpdated && ev.Type != promptd.EventVersionCreated {
+		return nil
+	}
+	e, err := decode(ev.Payload)
+	if err != nil || e.Prompt == nil {
+		return nil // Render reports it
+	}
+	labels := promptLayerLabels(e.Changes)
+	switch {
+	case ev.Type == promptd.EventVersionCreated && e.Prompt.Version != 1 && len(labels) > 0:
+		return append([]string{""}, labels...)
+	case ev.Type == promptd.EventVersionUpdated && len(labels) > 1:
+		return labels
+	}
+	return nil
 }
 
 // sortedWithout returns list sorted, without drop.
@@ -139,7 +191,7 @@ func (promptLayer) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	}
 	body := promptLayerBody{EventType: ev.EventType(), Details: ev.Data, Timestamp: ev.Timestamp}
 	if isPromptEvent(ev) {
-		typ, d, _ := promptLayerEvent(ev)
+		typ, d, _ := promptLayerEvent(ev, job.Target)
 		body.EventType = typ
 		if body.Details, err = json.Marshal(d); err != nil {
 			return nil, fmt.Errorf("format: %w", err)

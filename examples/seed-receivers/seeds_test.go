@@ -122,9 +122,12 @@ func TestSeedReceivers(t *testing.T) {
 			secret: "promptlayer secret 0123", rotated: "promptlayer secret, rotated",
 			eventName: member("event_type"),
 			want: []string{
-				"prompt_template_created", "prompt_template_version_created", "prompt_template_label_moved",
+				"prompt_template_created",
+				"prompt_template_version_created", "prompt_template_label_created", // v2 and its new production label
+				"prompt_template_label_moved",
 				"prompt_template_created", "prompt_template_name_changed",
-				"prompt_template_label_moved", "prompt_template_deleted",
+				"prompt_template_label_moved", "prompt_template_label_created", // production and qa, one event each
+				"prompt_template_deleted",
 			},
 		},
 	}

@@ -186,8 +186,9 @@ func requireEnabled(ctx context.Context, tx *writeTx, projectID, webhookID strin
 	return nil
 }
 
-// insertDelivery inserts one pending delivery of ev to the webhook's target, due at due,
-// and wakes the engines when the transaction commits.
+// insertDelivery inserts one pending delivery of ev to the webhook's target (a Slack channel,
+// or a part of the event; see promptd.Delivery.Target), due at due, and wakes the engines
+// when the transaction commits.
 func (s *Store) insertDelivery(ctx context.Context, tx *writeTx, projectID, webhookID, eventID, eventType, target string, due time.Time) (*promptd.Delivery, error) {
 	d := &promptd.Delivery{
 		ID: newID(), ProjectID: projectID, WebhookID: webhookID, EventID: eventID, EventType: eventType,

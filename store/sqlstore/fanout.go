@@ -25,9 +25,11 @@ type hookMatch struct {
 	targets []string
 }
 
-// fanOut creates, in the caller's transaction, one delivery per event and matching webhook
-// of the event's project whose payload format wants the event (format.Wants): pending and due now when the webhook is enabled, cancelled when it
-// is not (so that a disabled webhook's missed events are visible and can be recovered).
+// fanOut creates, in the caller's transaction, the deliveries of each event to each matching
+// webhook of the event's project, one per target (deliveryTargetsOf: one for most, one per
+// Slack channel or per part of the event its payload format sends it as, none when the
+// format does not send it), pending and due now when the webhook is enabled, cancelled when
+// it is not (so that a disabled webhook's missed events are visible and can be recovered).
 // webhook.test events are never fanned out. Each project's webhooks are loaded once per call.
 func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
 	var projects []string
@@ -52,10 +54,11 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 		var out []newDelivery
 		for _, ev := range byProject[projectID] {
 			for _, h := range hooks {
-				if h.m.Match(ev) && format.Wants(h.format, h.options, ev) {
-					for _, target := range h.targets {
-						out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != "", target: target})
-					}
+				if !h.m.Match(ev) {
+					continue
+				}
+				for _, target := range deliveryTargetsOf(&h, ev) {
+					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != "", target: target})
 				}
 			}
 		}
@@ -130,6 +133,22 @@ func deliveryTargets(typ, dest string) ([]string, error) {
 		return []string{""}, nil
 	}
 	return dj.Slack.Channels, nil
+}
+
+// deliveryTargetsOf returns the targets of ev's deliveries to h: none when h's payload
+// format does not send ev; else the destination's (a slack webhook's channels) or the
+// format's parts (promptlayer's labels, format.Targets). A webhook has one or the other:
+// a format other than promptd is for http webhooks only.
+func deliveryTargetsOf(h *hookMatch, ev *promptd.Event) []string {
+	parts := format.Targets(h.format, h.options, ev)
+	switch {
+	case len(parts) == 0:
+		return nil
+	case len(h.targets) == 1 && h.targets[0] == "":
+		return parts
+	default:
+		return h.targets
+	}
 }
 
 // newDelivery is a delivery to create: pending and due now, or cancelled because the

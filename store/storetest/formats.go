@@ -140,6 +140,48 @@ func (su suite) testLabelMoves(t *testing.T) {
 	}
 }
 
+// testFormatParts checks that an event a payload format sends as several requests gets one
+// delivery per part, each with its target (promptlayer: one per label a call changed on a
+// version), that a claimed job carries its delivery's target and that a resent delivery
+// keeps it.
+func (su suite) testFormatParts(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	layer := e.webhook(t, "promptlayer", func(w *promptd.Webhook) { w.Format = promptd.FormatPromptLayer })
+	e.create(t, "p", "v1", "prod", "old")
+	e.create(t, "p", "v2")
+	seen := len(e.deliveriesOf(t, layer.ID))
+	// On version 2: prod moves from 1, qa is new; on version 1: old is deleted, prod moved away.
+	e.setLabels(t, "p", 2, "prod", "qa")
+	e.setLabels(t, "p", 1)
+	type part struct{ Type, Target string }
+	var got []part
+	for _, d := range e.deliveriesOf(t, layer.ID)[seen:] {
+		got = append(got, part{d.EventType, d.Target})
+	}
+	checkJSON(t, "two label changes on version 2, then one on version 1", "deliveries (type, target)", got, []part{
+		{promptd.EventVersionUpdated, "prod"}, {promptd.EventVersionUpdated, "qa"}, {promptd.EventVersionUpdated, ""},
+	})
+
+	var job *promptd.Job
+	for _, j := range e.claim(t, 100) {
+		if j.Webhook.ID == layer.ID && j.Target == "qa" {
+			job = j
+		}
+	}
+	if job == nil {
+		t.Fatal("no claimed job of the promptlayer webhook has the target qa")
+	}
+	e.clock.Advance(time.Second)
+	e.record(t, e.result(job, promptd.StatusSucceeded, 200))
+	resent, err := e.s.ResendDelivery(ctx, e.project, job.DeliveryID)
+	if err != nil {
+		t.Fatalf("ResendDelivery: %v", err)
+	}
+	checkEq(t, "resent", "target", resent.Target, "qa")
+	checkEq(t, "resent, read back", "target", e.delivery(t, resent.ID).Target, "qa")
+}
+
 // testPromptNumbers checks that each prompt gets a stable integer number within its
 // project, in creation order, never reused after a deletion, shown on prompts, versions and
 // in event payloads, and independent between projects.

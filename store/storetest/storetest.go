@@ -86,6 +86,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"PurgeOrderingKeys", su.testPurgeOrderingKeys},
 		{"Formats", su.testFormats},
 		{"LabelMoves", su.testLabelMoves},
+		{"FormatParts", su.testFormatParts},
 		{"PromptNumbers", su.testPromptNumbers},
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
