@@ -4,7 +4,9 @@ package seedreceivers_test
 // processes against a real `promptd serve --dev`: one webhook per receiver, in the
 // receiver's format, then a mixed run of prompt creates, label moves, tag changes, a rename,
 // custom events, an evaluation and deletes, with unicode, emoji, U+2028, <>&, large and
-// negative numbers, 1e21 and 0.1 in the payloads, and a secret rotation halfway. Every
+// negative numbers, 1e21 and 0.1 in the payloads, and a secret rotation halfway; then the
+// release workflow: production protected, two promotions requested and approved by another
+// admin key, and an admin's forced move. Every
 // request each receiver got must have been accepted (2xx), every delivery must have
 // succeeded at its first attempt, and each receiver must have got exactly the events its
 // format sends for that run.
@@ -46,8 +48,10 @@ type seedReceiver struct {
 	secret, rotated string
 	// eventName is the event name of a body as the receiver's platform names it.
 	eventName func(body map[string]any) string
-	// want lists, sorted, the event names the run must deliver.
+	// want lists the event names the run must deliver (in any order).
 	want []string
+	// check, if set, checks the bodies the receiver accepted.
+	check func(t *testing.T, bodies []map[string]any)
 }
 
 func TestSeedReceivers(t *testing.T) {
@@ -72,6 +76,14 @@ func TestSeedReceivers(t *testing.T) {
 		"evaluation.started", "evaluation.completed", // on support/billing v2
 		"prompt-version.deleted",                   // support/billing v1
 		"prompt-version.deleted", "prompt.deleted", // archive/chat
+		// phase 3: the release workflow, on release/flow with production protected
+		"prompt.created", "prompt-version.created", // v1
+		"prompt-version.created", "prompt-version.updated", // v2; latest leaves v1
+		"approval.requested",                                                      // production for v1
+		"approval.completed", "prompt-version.updated", "prompt-version.promoted", // approved: production arrives on v1
+		"approval.requested",                                                                                // production for v2
+		"approval.completed", "prompt-version.updated", "prompt-version.updated", "prompt-version.promoted", // approved: production moves 1 → 2
+		"prompt-version.updated", "prompt-version.updated", "prompt-version.promoted", // forced back to v1
 	}
 	abv := func(b map[string]any) string { return fmt.Sprint(b["type"]) + "." + fmt.Sprint(b["action"]) }
 	member := func(name string) func(map[string]any) string {
@@ -100,7 +112,13 @@ func TestSeedReceivers(t *testing.T) {
 				"prompt.created", "version.created", "prompt.updated", "deploy.finished",
 				"version.promoted", "ci.finished", "evaluation.started", "evaluation.completed",
 				"version.deleted", "version.deleted", "prompt.deleted",
+				// phase 3: one version.promoted per move, none for prompt-version.promoted
+				"prompt.created", "version.created", "version.created",
+				"approval.requested", "approval.completed", "version.promoted",
+				"approval.requested", "approval.completed", "version.promoted",
+				"version.promoted",
 			},
+			check: checkPromptReports,
 		},
 		{
 			name: "002 Promptha", command: []string{node, "harness/run.mjs", "promptha"}, path: "/webhooks/promptha",
@@ -128,6 +146,9 @@ func TestSeedReceivers(t *testing.T) {
 				"prompt_template_created", "prompt_template_name_changed",
 				"prompt_template_label_moved", "prompt_template_label_created", // production and qa, one event each
 				"prompt_template_deleted",
+				// phase 3: the moves only; no approvals, no prompt-version.promoted
+				"prompt_template_created", "prompt_template_version_created",
+				"prompt_template_label_created", "prompt_template_label_moved", "prompt_template_label_moved",
 			},
 		},
 	}
@@ -188,6 +209,30 @@ func TestSeedReceivers(t *testing.T) {
 	api.call(t, http.MethodDelete, billing+"/versions/1", nil, http.StatusNoContent, nil)
 	api.call(t, http.MethodDelete, "/api/v1/prompts/archive%2Fchat", nil, http.StatusNoContent, nil)
 
+	// Phase 3: the release workflow. production is protected; another admin key approves.
+	var projects struct{ Items []struct{ ID string } }
+	api.call(t, http.MethodGet, "/api/v1/projects", nil, http.StatusOK, &projects)
+	if len(projects.Items) != 1 {
+		t.Fatalf("projects %+v, want the default one", projects.Items)
+	}
+	project := projects.Items[0].ID
+	api.call(t, http.MethodPut, "/api/v1/projects/"+project+"/protected-labels", `{"labels": [{"label": "production"}], "requiredApprovals": 1}`,
+		http.StatusOK, nil)
+	var approverKey struct{ Secret string }
+	api.call(t, http.MethodPost, "/api/v1/projects/"+project+"/api-keys", `{"name": "approver <ü>", "role": "admin"}`, http.StatusCreated, &approverKey)
+	approver := &promptdAPI{base: api.base, key: approverKey.Secret}
+	const flow = "/api/v1/prompts/release%2Fflow"
+	api.call(t, http.MethodPost, "/api/v1/prompts", `{"name": "release/flow", "prompt": "v1 😀"}`, http.StatusCreated, nil)
+	api.call(t, http.MethodPost, "/api/v1/prompts", `{"name": "release/flow", "prompt": "v2  "}`, http.StatusCreated, nil)
+	for _, version := range []int{1, 2} {
+		var promotion struct{ ID string }
+		api.call(t, http.MethodPost, flow+"/promotions", fmt.Sprintf(`{"version": %d, "label": "production", "comment": "ship <it> & 😀"}`, version),
+			http.StatusCreated, &promotion)
+		approver.call(t, http.MethodPost, "/api/v1/promotions/"+promotion.ID+"/approve", `{"comment": "lgtm  "}`, http.StatusOK, nil)
+	}
+	approver.call(t, http.MethodPatch, flow+"/versions/1", `{"labels": ["production"], "force": true, "reason": "incident 42: roll back"}`,
+		http.StatusOK, nil)
+
 	// The run made the events it was meant to.
 	var log struct{ Items []struct{ Type string } }
 	api.call(t, http.MethodGet, "/api/v1/events?limit=100", nil, http.StatusOK, &log)
@@ -213,6 +258,7 @@ func TestSeedReceivers(t *testing.T) {
 			}
 			getJSON(t, urls[i]+"/__seed/requests", &answered)
 			var got []string
+			var bodies []map[string]any
 			for _, a := range answered {
 				var body map[string]any
 				if err := json.Unmarshal([]byte(a.Body), &body); err != nil {
@@ -223,6 +269,7 @@ func TestSeedReceivers(t *testing.T) {
 					t.Errorf("rejected with %d: %.300s", a.Status, a.Body)
 				}
 				got = append(got, r.eventName(body))
+				bodies = append(bodies, body)
 			}
 			if len(answered) != len(deliveries) {
 				t.Errorf("%d requests for %d deliveries", len(answered), len(deliveries))
@@ -232,7 +279,53 @@ func TestSeedReceivers(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("events received:\n got %v\nwant %v", got, want)
 			}
+			if r.check != nil {
+				r.check(t, bodies)
+			}
 		})
+	}
+}
+
+// checkPromptReports checks the PromptReports fields of the release workflow's events: the
+// promotions' stages and people, the approvals' promotion and decision, the evaluation.
+func checkPromptReports(t *testing.T, bodies []map[string]any) {
+	t.Helper()
+	var promoted []string
+	decisions := 0
+	for _, b := range bodies {
+		d, _ := b["data"].(map[string]any)
+		switch b["type"] {
+		case "version.promoted":
+			by, _ := d["promotedBy"].(map[string]any)
+			if by["name"] == nil || d["newStage"] == nil {
+				t.Errorf("version.promoted without its stage or promotedBy: %v", d)
+			}
+			promoted = append(promoted, fmt.Sprintf("%v %v→%v v%v", d["promptName"], d["previousStage"], d["newStage"], d["versionNumber"]))
+		case "approval.completed":
+			p, _ := d["promotion"].(map[string]any)
+			by, _ := d["decidedBy"].(map[string]any)
+			if d["decision"] != "approved" || p["label"] != "production" || p["comment"] != "ship <it> & 😀" || by["name"] != "approver <ü>" {
+				t.Errorf("approval.completed data %v", d)
+			}
+			decisions++
+		case "approval.requested":
+			if p, _ := d["promotion"].(map[string]any); p["state"] != "pending" || d["requestedBy"] == nil {
+				t.Errorf("approval.requested data %v", d)
+			}
+		case "evaluation.completed":
+			e, _ := d["evaluation"].(map[string]any)
+			if scores, _ := e["scores"].(map[string]any); scores["accuracy"] != 0.93 || e["name"] != "regression" {
+				t.Errorf("evaluation.completed data %v", d)
+			}
+		}
+	}
+	slices.Sort(promoted)
+	want := []string{
+		"release/flow <nil>→production v1", "release/flow <nil>→production v1", "release/flow <nil>→production v2",
+		"support/billing <nil>→production v2", "support/billing staging→production v1",
+	}
+	if !slices.Equal(promoted, want) || decisions != 2 {
+		t.Errorf("version.promoted %q and %d approvals, want %q and 2", promoted, decisions, want)
 	}
 }
 
