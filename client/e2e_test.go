@@ -48,7 +48,7 @@ func TestEndToEnd(t *testing.T) {
 	// "config": {} clears the config (without it, v1's would carry over).
 	v2, err := c.CreateVersion(ctx, CreateVersionRequest{Name: "support/critic", Prompt: ChatContent([]promptd.ChatMessage{{Role: "system", Content: "You rate {{movie}}."}}), Config: json.RawMessage(`{}`), Labels: []string{"production"}})
 	must(err)
-	if v2.Type != promptd.ChatPrompt || !slices.Contains(v2.Labels, "production") {
+	if v2.Type != promptd.ChatPrompt || !slices.Contains(v2.Labels, "production") || string(v2.Config) != `{}` {
 		t.Fatalf("v2 = %+v", v2)
 	}
 	page, err := c.ListPrompts(ctx, ListPromptsOptions{Name: "support/", Label: "production"})
@@ -127,13 +127,21 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("ListWebhooks = %+v", whs)
 	}
 	newName := "cache"
-	upd, err := c.UpdateWebhook(ctx, wh.ID, UpdateWebhookRequest{Name: &newName, Retry: &WebhookRetryPatch{Schedule: &[]string{"1s"}}})
+	upd, err := c.UpdateWebhook(ctx, wh.ID, UpdateWebhookRequest{Name: &newName, Retry: &WebhookRetry{Schedule: []string{"1s"}}})
 	must(err)
 	if upd.Name != "cache" || !slices.Equal(upd.Retry.Schedule, []string{"1s"}) {
 		t.Fatalf("UpdateWebhook = %+v", upd)
 	}
-	if g, err := c.GetWebhook(ctx, wh.ID); err != nil || g.Name != "cache" {
+	if g, err := c.GetWebhook(ctx, wh.ID); err != nil || g.Name != "cache" || g.Revision != upd.Revision {
 		t.Fatalf("GetWebhook = %+v, %v", g, err)
+	}
+	// If-Match: at the current revision the update is made; at an old one it is a 412.
+	name2 := "cache2"
+	if u, err := c.UpdateWebhook(ctx, wh.ID, UpdateWebhookRequest{Name: &name2, Revision: upd.Revision}); err != nil || u.Revision <= upd.Revision {
+		t.Fatalf("UpdateWebhook at the current revision = %+v, %v", u, err)
+	}
+	if _, err := c.UpdateWebhook(ctx, wh.ID, UpdateWebhookRequest{Name: &newName, Revision: upd.Revision}); StatusOf(err) != http.StatusPreconditionFailed {
+		t.Fatalf("UpdateWebhook at an old revision: %v, want 412", err)
 	}
 	res, err := c.TestWebhook(ctx, wh.ID)
 	must(err)
