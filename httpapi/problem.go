@@ -24,6 +24,7 @@ var statusByKind = map[string]int{
 	promptd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	promptd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	promptd.EFULL:         http.StatusInsufficientStorage,
+	promptd.EPRECONDITION: http.StatusPreconditionFailed,
 	promptd.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -128,8 +128,9 @@ func TestSlackConnectionRoutes(t *testing.T) {
 		t.Errorf("messages to C001: %d", len(got))
 	}
 
-	// PATCH: one channel; then an incoming-webhook URL instead; then the connection again.
-	e.call("PATCH", "/api/v1/webhooks/"+hook.ID, e.admin, map[string]any{"slack": map[string]any{"channels": []string{"C005"}}}, http.StatusOK, &hook)
+	// PATCH (slack given replaces the whole field, connection included): one channel; then an
+	// incoming-webhook URL instead; then the connection again.
+	e.call("PATCH", "/api/v1/webhooks/"+hook.ID, e.admin, map[string]any{"slack": map[string]any{"connectionId": conn.ID, "channels": []string{"C005"}}}, http.StatusOK, &hook)
 	if hook.Slack == nil || strings.Join(hook.Slack.Channels, ",") != "C005" {
 		t.Fatalf("patched channels: %+v", hook.Slack)
 	}

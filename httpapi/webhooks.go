@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +42,7 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodGet,
 		Path:        "/api/v1/webhooks/{id}",
 		Summary:     "Get a webhook",
-		Description: "Returns one webhook. Custom header values are shown to admin keys only.",
+		Description: "Returns one webhook, with its `revision` also as the `ETag` header. Custom header values are shown to admin keys only.",
 		Tags:        []string{tagWebhooks},
 		Errors:      []int{http.StatusNotFound},
 	}, viewer, s.getWebhook)
@@ -50,9 +52,9 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodPatch,
 		Path:        "/api/v1/webhooks/{id}",
 		Summary:     "Update a webhook",
-		Description: "Changes only the fields present in the body; `filters` and `retry` are merged field by field, `headers` and `events` are replaced as a whole. Setting `enabled` to true re-enables a webhook promptd disabled, and clears its failure count.",
+		Description: "Changes only the fields present in the body. One rule for every field: a field given replaces the whole field — `headers`, `events`, `filters`, `retry`, `formatOptions`, `github` and `slack` included (what an object given leaves out is empty or its default; `filters: {\"labels\": [\"production\"]}` removes the name and tag filters). The one exception is `github.token`, which is write-only: left out, the current token is kept. Setting `enabled` to true re-enables a webhook promptd disabled, and clears its failure count.\n\nWith `If-Match` (the `ETag` of get-webhook, the webhook's `revision` in quotes) the change is made only if the webhook is still at that revision, and `412` otherwise: two admins editing at once do not silently overwrite each other. The answer carries the new `ETag`.",
 		Tags:        []string{tagWebhooks},
-		Errors:      []int{http.StatusNotFound},
+		Errors:      []int{http.StatusNotFound, http.StatusPreconditionFailed},
 	}, admin, s.updateWebhook)
 
 	register(s, huma.Operation{
@@ -139,6 +141,7 @@ type webhookView struct {
 	DisabledAt      *time.Time        `json:"disabledAt,omitempty" doc:"When the webhook was disabled; absent while it is enabled"`
 	CreatedAt       time.Time         `json:"createdAt"`
 	UpdatedAt       time.Time         `json:"updatedAt"`
+	Revision        int64             `json:"revision" minimum:"1" doc:"Grows with every change to the webhook (settings, enabled state, secrets); the ETag of get-webhook and update-webhook, for If-Match"`
 }
 
 // githubView is where a github webhook dispatches; its token is never shown.
@@ -160,12 +163,6 @@ type slackBody struct {
 	Channels     []string `json:"channels" example:"[\"C0123ABCD\",\"C0456EFGH\"]" doc:"1 to 20 channel ids from GET /api/v1/integrations/slack/{id}/channels; private channels need the bot invited"`
 }
 
-// slackPatch changes some of a slack webhook's connection settings.
-type slackPatch struct {
-	ConnectionID *string   `json:"connectionId,omitempty"`
-	Channels     *[]string `json:"channels,omitempty" doc:"Replaces the channels"`
-}
-
 // githubBody is where a new github webhook dispatches.
 type githubBody struct {
 	Repository string `json:"repository" example:"acme/prompts" doc:"owner/repo"`
@@ -173,11 +170,12 @@ type githubBody struct {
 	EventType  string `json:"eventType,omitempty" example:"promptd-prompt" doc:"The event_type workflows select with on: repository_dispatch: types; promptd-prompt when left out"`
 }
 
-// githubPatch changes some of a github webhook's settings.
-type githubPatch struct {
-	Repository *string `json:"repository,omitempty" doc:"owner/repo"`
-	Token      *string `json:"token,omitempty" doc:"A new token"`
-	EventType  *string `json:"eventType,omitempty"`
+// githubUpdate replaces a github webhook's settings; its token is write-only, so leaving it
+// out keeps the current one.
+type githubUpdate struct {
+	Repository string `json:"repository" example:"acme/prompts" doc:"owner/repo"`
+	Token      string `json:"token,omitempty" doc:"A new token; left out or empty keeps the current one"`
+	EventType  string `json:"eventType,omitempty" example:"promptd-prompt" doc:"The repository_dispatch event_type; promptd-prompt when left out"`
 }
 
 // filtersView is a webhook's prompt filters.
@@ -235,6 +233,7 @@ func viewWebhook(w *promptd.Webhook, showHeaderValues bool) webhookView {
 		DisabledReason:  w.DisabledReason,
 		CreatedAt:       w.CreatedAt,
 		UpdatedAt:       w.UpdatedAt,
+		Revision:        w.Revision,
 	}
 	if !showHeaderValues {
 		v.URL = w.LoggedURL()
@@ -457,7 +456,32 @@ type webhookIDRequest struct {
 }
 
 type webhookResponse struct {
+	ETag string `header:"ETag" doc:"The webhook's revision in quotes; give it as If-Match to update-webhook"`
 	Body *webhookView
+}
+
+// answerWebhook is the answer of get-webhook and update-webhook: the view and its ETag.
+func answerWebhook(w *promptd.Webhook, showHeaderValues bool) *webhookResponse {
+	v := viewWebhook(w, showHeaderValues)
+	return &webhookResponse{ETag: webhookETag(w.Revision), Body: &v}
+}
+
+// webhookETag is the entity tag of a webhook at a revision: the number in quotes.
+func webhookETag(revision int64) string { return `"` + strconv.FormatInt(revision, 10) + `"` }
+
+// ifMatchField is the location a 412 names.
+const ifMatchField = "header.If-Match"
+
+// matchesIfMatch reports whether an If-Match header value (a list of entity tags, or *)
+// names the webhook's current revision. Strong comparison (RFC 9110): weak tags never match.
+func matchesIfMatch(header string, revision int64) bool {
+	want := webhookETag(revision)
+	for tag := range strings.SplitSeq(header, ",") {
+		if tag = strings.TrimSpace(tag); tag == "*" || tag == want {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *server) getWebhook(ctx context.Context, in *webhookIDRequest) (*webhookResponse, error) {
@@ -466,21 +490,7 @@ func (s *server) getWebhook(ctx context.Context, in *webhookIDRequest) (*webhook
 	if err != nil {
 		return nil, err
 	}
-	v := viewWebhook(w, showsHeaderValues(ctx))
-	return &webhookResponse{Body: &v}, nil
-}
-
-// filtersPatch changes some of a webhook's filters.
-type filtersPatch struct {
-	PromptNames *[]string `json:"promptNames,omitempty" doc:"Replaces the name patterns"`
-	Labels      *[]string `json:"labels,omitempty" doc:"Replaces the label filter"`
-	Tags        *[]string `json:"tags,omitempty" doc:"Replaces the tag filter"`
-}
-
-// retryPatch changes some of a webhook's retry policy.
-type retryPatch struct {
-	Schedule *[]string `json:"schedule,omitempty" example:"[\"5s\",\"30s\",\"5m\"]" doc:"Replaces the schedule (Go durations); [] for no retries"`
-	RetryOn  *string   `json:"retryOn,omitempty" enum:"default,all-non-2xx"`
+	return answerWebhook(w, showsHeaderValues(ctx)), nil
 }
 
 // updateWebhookBody is the body of PATCH /api/v1/webhooks/{id}: every field is optional,
@@ -491,44 +501,62 @@ type updateWebhookBody struct {
 	URL             *string            `json:"url,omitempty" example:"https://ci.example.com/hooks/promptd"`
 	Enabled         *bool              `json:"enabled,omitempty" doc:"false stops deliveries (new events are recorded as cancelled); true re-enables"`
 	Events          *[]string          `json:"events,omitempty" doc:"Replaces the event types; [] for all"`
-	Filters         *filtersPatch      `json:"filters,omitempty" doc:"Changes the filter kinds present"`
+	Filters         *filtersBody       `json:"filters,omitempty" doc:"Replaces the prompt filters: kinds left out no longer filter"`
 	Filter          *string            `json:"filter,omitempty" doc:"Replaces the CEL payload filter; empty removes it"`
 	Ordering        *string            `json:"ordering,omitempty" doc:"none or per-prompt; going back to none sends what waits in line at once"`
 	Headers         *map[string]string `json:"headers,omitempty" doc:"Replaces all custom headers; {} removes them"`
 	SignatureHeader *string            `json:"signatureHeader,omitempty" doc:"The new signature header name; empty for x-promptd-signature"`
-	Retry           *retryPatch        `json:"retry,omitempty" doc:"Changes the retry fields present"`
+	Retry           *retryBody         `json:"retry,omitempty" doc:"Replaces the retry policy: a schedule left out is the default one, retryOn left out is default"`
 	TimeoutSeconds  *int               `json:"timeoutSeconds,omitempty" minimum:"1" maximum:"30"`
 	MaxInFlight     *int               `json:"maxInFlight,omitempty" minimum:"1" maximum:"256"`
-	GitHub          *githubPatch       `json:"github,omitempty" doc:"Changes the github settings present (type github)"`
-	Slack           *slackPatch        `json:"slack,omitempty" doc:"Changes the Slack connection settings present (type slack); a non-empty url instead turns the webhook into an incoming webhook"`
+	GitHub          *githubUpdate      `json:"github,omitempty" doc:"Replaces the github settings (type github); token left out or empty keeps the current one"`
+	Slack           *slackBody         `json:"slack,omitempty" doc:"Replaces the Slack connection settings (type slack); a non-empty url instead turns the webhook into an incoming webhook"`
 	Format          *string            `json:"format,omitempty" enum:"promptd,langfuse,promptlayer,promptreports,promptha,promptfoo" doc:"The new payload format. Queued deliveries are sent in the format the webhook has when they are sent (docs/formats.md)"`
-	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty" doc:"Changes the format options present"`
+	FormatOptions   *formatOptionsBody `json:"formatOptions,omitempty" doc:"Replaces the format options"`
 	SingleSignature *string            `json:"singleSignatureSecret,omitempty" enum:"newest,oldest"`
 }
 
 type updateWebhookRequest struct {
-	ID   string `path:"id" doc:"The webhook's id"`
-	Body updateWebhookBody
+	ID      string `path:"id" doc:"The webhook's id"`
+	IfMatch string `header:"If-Match" example:"\"3\"" doc:"The ETag of get-webhook (the revision in quotes): change the webhook only if it is still at that revision, 412 otherwise"`
+	Body    updateWebhookBody
 }
+
+// updateAttempts bounds how often an update without If-Match reads the webhook again when
+// another change slipped in between its read and its write.
+const updateAttempts = 5
 
 func (s *server) updateWebhook(ctx context.Context, in *updateWebhookRequest) (*webhookResponse, error) {
 	key := keyFrom(ctx)
-	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, in.ID)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if in.IfMatch != "" && !matchesIfMatch(in.IfMatch, w.Revision) {
+			return nil, &promptd.Error{Kind: promptd.EPRECONDITION, Field: ifMatchField,
+				Message: fmt.Sprintf("the webhook is at revision %d (ETag %s), not %s: it changed since you read it", w.Revision, webhookETag(w.Revision), in.IfMatch)}
+		}
+		read := w.Revision
+		if err := in.Body.apply(w); err != nil {
+			return nil, err
+		}
+		if err := w.Normalize(s.urlPolicy); err != nil {
+			return nil, err
+		}
+		// The write is conditional on the revision read, so that a change made in between
+		// is never overwritten with what this request read.
+		updated, err := s.webhooks.UpdateWebhookIf(ctx, key.ProjectID, w, read)
+		switch {
+		case promptd.ErrorKind(err) == promptd.EPRECONDITION && in.IfMatch == "" && attempt < updateAttempts:
+			continue
+		case promptd.ErrorKind(err) == promptd.EPRECONDITION:
+			return nil, &promptd.Error{Kind: promptd.EPRECONDITION, Field: ifMatchField, Message: "the webhook changed since you read it", Err: err}
+		case err != nil:
+			return nil, err
+		}
+		return answerWebhook(updated, true), nil
 	}
-	if err := in.Body.apply(w); err != nil {
-		return nil, err
-	}
-	if err := w.Normalize(s.urlPolicy); err != nil {
-		return nil, err
-	}
-	updated, err := s.webhooks.UpdateWebhook(ctx, key.ProjectID, w)
-	if err != nil {
-		return nil, err
-	}
-	v := viewWebhook(updated, true)
-	return &webhookResponse{Body: &v}, nil
 }
 
 // apply copies the fields present in b onto w.
@@ -562,40 +590,34 @@ func (b *updateWebhookBody) apply(w *promptd.Webhook) error {
 		w.Slack = nil // an incoming-webhook URL instead of the connection
 	}
 	if st := b.Slack; st != nil {
-		if w.Slack == nil {
-			w.Slack = &promptd.SlackTarget{}
-			if b.URL == nil {
-				w.URL = "" // the connection instead of an incoming-webhook URL
-			}
+		if w.Slack == nil && b.URL == nil {
+			w.URL = "" // the connection instead of an incoming-webhook URL
 		}
-		set(&w.Slack.ConnectionID, st.ConnectionID)
-		set(&w.Slack.Channels, st.Channels)
+		w.Slack = &promptd.SlackTarget{ConnectionID: st.ConnectionID, Channels: st.Channels}
 	}
+	// Objects given replace the whole field, like headers and events.
 	if g := b.GitHub; g != nil {
-		if w.GitHub == nil {
-			w.GitHub = &promptd.GitHubTarget{}
+		token := g.Token
+		if token == "" && w.GitHub != nil { // write-only: left out keeps the current one
+			token = w.GitHub.Token
 		}
-		set(&w.GitHub.Repository, g.Repository)
-		set(&w.GitHub.Token, g.Token)
-		set(&w.GitHub.EventType, g.EventType)
+		w.GitHub = &promptd.GitHubTarget{Repository: g.Repository, Token: token, EventType: g.EventType}
 	}
 	set(&w.Format, b.Format)
 	set(&w.SingleSignatureSecret, b.SingleSignature)
-	b.FormatOptions.apply(&w.FormatOptions)
+	if b.FormatOptions != nil {
+		w.FormatOptions = promptd.FormatOptions{}
+		b.FormatOptions.apply(&w.FormatOptions)
+	}
 	if f := b.Filters; f != nil {
-		set(&w.Filters.PromptNames, f.PromptNames)
-		set(&w.Filters.Labels, f.Labels)
-		set(&w.Filters.Tags, f.Tags)
+		w.Filters = promptd.Filters{PromptNames: f.PromptNames, Labels: f.Labels, Tags: f.Tags}
 	}
 	if r := b.Retry; r != nil {
-		if r.Schedule != nil {
-			schedule, err := parseSchedule("body.retry.schedule", nonNil(*r.Schedule))
-			if err != nil {
-				return err
-			}
-			w.Retry.Schedule = schedule
+		schedule, err := parseSchedule("body.retry.schedule", r.Schedule)
+		if err != nil {
+			return err
 		}
-		set(&w.Retry.RetryOn, r.RetryOn)
+		w.Retry = promptd.RetryPolicy{Schedule: schedule, RetryOn: r.RetryOn}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -267,8 +268,9 @@ func TestWebhookCRUD(t *testing.T) {
 		"retry":   map[string]any{"schedule": []string{"10s"}},
 		"enabled": true, "events": []string{}, "headers": map[string]string{"X-Team": "a"},
 	}, 200, &patched)
-	if !slices.Equal(patched.Filters.PromptNames, []string{"production/**"}) || !slices.Equal(patched.Filters.Tags, []string{"billing"}) ||
-		!slices.Equal(patched.Retry.Schedule, []string{"10s"}) || patched.Retry.RetryOn != "all-non-2xx" ||
+	// One rule: an object given replaces the whole field (filters and retry as headers do).
+	if len(patched.Filters.PromptNames) != 0 || !slices.Equal(patched.Filters.Tags, []string{"billing"}) ||
+		!slices.Equal(patched.Retry.Schedule, []string{"10s"}) || patched.Retry.RetryOn != "default" ||
 		!patched.Enabled || patched.DisabledAt != nil || len(patched.Events) != 0 ||
 		len(patched.Headers) != 1 || patched.Headers["X-Team"] != "a" || patched.Name != "renamed" {
 		t.Errorf("after the second patch: %+v", patched)
@@ -678,4 +680,61 @@ func TestFormatDuration(t *testing.T) {
 			t.Errorf("%q parses back as %v, %v", got, back, err)
 		}
 	}
+}
+
+// TestWebhookIfMatch checks issue 15's item 13: get-webhook and update-webhook answer the
+// revision as ETag; a PATCH with an If-Match that is not the current ETag is 412 naming
+// If-Match and changes nothing; with the current one (or *) it goes through.
+func TestWebhookIfMatch(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t, hookOptions{})
+	w := e.createWebhook(e.admin, map[string]any{"url": "https://ci.example.com/hook", "name": "first"})
+	path := "/api/v1/webhooks/" + w.ID
+	get := e.send(req{method: "GET", path: path, key: e.admin})
+	var v webhookView
+	if err := json.Unmarshal(get.body, &v); err != nil {
+		t.Fatal(err)
+	}
+	etag := get.header.Get("ETag")
+	if v.Revision < 1 || etag != fmt.Sprintf(`"%d"`, v.Revision) {
+		t.Fatalf("GET: ETag %q, revision %d; want the revision in quotes", etag, v.Revision)
+	}
+
+	// Admin A saves with the ETag they read: 200, a new ETag and revision.
+	a := e.send(req{method: "PATCH", path: path, key: e.admin, body: map[string]any{"name": "by A"}, header: map[string]string{"If-Match": etag}})
+	if a.status != 200 {
+		t.Fatalf("PATCH with the current ETag: %d %s", a.status, a.body)
+	}
+	var afterA webhookView
+	_ = json.Unmarshal(a.body, &afterA)
+	if afterA.Revision <= v.Revision || a.header.Get("ETag") != fmt.Sprintf(`"%d"`, afterA.Revision) {
+		t.Errorf("after A: revision %d, ETag %q; want above %d, in the ETag", afterA.Revision, a.header.Get("ETag"), v.Revision)
+	}
+	// Admin B read before A saved: 412 naming If-Match, and B's change is not made.
+	for _, stale := range []string{etag, "W/" + etag, `"x"`, fmt.Sprint(afterA.Revision)} {
+		p := e.send(req{method: "PATCH", path: path, key: e.admin, body: map[string]any{"name": "by B"}, header: map[string]string{"If-Match": stale}}).problem(t, 412)
+		if p.location() != "header.If-Match" {
+			t.Errorf("If-Match %s: problem %+v, want it to name header.If-Match", stale, p)
+		}
+	}
+	e.call("GET", path, e.admin, nil, 200, &v)
+	if v.Name != "by A" || v.Revision != afterA.Revision {
+		t.Errorf("after the refused PATCHes: name %q revision %d", v.Name, v.Revision)
+	}
+	// A list of tags, or *, matches; no If-Match is unconditional.
+	for _, ok := range []string{`"999", ` + fmt.Sprintf(`"%d"`, v.Revision), "*", ""} {
+		h := map[string]string{}
+		if ok != "" {
+			h["If-Match"] = ok
+		}
+		r := e.send(req{method: "PATCH", path: path, key: e.admin, body: map[string]any{"enabled": true}, header: h})
+		if r.status != 200 {
+			t.Errorf("If-Match %q: %d %s", ok, r.status, r.body)
+		}
+		_ = json.Unmarshal(r.body, &v)
+	}
+	// A secret rotation is a change too.
+	e.call("POST", path+"/secret/rotate", e.admin, map[string]any{"overlap": "0"}, 200, nil)
+	e.send(req{method: "PATCH", path: path, key: e.admin, body: map[string]any{"name": "late"}, header: map[string]string{"If-Match": fmt.Sprintf(`"%d"`, v.Revision)}}).problem(t, 412)
+	e.send(req{method: "PATCH", path: "/api/v1/webhooks/no-such-id", key: e.admin, body: map[string]any{"name": "x"}, header: map[string]string{"If-Match": `"1"`}}).problem(t, 404)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -299,11 +300,17 @@ func TestWebhookControls(t *testing.T) {
 	token := c.signIn(testKey)
 	htmx := http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {token}}
 
-	if status, _, body := c.do("GET", base+"/edit", nil, nil); status != http.StatusOK || !strings.Contains(body, `value="https://example.com/hook"`) {
+	status, _, body := c.do("GET", base+"/edit", nil, nil)
+	if status != http.StatusOK || !strings.Contains(body, `value="https://example.com/hook"`) {
 		t.Fatalf("edit form: %d\n%s", status, body)
 	}
+	// The form carries the revision it shows (its If-Match).
+	revision := fmt.Sprint(created.Revision)
+	if !strings.Contains(body, `name="revision" value="`+revision+`"`) {
+		t.Fatalf("the edit form does not carry revision %s:\n%s", revision, body)
+	}
 	edit := url.Values{
-		"csrf": {token}, "url": {"https://example.com/hook2"}, "name": {"ci"}, "enabled": {"on"},
+		"csrf": {token}, "revision": {revision}, "url": {"https://example.com/hook2"}, "name": {"ci"}, "enabled": {"on"},
 		"events": {"prompt-version.created", "prompt.deleted"}, "customEvents": {"eval.done"},
 		"promptNames": {"support/**"}, "labels": {"production"}, "headers": {"X-Team: prompts\nX-Env: prod"},
 		"schedule": {"5s, 1m"}, "retryOn": {"all-non-2xx"}, "timeoutSeconds": {"5"}, "maxInFlight": {"4"},
@@ -321,6 +328,14 @@ func TestWebhookControls(t *testing.T) {
 		got.MaxInFlight != 4 || got.Filters.PromptNames[0] != "support/**" || got.Filters.Labels[0] != "production" ||
 		got.Format != promptd.FormatPromptReports || strings.Join(got.FormatOptions.StageLabels, ",") != "qa,prod" || got.SingleSignatureSecret != promptd.SignOldest {
 		t.Errorf("saved webhook %+v", got)
+	}
+	// Saving a form opened before that save is refused (412) and changes nothing.
+	stale := url.Values{"csrf": {token}, "revision": {revision}, "url": {"https://example.com/stale"}, "name": {"stale"}, "enabled": {"on"}}
+	if status, _, body := c.do("POST", base, stale, nil); status != http.StatusPreconditionFailed || !strings.Contains(body, "changed since you opened this form") {
+		t.Errorf("a stale save: %d\n%s", status, body)
+	}
+	if now, _ := d.Store.FindWebhook(ctx, admin.ProjectID, created.ID); now == nil || now.Name != "ci" {
+		t.Errorf("a stale save changed the webhook: %+v", now)
 	}
 	if _, _, body := c.do("POST", base+"/secret", url.Values{}, htmx); strings.Count(body, "whsec_") != 1 {
 		t.Errorf("reveal: want one secret:\n%s", body)

@@ -61,6 +61,9 @@ func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 // webhookForm is the create and edit form of a webhook, as typed.
 type webhookForm struct {
 	ID   string // empty when creating
+	// Revision is the webhook's revision when the edit form was shown: saving is refused
+	// if the webhook changed since (the form's If-Match). 0 when creating.
+	Revision int64
 	Name string
 	Type string // empty: keep (edit) or http (create)
 	URL  string
@@ -110,7 +113,7 @@ func subscribableEvents() []string {
 // formFromWebhook fills the form with w's settings.
 func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 	f := webhookForm{
-		ID: w.ID, Name: w.Name, Type: w.Type, URL: w.URL, Enabled: w.Enabled, Types: promptd.WebhookTypes,
+		ID: w.ID, Revision: w.Revision, Name: w.Name, Type: w.Type, URL: w.URL, Enabled: w.Enabled, Types: promptd.WebhookTypes,
 		PromptNames:     strings.Join(w.Filters.PromptNames, ", "),
 		Labels:          strings.Join(w.Filters.Labels, ", "),
 		Tags:            strings.Join(w.Filters.Tags, ", "),
@@ -166,7 +169,14 @@ func formatSchedule(ds []time.Duration) string {
 
 // readWebhookForm reads the posted form.
 func readWebhookForm(r *http.Request) webhookForm {
+	revision := int64(-1) // a form that names no readable revision matches none
+	if v := r.PostFormValue("revision"); v == "" {
+		revision = 0
+	} else if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+		revision = n
+	}
 	return webhookForm{
+		Revision:         revision,
 		Name:             r.PostFormValue("name"),
 		Type:             strings.TrimSpace(r.PostFormValue("type")),
 		GitHubRepository: strings.TrimSpace(r.PostFormValue("githubRepository")),
@@ -344,10 +354,20 @@ func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		err = wh.Normalize(s.urlPolicy)
 	}
 	if err == nil {
-		if _, err = s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh); err == nil {
+		if f.Revision != 0 {
+			_, err = s.store.UpdateWebhookIf(r.Context(), sess.key.ProjectID, wh, f.Revision)
+		} else {
+			_, err = s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh)
+		}
+		if err == nil {
 			http.Redirect(w, r, "/webhooks/"+wh.ID+"?done=saved", http.StatusSeeOther)
 			return
 		}
+	}
+	if promptd.ErrorKind(err) == promptd.EPRECONDITION || f.Revision < 0 {
+		f.Errors = fieldErrors{"": "This webhook changed since you opened this form (another admin saved it, its secret was rotated, or promptd disabled it). Nothing was saved: open the edit page again to see the current settings."}
+		s.render(w, r, http.StatusPreconditionFailed, "webhook_form.html", "Edit "+wh.Name, "webhooks", f)
+		return
 	}
 	if f.Errors = invalid(err, webhookFormFields...); f.Errors == nil {
 		s.fail(w, r, err)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,11 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 		t.Errorf("webhooks update = %+v", w)
 	}
 	ok(t, s.base, "webhooks", "update", wh.ID, "--enable")
+	// The API replaces filters as a whole; the CLI changes only the kinds given.
+	okJSON(t, s.base, &w, "webhooks", "update", wh.ID, "--label", "production")
+	if !slices.Equal(w.Filters.PromptNames, []string{"support/**"}) || !slices.Equal(w.Filters.Labels, []string{"production"}) {
+		t.Errorf("webhooks update --label: filters %+v, want the name patterns kept", w.Filters)
+	}
 	if r := promptdCLI(t, s.base, testKey, "webhooks", "update", wh.ID, "--filter", "event.prompt.name >"); r.code() != exitInvalid || !strings.Contains(describeError(r.err), "body.filter") {
 		t.Errorf("an invalid CEL filter: exit %d, %s", r.code(), describeError(r.err))
 	}

@@ -227,16 +227,6 @@ func (c *webhooksUpdateCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 		}
 		in.Filter = new(string)
 	}
-	if c.PromptNames != nil || c.Labels != nil || c.Tags != nil {
-		in.Filters = &client.WebhookFiltersPatch{PromptNames: list(c.PromptNames), Labels: list(c.Labels), Tags: list(c.Tags)}
-	}
-	if c.Retry != nil || c.NoRetry {
-		schedule := c.Retry
-		if c.NoRetry {
-			schedule = []string{}
-		}
-		in.Retry = &client.WebhookRetryPatch{Schedule: &schedule}
-	}
 	if c.Headers != nil {
 		h, err := parseHeaders(c.Headers)
 		if err != nil {
@@ -244,12 +234,40 @@ func (c *webhooksUpdateCmd) Run(ctx context.Context, e *env, f *clientFlags) err
 		}
 		in.Headers = &h
 	}
-	if in == (client.UpdateWebhookRequest{}) {
+	filters := c.PromptNames != nil || c.Labels != nil || c.Tags != nil
+	retry := c.Retry != nil || c.NoRetry
+	if in == (client.UpdateWebhookRequest{}) && !filters && !retry {
 		return &usageError{"nothing to change: give the fields to update (see --help)"}
 	}
 	cl, err := f.client()
 	if err != nil {
 		return err
+	}
+	if filters || retry {
+		// The API replaces filters and retry as a whole: start from the current ones, and
+		// update only if nobody changed the webhook meanwhile (If-Match).
+		cur, err := cl.GetWebhook(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		in.Revision = cur.Revision
+		if filters {
+			fl := cur.Filters
+			for dst, src := range map[*[]string][]string{&fl.PromptNames: c.PromptNames, &fl.Labels: c.Labels, &fl.Tags: c.Tags} {
+				if src != nil {
+					*dst = src
+				}
+			}
+			in.Filters = &fl
+		}
+		if retry {
+			r := cur.Retry
+			r.Schedule = c.Retry
+			if c.NoRetry {
+				r.Schedule = []string{}
+			}
+			in.Retry = &r
+		}
 	}
 	w, err := cl.UpdateWebhook(ctx, c.ID, in)
 	if err != nil {

@@ -52,6 +52,7 @@ func scanWebhook(row scanner) (*webhookRow, error) {
 		&r.dest, &r.destSealed, &w.Ordering, &w.Format, &formatOptions, &w.SingleSignatureSecret); err != nil {
 		return nil, err
 	}
+	w.Revision = r.revision
 	if err := json.Unmarshal([]byte(formatOptions), &w.FormatOptions); err != nil {
 		return nil, fmt.Errorf("webhook %s: decoding format options: %w", w.ID, err)
 	}
@@ -402,6 +403,7 @@ func (s *Store) CreateWebhook(ctx context.Context, projectID string, w *promptd.
 			storedOrdering(out.Ordering), out.Format, enc.formatOptions, out.SingleSignatureSecret, nullString(enc.connection)); err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
+		out.Revision = 1 // the column's default
 		return insertSecret(ctx, tx, out.ID, sealedSecret, now)
 	})
 	if err != nil {
@@ -511,6 +513,20 @@ func (s *Store) ListWebhooks(ctx context.Context, projectID string, p promptd.Pa
 // lease has run out). Returns ENOTFOUND, EINVALID, or EINTERNAL when no secret box is set.
 // See promptd.WebhookService.
 func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.Webhook) (*promptd.Webhook, error) {
+	return s.updateWebhook(ctx, projectID, w, 0)
+}
+
+// UpdateWebhookIf is UpdateWebhook when the stored revision is revision, EPRECONDITION
+// otherwise. See promptd.WebhookService.
+func (s *Store) UpdateWebhookIf(ctx context.Context, projectID string, w *promptd.Webhook, revision int64) (*promptd.Webhook, error) {
+	if revision <= 0 {
+		return nil, promptd.Invalid("revision", "must be positive, got %d", revision)
+	}
+	return s.updateWebhook(ctx, projectID, w, revision)
+}
+
+// updateWebhook is UpdateWebhook, conditional on the stored revision when want is not 0.
+func (s *Store) updateWebhook(ctx context.Context, projectID string, w *promptd.Webhook, want int64) (*promptd.Webhook, error) {
 	if w == nil {
 		return nil, promptd.Invalid("body", "a webhook is required")
 	}
@@ -529,15 +545,19 @@ func (s *Store) UpdateWebhook(ctx context.Context, projectID string, w *promptd.
 			enabled    bool
 			reason     string
 			disabledAt sql.NullInt64
+			revision   int64
 		)
 		err := tx.QueryRowContext(ctx,
-			`SELECT enabled, disabled_reason, disabled_at FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForUpdate,
-			projectID, in.ID).Scan(&enabled, &reason, &disabledAt)
+			`SELECT enabled, disabled_reason, disabled_at, revision FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForUpdate,
+			projectID, in.ID).Scan(&enabled, &reason, &disabledAt, &revision)
 		if errors.Is(err, sql.ErrNoRows) {
 			return webhookNotFound(in.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("loading webhook: %w", err)
+		}
+		if want != 0 && want != revision {
+			return promptd.Errorf(promptd.EPRECONDITION, "webhook %s is at revision %d, not %d: it changed meanwhile", in.ID, revision, want)
 		}
 		if err := checkConnection(ctx, tx, projectID, enc); err != nil {
 			return err

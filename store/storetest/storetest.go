@@ -73,6 +73,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"ConcurrentPublish", su.testConcurrentPublish},
 		{"Webhooks", su.testWebhooks},
 		{"WebhookUpdates", su.testWebhookUpdates},
+		{"WebhookRevisions", su.testWebhookRevisions},
 		{"WebhookSecrets", su.testWebhookSecrets},
 		{"WebhooksNeedASecretBox", su.testNoSecretBox},
 		{"DestinationWebhooks", su.testDestinations},

@@ -436,3 +436,45 @@ func (su suite) testNoSecretBox(t *testing.T) {
 		t.Errorf("CreateVersion without a secret box: %v", err)
 	}
 }
+
+// testWebhookRevisions checks that every change to a webhook (settings, secrets, state)
+// moves its revision, and that UpdateWebhookIf updates only at the revision it is given.
+func (su suite) testWebhookRevisions(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	w := e.webhook(t, "rev")
+	r1 := e.findWebhook(t, w.ID).Revision
+	if r1 <= 0 || w.Revision != r1 {
+		t.Fatalf("a new webhook: revision %d (created answered %d), want the same positive number", r1, w.Revision)
+	}
+	upd := e.findWebhook(t, w.ID)
+	upd.Name = "first"
+	got, err := e.s.UpdateWebhookIf(ctx, e.project, upd, r1)
+	if err != nil {
+		t.Fatalf("UpdateWebhookIf at the current revision: %v", err)
+	}
+	r2 := got.Revision
+	if r2 <= r1 || e.findWebhook(t, w.ID).Revision != r2 {
+		t.Fatalf("after an update: revision %d, want above %d and stored", r2, r1)
+	}
+	stale := e.findWebhook(t, w.ID)
+	stale.Name = "second"
+	_, err = e.s.UpdateWebhookIf(ctx, e.project, stale, r1)
+	wantErr(t, err, promptd.EPRECONDITION, "")
+	if now := e.findWebhook(t, w.ID); now.Name != "first" || now.Revision != r2 {
+		t.Errorf("a refused update changed the webhook: name %q revision %d", now.Name, now.Revision)
+	}
+	if _, err := e.s.RotateWebhookSecret(ctx, e.project, w.ID, promptd.NewWebhookSecret(), 0); err != nil {
+		t.Fatal(err)
+	}
+	r3 := e.findWebhook(t, w.ID).Revision
+	if r3 <= r2 {
+		t.Errorf("after a rotation: revision %d, want above %d", r3, r2)
+	}
+	_, err = e.s.UpdateWebhookIf(ctx, e.project, stale, r2)
+	wantErr(t, err, promptd.EPRECONDITION, "")
+	_, err = e.s.UpdateWebhookIf(ctx, e.project, &promptd.Webhook{ID: "no-such-webhook"}, r3)
+	if k := promptd.ErrorKind(err); k != promptd.ENOTFOUND && k != promptd.EINVALID {
+		t.Errorf("UpdateWebhookIf of a missing webhook: %v, want not found", err)
+	}
+}
