@@ -2,9 +2,9 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"

@@ -60,13 +60,13 @@ func (s *server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 
 // webhookForm is the create and edit form of a webhook, as typed.
 type webhookForm struct {
-	ID   string // empty when creating
+	ID string // empty when creating
 	// Revision is the webhook's revision when the edit form was shown: saving is refused
 	// if the webhook changed since (the form's If-Match). 0 when creating.
 	Revision int64
-	Name string
-	Type string // empty: keep (edit) or http (create)
-	URL  string
+	Name     string
+	Type     string // empty: keep (edit) or http (create)
+	URL      string
 	// GitHubRepository, GitHubToken and GitHubEventType are a github webhook's settings; an
 	// empty token keeps the stored one.
 	GitHubRepository string
