@@ -230,6 +230,10 @@ type JobResult struct {
 	NextAttemptAt time.Time
 	// DisableReason, when set, disables the webhook (e.g. it answered 410 Gone).
 	DisableReason string
+	// Disabled is set by Queue.Record on one result of each webhook that recording the
+	// batch disabled (from enabled): the reason, DisableReason or the failures that made
+	// it auto-disable. It is empty otherwise, also when the webhook was disabled already.
+	Disabled string
 }
 
 // ClaimRequest asks the queue for due work.
@@ -255,7 +259,8 @@ type Queue interface {
 	ClaimDelivery(ctx context.Context, id string, now time.Time, lease time.Duration) (*Job, error)
 	// Record stores the attempts and the new states of the jobs in one transaction, applies
 	// the webhooks' health bookkeeping (failure counts; auto-disable with a webhook.disabled
-	// event; DisableReason), and ends the leases.
+	// event; DisableReason; JobResult.Disabled says which webhooks it disabled), and ends
+	// the leases.
 	Record(ctx context.Context, results []*JobResult) error
 	// Release gives claimed jobs back, due now, without counting their attempt (on shutdown,
 	// or when a job claimed ahead could not start in time). It is fenced like Record: a

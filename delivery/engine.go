@@ -467,8 +467,9 @@ func (e *Engine) attempt(ctx context.Context, h *hookState, job *promptd.Job) *p
 }
 
 // logResult writes an attempt that did not succeed to the engine's log: a retry at debug
-// level (the delivery log has every attempt), a delivery that failed for good and a webhook
-// disabled at warn level.
+// level (the delivery log has every attempt), a delivery that failed for good at warn level.
+// A webhook that the result disables is logged once recorded (see recorder.store), when the
+// store has decided.
 func (e *Engine) logResult(res *promptd.JobResult) {
 	if res.Status == promptd.StatusSucceeded {
 		return
@@ -485,9 +486,6 @@ func (e *Engine) logResult(res *promptd.JobResult) {
 		e.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "delivery attempt failed; will retry", attrs...)
 	default:
 		e.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "delivery failed", attrs...)
-	}
-	if res.DisableReason != "" {
-		e.cfg.Logger.Warn("webhook disabled", "webhook_id", job.Webhook.ID, "reason", res.DisableReason)
 	}
 }
 
@@ -550,6 +548,7 @@ func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobRe
 		return nil, fmt.Errorf("recording the test delivery: %w", err)
 	}
 	e.cfg.Metrics.recorded(res, time.Since(ended))
+	logDisabled(e.cfg.Logger, res)
 	return res, nil
 }
 

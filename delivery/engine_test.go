@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,7 +258,8 @@ func TestGoneDisablesTheWebhook(t *testing.T) {
 	w := f.webhook(t, srv.URL)
 	audit, _ := scripted(t, []int{200}, nil)
 	watcher := f.webhook(t, audit.URL, func(w *promptd.Webhook) { w.Events = []string{promptd.EventWebhookDisabled} })
-	f.start(t)
+	var logs logCapture
+	f.start(t, logs.into)
 	f.waitDelivery(t, w, f.publish(t, "retry.test"), promptd.StatusFailed)
 	got, err := f.st.FindWebhook(context.Background(), f.project, w.ID)
 	if err != nil {
@@ -266,6 +268,7 @@ func TestGoneDisablesTheWebhook(t *testing.T) {
 	if got.Enabled || got.DisabledReason == "" {
 		t.Fatalf("after 410 the webhook is enabled=%v reason=%q", got.Enabled, got.DisabledReason)
 	}
+	logs.wait(t, "webhook disabled", map[string]any{"webhook_id": w.ID, "reason": got.DisabledReason, "level": "WARN"})
 	page, err := f.st.ListDeliveries(context.Background(), f.project, promptd.DeliveryFilter{WebhookID: watcher.ID})
 	if err != nil || len(page.Items) != 1 || page.Items[0].EventType != promptd.EventWebhookDisabled {
 		t.Fatalf("the watcher got %+v, %v; want one webhook.disabled delivery", page, err)
@@ -284,7 +287,8 @@ func TestAutoDisableAfterFailuresSpanningAnHour(t *testing.T) {
 	w := f.webhook(t, srv.URL)
 	audit, _ := scripted(t, []int{200}, nil)
 	watcher := f.webhook(t, audit.URL, func(w *promptd.Webhook) { w.Events = []string{promptd.EventWebhookDisabled} })
-	f.start(t)
+	var logs logCapture
+	f.start(t, logs.into)
 	// Five failures within minutes: not yet, they do not span an hour.
 	for i := range promptd.AutoDisableFailures {
 		f.waitDelivery(t, w, f.publish(t, "retry.test"), promptd.StatusFailed)
@@ -300,6 +304,13 @@ func TestAutoDisableAfterFailuresSpanningAnHour(t *testing.T) {
 	got, _ := f.st.FindWebhook(context.Background(), f.project, w.ID)
 	if got.Enabled {
 		t.Fatal("still enabled after failed deliveries spanning more than an hour")
+	}
+	if !strings.Contains(got.DisabledReason, "consecutive deliveries failed") {
+		t.Errorf("disabled for %q, want the failures", got.DisabledReason)
+	}
+	logs.wait(t, "webhook disabled", map[string]any{"webhook_id": w.ID, "reason": got.DisabledReason, "level": "WARN"})
+	if n := len(logs.lines(t, "webhook disabled")); n != 1 {
+		t.Errorf("%d lines say that the webhook was disabled, want 1", n)
 	}
 	page, err := f.st.ListDeliveries(context.Background(), f.project, promptd.DeliveryFilter{WebhookID: watcher.ID})
 	if err != nil || len(page.Items) != 1 {

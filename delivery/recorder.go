@@ -120,7 +120,8 @@ func (r *recorder) run() {
 
 // store records one batch, retrying while the store is unavailable. If it keeps failing, the
 // batch is dropped with an error: the deliveries' leases then run out and they are sent
-// again (at least once, never lost).
+// again (at least once, never lost). Once recorded, each webhook the batch disabled (410
+// Gone, or failing for too long) is logged with its reason.
 func (r *recorder) store(batch []pendingResult) {
 	results := make([]*promptd.JobResult, len(batch))
 	for i, p := range batch {
@@ -136,6 +137,7 @@ func (r *recorder) store(batch []pendingResult) {
 			now := time.Now()
 			for _, p := range batch {
 				r.metrics.recorded(p.res, now.Sub(p.at))
+				logDisabled(r.log, p.res)
 			}
 			return
 		}
@@ -148,4 +150,13 @@ func (r *recorder) store(batch []pendingResult) {
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// logDisabled logs the webhook that recording res disabled, if any, with its reason.
+func logDisabled(log *slog.Logger, res *promptd.JobResult) {
+	if res.Disabled == "" {
+		return
+	}
+	log.Warn("webhook disabled", "webhook_id", res.Job.Webhook.ID, "project_id", res.Job.ProjectID,
+		"reason", res.Disabled, "delivery_id", res.Job.DeliveryID)
 }

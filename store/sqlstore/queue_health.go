@@ -18,20 +18,24 @@ type health struct {
 	reset         bool // a delivery succeeded: the failures before it no longer count
 	failures      int  // failed deliveries (after the last success)
 	disableReason string
+	last          *promptd.JobResult // the webhook's last result, marked Disabled when it is
 }
 
 // keepHealth applies the results to their webhooks' failure counts, disables the webhooks
-// that must be, and returns their webhook.disabled events. Webhooks are updated in id order
+// that must be (marking one result of each, JobResult.Disabled), and returns their
+// webhook.disabled events. Webhooks are updated in id order
 // so that concurrent batches lock them in the same order.
 func (s *Store) keepHealth(ctx context.Context, tx *writeTx, results []*promptd.JobResult, applied []bool, now time.Time) ([]*promptd.Event, error) {
 	byHook := map[string]*health{}
 	for i, res := range results {
+		res.Disabled = "" // a retried Record starts over
 		id := res.Job.Webhook.ID
 		h := byHook[id]
 		if h == nil {
 			h = &health{projectID: res.Job.ProjectID}
 			byHook[id] = h
 		}
+		h.last = res
 		if applied[i] {
 			switch res.Status {
 			case promptd.StatusSucceeded:
@@ -90,6 +94,7 @@ func (s *Store) keepHealth(ctx context.Context, tx *writeTx, results []*promptd.
 		}
 		if ev != nil {
 			events = append(events, ev)
+			h.last.Disabled = reason
 		}
 	}
 	return events, nil

@@ -483,6 +483,12 @@ func (su suite) testDisableReason(t *testing.T) {
 	if got.Enabled || got.DisabledReason != res.DisableReason {
 		t.Errorf("after a DisableReason: enabled %v, reason %q", got.Enabled, got.DisabledReason)
 	}
+	checkEq(t, "the recorded result", "Disabled", res.Disabled, res.DisableReason)
+	// Recording another 410 for the webhook, disabled already, disables nothing.
+	again := e.result(job, promptd.StatusFailed, 410)
+	again.DisableReason = res.DisableReason
+	e.record(t, again)
+	checkEq(t, "a result for a webhook disabled already", "Disabled", again.Disabled, "")
 	ds := e.deliveriesOf(t, w.ID)
 	checkEq(t, "the other delivery", "status", ds[1].Status, promptd.StatusCancelled)
 	subs := e.deliveriesOf(t, ops.ID)
