@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"syscall"
 	"time"
 
@@ -28,6 +29,9 @@ type ClientConfig struct {
 	Resolver Resolver
 	// MaxConnsPerHost bounds the connections to one host:port (0 = no bound).
 	MaxConnsPerHost int
+	// Proxy, when set, returns the egress proxy a request to a URL goes through, or nil
+	// for none (--egress-proxy: FixedProxy; else ProxyFromEnvironment). See proxy.go.
+	Proxy func(*url.URL) (*url.URL, error)
 }
 
 // ErrBlockedAddress is wrapped by dial errors for destinations the SSRF policy refuses.
@@ -63,7 +67,8 @@ func newGuard(allow []netip.Prefix) *ssrf.Guardian {
 // NewHTTPClient returns the client every webhook request goes through. It resolves names
 // itself and checks every address at connect time, after DNS (so a name that later resolves
 // elsewhere cannot slip through), refuses special-purpose addresses unless allowed, never
-// follows redirects, and keeps connections alive for reuse. Timeouts are set per request
+// follows redirects, and keeps connections alive for reuse. With cfg.Proxy it tunnels
+// through the egress proxy to the checked address (see proxy.go). Timeouts are set per request
 // through the request's context.
 func NewHTTPClient(cfg ClientConfig) *http.Client {
 	guard := newGuard(cfg.AllowCIDRs)
@@ -81,6 +86,9 @@ func NewHTTPClient(cfg ClientConfig) *http.Client {
 			return nil
 		},
 	}
+	// The proxy's address is the operator's choice: its dialer does not check it.
+	proxyDialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	check := AddressPolicy(cfg.AllowCIDRs)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -89,6 +97,9 @@ func NewHTTPClient(cfg ClientConfig) *http.Client {
 		ips, err := lookup(ctx, resolver, host)
 		if err != nil {
 			return nil, err
+		}
+		if proxy, _ := ctx.Value(proxyKey{}).(*url.URL); proxy != nil {
+			return dialThroughProxy(ctx, proxyDialer, proxy, check, ips, port)
 		}
 		var firstErr error
 		for _, ip := range ips {
@@ -103,7 +114,7 @@ func NewHTTPClient(cfg ClientConfig) *http.Client {
 		return nil, firstErr
 	}
 	transport := &http.Transport{
-		Proxy:                 nil, // never route webhooks through an environment proxy
+		Proxy:                 nil, // a proxy is dialed by dial itself, after the SSRF check (proxy.go)
 		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
@@ -114,8 +125,12 @@ func NewHTTPClient(cfg ClientConfig) *http.Client {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: 0, // the per-request context bounds the whole exchange
 	}
+	var rt http.RoundTripper = transport
+	if cfg.Proxy != nil {
+		rt = &egressTransport{base: transport, proxy: cfg.Proxy}
+	}
 	return &http.Client{
-		Transport: transport,
+		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // 3xx is an answer, never followed
 		},

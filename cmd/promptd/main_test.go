@@ -314,6 +314,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--bootstrap-key", "short", "--data-dir", t.TempDir()}, "PROMPTD_BOOTSTRAP_KEY"},
 		{[]string{"serve", "--addr", "127.0.0.1:99999", "--data-dir", t.TempDir()}, "--addr"},
 		{[]string{"serve", "--public-url", "promptd.example.com", "--data-dir", t.TempDir()}, "--public-url"},
+		{[]string{"serve", "--egress-proxy", "socks5://proxy.example:1080", "--data-dir", t.TempDir()}, "--egress-proxy"},
+		{[]string{"serve", "--egress-proxy", "proxy.example:3128", "--data-dir", t.TempDir()}, "--egress-proxy"},
 		{[]string{"serve", "--public-url", "https://promptd.example.com/?x=1", "--data-dir", t.TempDir()}, "--public-url"},
 		{[]string{"serve", "--slack-client-id", "1.2", "--data-dir", t.TempDir()}, "--slack-client-secret"},
 		{[]string{"serve", "--slack-api-url", "slack.com/api", "--data-dir", t.TempDir()}, "--slack-api-url"},

@@ -40,6 +40,7 @@ type serveCmd struct {
 	ShutdownWait time.Duration `name:"shutdown-timeout" env:"PROMPTD_SHUTDOWN_TIMEOUT" default:"15s" help:"How long a graceful shutdown waits for requests in flight (API calls and webhook deliveries)."`
 
 	AllowInsecureHTTP bool          `name:"allow-insecure-http" env:"PROMPTD_ALLOW_INSECURE_HTTP" help:"Accept http:// webhook URLs (on with --dev)."`
+	EgressProxy       string        `name:"egress-proxy" env:"PROMPTD_EGRESS_PROXY" help:"Send webhook deliveries through this HTTP CONNECT proxy (http://[user:password@]host:port), e.g. to leave from fixed addresses. Without it, HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply. The SSRF policy still applies to every destination, checked before the proxy is asked."`
 	WebhookAllowCIDR  []string      `name:"webhook-allow-cidr" env:"PROMPTD_WEBHOOK_ALLOW_CIDR" sep:"," help:"Let webhooks reach this otherwise refused range (loopback, private, link-local…); repeatable. --dev allows loopback."`
 	MasterKey         string        `name:"master-key" env:"PROMPTD_MASTER_KEY" help:"Key that encrypts secrets at rest: 64 hex digits or base64 of 32 bytes. Default: a key file created in --data-dir (set it through the environment; all instances sharing a database need the same key)."`
 	Retention         time.Duration `name:"retention" env:"PROMPTD_RETENTION" default:"720h" help:"How long finished deliveries, their attempts and events are kept."`
@@ -89,6 +90,14 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	if c.Dev {
 		allow = append(allow, delivery.LoopbackCIDRs...)
 	}
+	proxy, egress := delivery.ProxyFromEnvironment, ""
+	if c.EgressProxy != "" {
+		u, err := delivery.ParseProxyURL(c.EgressProxy)
+		if err != nil {
+			return fmt.Errorf("--egress-proxy: %w", err)
+		}
+		proxy, egress = delivery.FixedProxy(u), u.Redacted()
+	}
 	logger := newLogger(e.stderr, c.Dev, c.LogLevel, c.LogFormat)
 
 	st, desc, err := openStore(ctx, c.storeFlags)
@@ -126,7 +135,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	st.SetEventCounter(metrics.EventPublished)
 	engine, err := delivery.New(delivery.Config{
 		Queue:           st,
-		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow}),
+		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow, Proxy: proxy}),
 		Logger:          logger,
 		UserAgent:       "promptd/" + promptdVersion(),
 		Concurrency:     c.Concurrency,
@@ -188,6 +197,9 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stdout, "  secrets:   encrypted with the master key from %s\n", keySource)
 	if c.Dev {
 		fmt.Fprintf(e.stdout, "  dev mode:  http:// and loopback webhook URLs allowed\n")
+	}
+	if egress != "" {
+		fmt.Fprintf(e.stdout, "  egress:    webhooks go through the proxy %s\n", egress)
 	}
 	switch {
 	case created && !force:
