@@ -69,6 +69,29 @@ type APIKey struct {
 // Actor returns the actor recorded for changes made with k.
 func (k *APIKey) Actor() Actor { return Actor{APIKeyID: k.ID, Name: k.Name} }
 
+// ManagesKeysOf reports whether k may list, create and revoke the keys of the project
+// projectID: an instance-admin key those of every project, an admin key those of its own.
+// Instance-admin keys themselves are for instance admins alone (see ManagesKey).
+func (k *APIKey) ManagesKeysOf(projectID string) bool {
+	if !k.Role.Allows(RoleAdmin) {
+		return false
+	}
+	return k.InstanceAdmin || k.ProjectID == projectID
+}
+
+// ManagesKey reports whether k may create or revoke a key like target: one of a project
+// whose keys k manages, and an instance-admin key only when k is one too. It returns
+// EFORBIDDEN naming the rule when it may not, nil when it may.
+func (k *APIKey) ManagesKey(target *APIKey) error {
+	if !k.ManagesKeysOf(target.ProjectID) {
+		return Errorf(EFORBIDDEN, "only an admin key of project %s or an instance-admin key manages its keys", target.ProjectID)
+	}
+	if target.InstanceAdmin && !k.InstanceAdmin {
+		return Errorf(EFORBIDDEN, "only an instance-admin key creates or revokes instance-admin keys")
+	}
+	return nil
+}
+
 // APIKeyPrefix starts every key promptd generates.
 const APIKeyPrefix = "pd_"
 

@@ -88,8 +88,8 @@ func TestRoles(t *testing.T) {
 		{"project admin", adminKey, []check{
 			{"POST", "/api/v1/prompts", map[string]any{"name": "r", "prompt": "x"}, 201},
 			{"POST", "/api/v1/projects", map[string]any{"name": "by-admin"}, 403},
-			{"GET", "/api/v1/projects/" + projectID + "/api-keys", nil, 403},
-			{"DELETE", "/api/v1/projects/" + projectID + "/api-keys/whatever", nil, 403},
+			{"GET", "/api/v1/projects/" + projectID + "/api-keys", nil, 200},
+			{"DELETE", "/api/v1/projects/" + projectID + "/api-keys/whatever", nil, 404},
 		}},
 	} {
 		for _, c := range tt.checks {
@@ -122,4 +122,74 @@ func TestActor(t *testing.T) {
 	if v.CreatedBy != k.Actor() {
 		t.Errorf("createdBy = %+v, want %+v", v.CreatedBy, k.Actor())
 	}
+}
+
+// TestProjectAdminManagesItsKeys checks the boundaries of key management (issue 16): an
+// admin key lists, creates and revokes the keys of its own project, as the dashboard lets it,
+// but never creates or revokes an instance-admin key, and never sees another project's keys;
+// an instance admin manages every project's.
+func TestProjectAdminManagesItsKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	own := e.defaultProjectID()
+	admin := e.newKey(own, promptd.RoleAdmin)
+	editor := e.newKey(own, promptd.RoleEditor)
+	other, otherAdmin := e.newProject("other")
+	keysOf := func(project string) string { return "/api/v1/projects/" + project + "/api-keys" }
+	type created struct {
+		promptd.APIKey
+		Secret string `json:"secret"`
+	}
+
+	// Its own project: list, create, and revoke what it created.
+	var page promptd.Page[promptd.APIKey]
+	e.call("GET", keysOf(own), admin, nil, 200, &page)
+	var instanceKey promptd.APIKey
+	for _, k := range page.Items {
+		if k.InstanceAdmin {
+			instanceKey = k
+		}
+	}
+	if instanceKey.ID == "" {
+		t.Fatalf("the bootstrap instance-admin key is not listed: %+v", page.Items)
+	}
+	var k created
+	e.call("POST", keysOf(own), admin, map[string]any{"name": "ci", "role": "editor"}, 201, &k)
+	if k.ProjectID != own || k.InstanceAdmin || k.Secret == "" {
+		t.Fatalf("created %+v", k)
+	}
+	e.call("GET", "/api/v1/prompts", k.Secret, nil, 200, nil)
+	e.call("DELETE", keysOf(own)+"/"+k.ID, admin, nil, 204, nil)
+	e.call("GET", "/api/v1/prompts", k.Secret, nil, 401, nil)
+
+	// Never an instance-admin key, neither created nor revoked.
+	p := e.send(req{method: "POST", path: keysOf(own), key: admin, body: map[string]any{"name": "root", "role": "admin", "instanceAdmin": true}}).problem(t, 403)
+	if !strings.Contains(p.Detail, "instance-admin") {
+		t.Errorf("detail %q does not say why", p.Detail)
+	}
+	e.send(req{method: "DELETE", path: keysOf(own) + "/" + instanceKey.ID, key: admin}).problem(t, 403)
+	e.call("GET", "/api/v1/projects", e.admin, nil, 200, nil) // the instance admin's key still works
+
+	// Never another project's keys: not found, like a project that does not exist.
+	e.send(req{method: "GET", path: keysOf(other.ID), key: admin}).problem(t, 404)
+	e.send(req{method: "POST", path: keysOf(other.ID), key: admin, body: map[string]any{"name": "x", "role": "viewer"}}).problem(t, 404)
+	var otherKeys promptd.Page[promptd.APIKey]
+	e.call("GET", keysOf(other.ID), otherAdmin, nil, 200, &otherKeys)
+	if len(otherKeys.Items) != 1 {
+		t.Fatalf("the other project's keys: %+v", otherKeys.Items)
+	}
+	e.send(req{method: "DELETE", path: keysOf(other.ID) + "/" + otherKeys.Items[0].ID, key: admin}).problem(t, 404)
+	e.send(req{method: "DELETE", path: keysOf(own) + "/" + otherKeys.Items[0].ID, key: admin}).problem(t, 404)
+	e.send(req{method: "GET", path: keysOf(own), key: otherAdmin}).problem(t, 404)
+	e.call("GET", "/api/v1/prompts", otherAdmin, nil, 200, nil)
+
+	// Below admin, no key management at all; projects stay an instance admin's.
+	e.send(req{method: "GET", path: keysOf(own), key: editor}).problem(t, 403)
+	e.send(req{method: "POST", path: "/api/v1/projects", key: admin, body: map[string]any{"name": "mine"}}).problem(t, 403)
+
+	// An instance admin manages every project's keys, instance-admin ones too.
+	var root created
+	e.call("POST", keysOf(other.ID), e.admin, map[string]any{"name": "root2", "role": "admin", "instanceAdmin": true}, 201, &root)
+	e.send(req{method: "DELETE", path: keysOf(other.ID) + "/" + root.ID, key: otherAdmin}).problem(t, 403)
+	e.call("DELETE", keysOf(other.ID)+"/"+root.ID, e.admin, nil, 204, nil)
 }

@@ -133,7 +133,7 @@ func TestOpenAPI(t *testing.T) {
 		"get-webhook-stats": "viewer",
 		"list-deliveries":   "viewer", "get-delivery": "viewer", "resend-delivery": "admin",
 		"create-project": "instance-admin", "list-projects": "instance-admin",
-		"create-api-key": "instance-admin", "list-api-keys": "instance-admin", "delete-api-key": "instance-admin",
+		"create-api-key": "admin", "list-api-keys": "admin", "delete-api-key": "admin",
 		"healthz": "public", "readyz": "public",
 		"get-protected-labels": "viewer", "set-protected-labels": "admin",
 		"request-promotion": "editor", "list-prompt-promotions": "viewer", "list-promotions": "viewer",

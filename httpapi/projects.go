@@ -9,9 +9,11 @@ import (
 	"github.com/promptd/promptd"
 )
 
-// The project routes are the only ones that address a project by id: they are for instance
-// admins, who manage the keys of every project. Every other route acts in the project of
-// the key that calls it.
+// The project routes are the only ones that address a project by id. Projects are for
+// instance admins, who also manage the keys of every project; an admin key manages the keys
+// of its own project (another project's are not found), except instance-admin keys, which
+// only instance admins create or revoke (promptd.APIKey.ManagesKey). Every other route acts
+// in the project of the key that calls it.
 func (s *server) registerProjects() {
 	register(s, huma.Operation{
 		OperationID:   "create-project",
@@ -38,32 +40,46 @@ func (s *server) registerProjects() {
 		Method:        http.MethodPost,
 		Path:          "/api/v1/projects/{id}/api-keys",
 		Summary:       "Create an API key",
-		Description:   "Creates a key in the project. The response carries the key itself in `secret`; it is shown only this once, promptd keeps only its hash.",
+		Description:   "Creates a key in the project. The response carries the key itself in `secret`; it is shown only this once, promptd keeps only its hash. " + keysAccess,
 		Tags:          []string{tagProjects},
 		DefaultStatus: http.StatusCreated,
-		Errors:        []int{http.StatusNotFound},
-	}, instanceAdmin, s.createAPIKey)
+		Errors:        []int{http.StatusForbidden, http.StatusNotFound},
+	}, admin, s.createAPIKey)
 
 	register(s, huma.Operation{
 		OperationID: "list-api-keys",
 		Method:      http.MethodGet,
 		Path:        "/api/v1/projects/{id}/api-keys",
 		Summary:     "List a project's API keys",
-		Description: "Lists the project's keys, oldest first, without their secrets.",
+		Description: "Lists the project's keys, oldest first, without their secrets. " + keysAccess,
 		Tags:        []string{tagProjects},
 		Errors:      []int{http.StatusNotFound},
-	}, instanceAdmin, s.listAPIKeys)
+	}, admin, s.listAPIKeys)
 
 	register(s, huma.Operation{
 		OperationID:   "delete-api-key",
 		Method:        http.MethodDelete,
 		Path:          "/api/v1/projects/{id}/api-keys/{keyId}",
 		Summary:       "Revoke an API key",
-		Description:   "Deletes the key; requests made with it are refused from then on.",
+		Description:   "Deletes the key; requests made with it are refused from then on. " + keysAccess,
 		Tags:          []string{tagProjects},
 		DefaultStatus: http.StatusNoContent,
-		Errors:        []int{http.StatusNotFound},
-	}, instanceAdmin, s.deleteAPIKey)
+		Errors:        []int{http.StatusForbidden, http.StatusNotFound},
+	}, admin, s.deleteAPIKey)
+}
+
+// keysAccess says who manages which keys, in the key routes' descriptions.
+const keysAccess = "An admin key manages the keys of its own project (another project is not found); an instance-admin key those of every project. Only an instance-admin key creates or revokes instance-admin keys (403 otherwise)."
+
+// keysProject checks that the calling key manages the keys of the project and that the
+// project exists: ENOTFOUND for a project whose keys it does not manage, as for one that
+// does not exist.
+func (s *server) keysProject(ctx context.Context, projectID string) error {
+	if !keyFrom(ctx).ManagesKeysOf(projectID) {
+		return promptd.Errorf(promptd.ENOTFOUND, "project %q not found", projectID)
+	}
+	_, err := s.store.FindProject(ctx, projectID)
+	return err
 }
 
 // createProjectBody is the body of POST /api/v1/projects.
@@ -125,8 +141,14 @@ type createdAPIKeyResponse struct {
 }
 
 func (s *server) createAPIKey(ctx context.Context, in *createAPIKeyRequest) (*createdAPIKeyResponse, error) {
+	if err := s.keysProject(ctx, in.ProjectID); err != nil {
+		return nil, err
+	}
 	ck := promptd.CreateAPIKeyInput{Name: in.Body.Name, Role: in.Body.Role, InstanceAdmin: in.Body.InstanceAdmin}
 	if err := ck.Validate(); err != nil {
+		return nil, err
+	}
+	if err := keyFrom(ctx).ManagesKey(&promptd.APIKey{ProjectID: in.ProjectID, InstanceAdmin: ck.InstanceAdmin}); err != nil {
 		return nil, err
 	}
 	secret := promptd.NewAPIKeySecret()
@@ -146,7 +168,7 @@ type listAPIKeysRequest struct {
 }
 
 func (s *server) listAPIKeys(ctx context.Context, in *listAPIKeysRequest) (*apiKeyPageResponse, error) {
-	if _, err := s.store.FindProject(ctx, in.ProjectID); err != nil {
+	if err := s.keysProject(ctx, in.ProjectID); err != nil {
 		return nil, err
 	}
 	keys, err := s.store.ListAPIKeys(ctx, in.ProjectID)
@@ -162,9 +184,33 @@ type deleteAPIKeyRequest struct {
 }
 
 func (s *server) deleteAPIKey(ctx context.Context, in *deleteAPIKeyRequest) (*struct{}, error) {
+	if err := s.keysProject(ctx, in.ProjectID); err != nil {
+		return nil, err
+	}
+	target, err := findAPIKey(ctx, s.store, in.ProjectID, in.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := keyFrom(ctx).ManagesKey(target); err != nil {
+		return nil, err
+	}
 	defer s.keys.forget()
 	if err := s.store.DeleteAPIKey(ctx, in.ProjectID, in.KeyID); err != nil {
 		return nil, err
 	}
 	return &struct{}{}, nil
+}
+
+// findAPIKey returns the key id of the project, or ENOTFOUND.
+func findAPIKey(ctx context.Context, st promptd.ProjectService, projectID, id string) (*promptd.APIKey, error) {
+	keys, err := st.ListAPIKeys(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if keys[i].ID == id {
+			return &keys[i], nil
+		}
+	}
+	return nil, promptd.Errorf(promptd.ENOTFOUND, "API key %q not found", id)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/promptd/promptd"
@@ -141,6 +142,20 @@ func (s *server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	keys, err := s.store.ListAPIKeys(r.Context(), p.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(keys, func(k promptd.APIKey) bool { return k.ID == id })
+	if i < 0 {
+		s.fail(w, r, promptd.Errorf(promptd.ENOTFOUND, "API key %q not found", id))
+		return
+	}
+	if err := sess.key.ManagesKey(&keys[i]); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.store.DeleteAPIKey(r.Context(), p.ID, id); err != nil {
 		s.fail(w, r, err)
 		return

@@ -41,6 +41,9 @@ func TestKeysPageRoles(t *testing.T) {
 	if strings.Contains(page, `name="instanceAdmin"`) || strings.Contains(page, `action="/projects"`) {
 		t.Errorf("a project admin is offered instance-admin keys or new projects")
 	}
+	if strings.Contains(page, `action="/keys/`+boot.ID+`/revoke"`) {
+		t.Errorf("a project admin is offered to revoke the instance-admin key")
+	}
 	if status, _, _ := admin.do("GET", "/keys?project="+other.ID, nil, nil); status != http.StatusForbidden {
 		t.Errorf("a project admin opening another project's keys: %d, want 403", status)
 	}
@@ -63,6 +66,14 @@ func TestKeysPageRoles(t *testing.T) {
 	keys, err := d.Store.ListAPIKeys(ctx, other.ID)
 	if err != nil || len(keys) != 0 {
 		t.Errorf("the other project has keys %v, %v; want none", keys, err)
+	}
+	// Nor does it revoke the instance-admin key of its project (the API refuses it too).
+	form = url.Values{"csrf": {token}}
+	if status, _, _ := admin.do("POST", "/keys/"+boot.ID+"/revoke", form, nil); status != http.StatusForbidden {
+		t.Errorf("a project admin revoking the instance-admin key: %d, want 403", status)
+	}
+	if _, err := d.Store.Authenticate(ctx, testKey); err != nil {
+		t.Errorf("the instance-admin key after a project admin tried to revoke it: %v", err)
 	}
 
 	editor := newClient(t, d.URL)
