@@ -45,7 +45,8 @@ func (c *Client) ListProjects(ctx context.Context) (*promptd.Page[promptd.Projec
 
 func keysPath(projectID string) string { return "/api/v1/projects/" + escape(projectID) + "/api-keys" }
 
-// CreateAPIKey creates a key in a project (instance-admin keys only).
+// CreateAPIKey creates a key in a project (an admin key of the project, or an instance-admin
+// key; only an instance-admin key creates instance-admin keys).
 func (c *Client) CreateAPIKey(ctx context.Context, projectID string, in CreateAPIKeyRequest) (*CreatedAPIKey, error) {
 	var k CreatedAPIKey
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: keysPath(projectID), body: in}, &k); err != nil {
@@ -54,7 +55,8 @@ func (c *Client) CreateAPIKey(ctx context.Context, projectID string, in CreateAP
 	return &k, nil
 }
 
-// ListAPIKeys returns a project's keys, without their secrets (instance-admin keys only).
+// ListAPIKeys returns a project's keys, without their secrets (an admin key of the project,
+// or an instance-admin key).
 func (c *Client) ListAPIKeys(ctx context.Context, projectID string) (*promptd.Page[promptd.APIKey], error) {
 	var p promptd.Page[promptd.APIKey]
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: keysPath(projectID)}, &p); err != nil {
@@ -63,7 +65,8 @@ func (c *Client) ListAPIKeys(ctx context.Context, projectID string) (*promptd.Pa
 	return &p, nil
 }
 
-// DeleteAPIKey revokes a key (instance-admin keys only).
+// DeleteAPIKey revokes a key (an admin key of the project, or an instance-admin key; only an
+// instance-admin key revokes instance-admin keys).
 func (c *Client) DeleteAPIKey(ctx context.Context, projectID, keyID string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: keysPath(projectID) + "/" + escape(keyID)}, nil)
 	return err
