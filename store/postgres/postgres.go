@@ -73,6 +73,7 @@ func Dialect() sqlstore.Dialect {
 		Fault:             fault,
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		NotifyQueued:      notifyStatement(""), // Open names the instance
+		ArrayParams:       true,
 		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
 		PartitionLock:     `SELECT pg_advisory_xact_lock(hashtext('promptd.partitions.' || ` + schemaExpr + `))`,
 		// Listen is set by Open, which knows how to connect.

@@ -29,10 +29,25 @@ func (s *Store) insertEvents(ctx context.Context, tx *writeTx, events []*promptd
 	return s.fanOut(ctx, tx, events)
 }
 
-// insertEventRows writes events without fanning them out, in multi-row INSERTs.
+// insertEventRows writes events without fanning them out, in multi-row INSERTs (one
+// INSERT … SELECT FROM unnest(…) where the dialect takes arrays).
 func insertEventRows(ctx context.Context, tx *writeTx, events []*promptd.Event) error {
 	for _, ev := range events {
 		tx.events = append(tx.events, ev.Type)
+	}
+	if tx.arrays && len(events) > 0 {
+		n := len(events)
+		ids, projects, types := make([]string, n), make([]string, n), make([]string, n)
+		created, payloads := make([]int64, n), make([][]byte, n)
+		for i, ev := range events {
+			ids[i], projects[i], types[i], created[i], payloads[i] = ev.ID, ev.ProjectID, ev.Type, millis(ev.Timestamp), []byte(ev.Payload)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, project_id, type, created_at, payload)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])`,
+			ids, projects, types, created, payloads); err != nil {
+			return fmt.Errorf("inserting events: %w", err)
+		}
+		return nil
 	}
 	for chunk := range inRowChunks(events) {
 		var a args

@@ -163,13 +163,36 @@ type newDelivery struct {
 	sequence  int64 // set by insertDeliveries
 }
 
-// insertDeliveries inserts the deliveries of one project, created now, with multi-row
-// INSERTs (see rowChunks). When any is pending, the transaction wakes the engines.
+// insertDeliveries inserts the deliveries of one project, created now: with multi-row
+// INSERTs (insertDeliveryRows), or one statement where the dialect takes arrays
+// (insertDeliveryArrays). When any is pending, the transaction wakes the engines.
 func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) error {
 	lines, err := s.sequenceDeliveries(ctx, tx, ds)
 	if err != nil {
 		return err
 	}
+	insert := insertDeliveryRows
+	if tx.arrays {
+		insert = insertDeliveryArrays
+	}
+	queued, err := insert(ctx, tx, projectID, ds)
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		if err := s.advanceLines(ctx, tx, lines, tx.now); err != nil {
+			return err
+		}
+	}
+	if queued {
+		return s.queue(ctx, tx)
+	}
+	return nil
+}
+
+// insertDeliveryRows inserts the deliveries of one project, created now, with multi-row
+// INSERTs (see rowChunks), and reports whether any is pending and due.
+func insertDeliveryRows(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) (bool, error) {
 	queued := false
 	for chunk := range inRowChunks(ds) {
 		var a args
@@ -197,18 +220,53 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *writeTx, projectID str
 			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
 				ordering_key, sequence, target)
 			 VALUES `+strings.Join(values, ", "), a...); err != nil {
-			return fmt.Errorf("inserting deliveries: %w", err)
+			return false, fmt.Errorf("inserting deliveries: %w", err)
 		}
 	}
-	if len(lines) > 0 {
-		if err := s.advanceLines(ctx, tx, lines, tx.now); err != nil {
-			return err
+	return queued, nil
+}
+
+// insertDeliveryArrays inserts the deliveries of one project, created now, with one
+// INSERT … SELECT FROM unnest(…) (Dialect.ArrayParams), and reports whether any is pending
+// and due.
+func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds []newDelivery) (bool, error) {
+	if len(ds) == 0 {
+		return false, nil
+	}
+	n := len(ds)
+	var (
+		ids, webhookIDs, eventIDs = make([]string, n), make([]string, n), make([]string, n)
+		types, statuses, errs     = make([]string, n), make([]string, n), make([]string, n)
+		nexts, sequences          = make([]*int64, n), make([]*int64, n)
+		keys                      = make([]*string, n)
+		queued                    bool
+		now                       = millis(tx.now)
+	)
+	for i, d := range ds {
+		ids[i], webhookIDs[i], eventIDs[i], types[i] = newID(), d.webhookID, d.event.ID, d.event.Type
+		switch {
+		case !d.pending:
+			statuses[i], errs[i] = promptd.StatusCancelled, webhookDisabledError
+		case d.ordered:
+			statuses[i] = promptd.StatusPending // waits in its line; advanceLines makes the head due
+		default:
+			statuses[i], nexts[i], queued = promptd.StatusPending, &now, true
+		}
+		if d.ordered {
+			key, seq := d.event.OrderingKey, d.sequence
+			keys[i], sequences[i] = &key, &seq
 		}
 	}
-	if queued {
-		return s.queue(ctx, tx)
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
+			ordering_key, sequence)
+		 SELECT v.id, $1, v.webhook_id, v.event_id, v.event_type, v.status, v.next, v.err, $2, $2, v.key, v.seq
+		 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[])
+			AS v(id, webhook_id, event_id, event_type, status, next, err, key, seq)`,
+		projectID, now, ids, webhookIDs, eventIDs, types, statuses, nexts, errs, keys, sequences); err != nil {
+		return false, fmt.Errorf("inserting deliveries: %w", err)
 	}
-	return nil
+	return queued, nil
 }
 
 // sequenceDeliveries gives each ordered delivery of ds the next sequence of its line, in

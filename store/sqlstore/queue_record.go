@@ -60,38 +60,72 @@ func (s *Store) Record(ctx context.Context, results []*promptd.JobResult) error 
 }
 
 // updateDeliveries moves each delivery to its result's state, fenced on its claim, and
-// reports which updates applied, and the lines (see ordering.go) whose head finished. It takes the results rowChunks at a time, one UPDATE … FROM
-// (VALUES …) each: one statement (and on PostgreSQL one round trip) for many results.
+// reports which updates applied, and the lines (see ordering.go) whose head finished. It is
+// one UPDATE … FROM unnest(…) for all the results where the dialect takes arrays
+// (PostgreSQL), else one UPDATE … FROM (VALUES …) per chunk of rows (see rowChunks): one
+// statement, and on PostgreSQL one round trip, for many results.
 func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobResult, now time.Time) ([]bool, []line, error) {
 	type key struct {
 		id      string
 		attempt int
 	}
+	next := func(res *promptd.JobResult) *int64 {
+		if res.Status != promptd.StatusPending {
+			return nil
+		}
+		due := res.NextAttemptAt
+		if due.IsZero() {
+			due = now
+		}
+		ms := millis(due)
+		return &ms
+	}
+	const returning = ` RETURNING deliveries.id, deliveries.attempt_count, deliveries.webhook_id, deliveries.ordering_key, deliveries.status`
+	type statement struct {
+		query string
+		args  []any
+	}
+	var statements []statement
+	if tx.arrays {
+		var (
+			ids, statuses, errs = make([]string, len(results)), make([]string, len(results)), make([]string, len(results))
+			nexts               = make([]*int64, len(results))
+			codes, attempts     = make([]int32, len(results)), make([]int32, len(results))
+		)
+		for i, res := range results {
+			ids[i], statuses[i], nexts[i] = res.Job.DeliveryID, res.Status, next(res)
+			codes[i], errs[i], attempts[i] = int32(res.Attempt.StatusCode), storedText(res.Attempt.Error), int32(res.Job.Attempt)
+		}
+		statements = append(statements, statement{`UPDATE deliveries SET status = v.status, next_attempt_at = v.next,
+				last_status_code = v.code, last_error = v.err, updated_at = $1
+			FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::integer[]) AS v(id, status, next, code, err, attempt)
+			WHERE deliveries.id = v.id AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.attempt` + returning,
+			[]any{millis(now), ids, statuses, nexts, codes, errs, attempts}})
+	} else {
+		for chunk := range inRowChunks(results) {
+			var a args
+			nowP := a.add(millis(now))
+			values := make([]string, len(chunk))
+			for i, res := range chunk {
+				var due any
+				if n := next(res); n != nil {
+					due = *n
+				}
+				values[i] = "(CAST(" + a.add(res.Job.DeliveryID) + " AS TEXT), CAST(" + a.add(res.Status) + " AS TEXT), CAST(" +
+					a.add(due) + " AS BIGINT), CAST(" + a.add(res.Attempt.StatusCode) + " AS INTEGER), CAST(" +
+					a.add(storedText(res.Attempt.Error)) + " AS TEXT), CAST(" + a.add(res.Job.Attempt) + " AS INTEGER))"
+			}
+			statements = append(statements, statement{`UPDATE deliveries SET status = v.column2, next_attempt_at = v.column3,
+					last_status_code = v.column4, last_error = v.column5, updated_at = ` + nowP + `
+				FROM (VALUES ` + strings.Join(values, ", ") + `) AS v
+				WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column6` + returning, a})
+		}
+	}
 	applied := make([]bool, len(results))
 	done := make(map[key]bool, len(results))
 	var finished []line
-	for chunk := range inRowChunks(results) {
-		var a args
-		nowP := a.add(millis(now))
-		values := make([]string, len(chunk))
-		for i, res := range chunk {
-			var next any
-			if res.Status == promptd.StatusPending {
-				due := res.NextAttemptAt
-				if due.IsZero() {
-					due = now
-				}
-				next = millis(due)
-			}
-			values[i] = "(CAST(" + a.add(res.Job.DeliveryID) + " AS TEXT), CAST(" + a.add(res.Status) + " AS TEXT), CAST(" +
-				a.add(next) + " AS BIGINT), CAST(" + a.add(res.Attempt.StatusCode) + " AS INTEGER), CAST(" +
-				a.add(storedText(res.Attempt.Error)) + " AS TEXT), CAST(" + a.add(res.Job.Attempt) + " AS INTEGER))"
-		}
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = v.column2, next_attempt_at = v.column3,
-				last_status_code = v.column4, last_error = v.column5, updated_at = `+nowP+`
-			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
-			WHERE deliveries.id = v.column1 AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.column6
-			RETURNING deliveries.id, deliveries.attempt_count, deliveries.webhook_id, deliveries.ordering_key, deliveries.status`, a...)
+	for _, st := range statements {
+		rows, err := tx.QueryContext(ctx, st.query, st.args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("updating deliveries: %w", err)
 		}
@@ -163,6 +197,9 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 			keep = append(keep, res)
 		}
 	}
+	if tx.arrays {
+		return insertAttemptArrays(ctx, tx, keep)
+	}
 	for chunk := range inRowChunks(keep) {
 		var a args
 		values := make([]string, len(chunk))
@@ -180,6 +217,42 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 				response_headers, response_body, error, request_body) VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return fmt.Errorf("logging attempts: %w", err)
 		}
+	}
+	return nil
+}
+
+// insertAttemptArrays logs the results' attempts with one INSERT … SELECT FROM unnest(…)
+// (Dialect.ArrayParams).
+func insertAttemptArrays(ctx context.Context, tx *writeTx, results []*promptd.JobResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	n := len(results)
+	var (
+		ids, deliveryIDs, urls  = make([]string, n), make([]string, n), make([]string, n)
+		reqHeaders, respHeaders = make([]string, n), make([]string, n)
+		respBodies, errs        = make([]string, n), make([]string, n)
+		numbers, codes          = make([]int32, n), make([]int32, n)
+		started, durations      = make([]int64, n), make([]int64, n)
+		reqBodies               = make([][]byte, n)
+	)
+	for i, res := range results {
+		at := res.Attempt
+		ids[i], deliveryIDs[i], numbers[i] = newID(), res.Job.DeliveryID, int32(at.Number)
+		started[i], durations[i], urls[i] = millis(at.StartedAt), at.DurationMs, storedText(at.URL)
+		reqHeaders[i], codes[i], respHeaders[i] = headersJSON(at.RequestHeaders), int32(at.StatusCode), headersJSON(at.ResponseHeaders)
+		respBodies[i], errs[i] = storedText(at.ResponseBody), storedText(at.Error)
+		if at.RequestBody != "" {
+			reqBodies[i] = []byte(at.RequestBody)
+		}
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO attempts (id, delivery_id, number, started_at, duration_ms, url, request_headers, status_code,
+			response_headers, response_body, error, request_body)
+		 SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+			$8::integer[], $9::text[], $10::text[], $11::text[], $12::bytea[])`,
+		ids, deliveryIDs, numbers, started, durations, urls, reqHeaders, codes, respHeaders, respBodies, errs, reqBodies); err != nil {
+		return fmt.Errorf("logging attempts: %w", err)
 	}
 	return nil
 }

@@ -112,6 +112,13 @@ type Dialect struct {
 	// placeholders instead of the $1, $2, … they are written with (SQLite, which binds
 	// numbered ones by a linear search for each; see rebind.go).
 	AnonymousParams bool
+
+	// ArrayParams says that the database takes Go slices as array parameters and expands
+	// them into rows with unnest (PostgreSQL, through pgx): the hot multi-row writes (events,
+	// deliveries, attempts, result updates) are then one statement however many rows they
+	// hold, instead of one per chunk of rows (see rowChunks), and one statement text, planned
+	// once per connection.
+	ArrayParams bool
 }
 
 // validate reports a Dialect that misses a field sqlstore needs.
@@ -292,6 +299,8 @@ type writeTx struct {
 
 	// anonymous rewrites $N placeholders to "?" (Dialect.AnonymousParams).
 	anonymous bool
+	// arrays says that statements may take slices as array parameters (Dialect.ArrayParams).
+	arrays bool
 	// detach runs statements without their caller's cancellation (a group transaction
 	// must not be interrupted on behalf of one of its writes).
 	detach bool
@@ -424,7 +433,7 @@ func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, 
 	}
 	defer release()
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams}
+	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams, arrays: s.d.ArrayParams}
 	if err := fn(tx, tx.now); err != nil {
 		return wrap(op, err)
 	}
