@@ -7,6 +7,7 @@
 //	go run ./cmd/promptd-bench -scenario all -duration 5s -backlog 20000   # make bench
 //
 //	go run ./cmd/promptd-bench -scenario crash -store postgres -crashes 3
+//	go run ./cmd/promptd-bench -scenario postgres2 -pg-days 30   # with a 30-day retention's partitions
 //
 // Scenarios: single, fanout10, filter10, latency, backlog, hang, postgres1, postgres2, crash,
 // and all (every one but postgres1, which postgres2 runs as its reference, and crash, which
@@ -58,6 +59,7 @@ type options struct {
 	keep             bool
 	store            string
 	crashes          int
+	pgDays           int
 	quiet            bool
 }
 
@@ -73,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for postgres1, postgres2 and crash -store postgres (a schema of its own is created and dropped)")
 	fs.StringVar(&o.store, "store", "sqlite", "store of the crash scenario: sqlite or postgres")
 	fs.IntVar(&o.crashes, "crashes", 3, "kill -9s in the crash scenario")
+	fs.IntVar(&o.pgDays, "pg-days", 0, "postgres1/postgres2: first create the empty daily partitions of this many past days, as a promptd with that retention has them")
 	fs.IntVar(&o.backlog, "backlog", 1_000_000, "deliveries queued before the backlog drain (events × 10 webhooks)")
 	fs.StringVar(&o.pprofDir, "pprof", "", "directory for CPU profiles of promptd (and of the bench itself)")
 	fs.IntVar(&o.runs, "runs", 1, "runs per scenario; the table then shows each and the median run")
@@ -91,6 +94,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-store must be sqlite or postgres, got %q", o.store)
 	case o.crashes < 1 || o.crashes > 100:
 		return o, fmt.Errorf("-crashes must be between 1 and 100, got %d", o.crashes)
+	case o.pgDays < 0 || o.pgDays > 400:
+		return o, fmt.Errorf("-pg-days must be between 0 and 400, got %d", o.pgDays)
 	case o.duration < 2*time.Second || o.duration > time.Hour:
 		return o, fmt.Errorf("-duration must be between 2s and 1h, got %s", o.duration)
 	case o.backlog < 100 || o.backlog > 10_000_000:

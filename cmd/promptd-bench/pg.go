@@ -62,3 +62,43 @@ func (s *pgSchema) drop() error {
 	s.db.Close()
 	return err
 }
+
+// pastPartitions creates the (empty) daily partitions of deliveries and attempts for the days
+// before today, as a promptd that has run for that many days with that retention has them
+// (see store/sqlstore/queue_partitions.go), so that a run measures the queue with them. It
+// returns a note saying what it did, also when the schema is not partitioned (an older
+// promptd) and nothing was made.
+func (s *pgSchema) pastPartitions(ctx context.Context, days int) (string, error) {
+	var partitioned bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass($1))`,
+		s.Name+".deliveries").Scan(&partitioned); err != nil {
+		return "", fmt.Errorf("-pg-days: %w", err)
+	}
+	if !partitioned {
+		return fmt.Sprintf("-pg-days %d: deliveries is not partitioned by this promptd; no partition made", days), nil
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for i := 1; i <= days; i++ {
+		day := today.AddDate(0, 0, -i)
+		from, to := dayID(day), dayID(day.AddDate(0, 0, 1))
+		for _, table := range []string{"deliveries", "attempts"} {
+			q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.%[2]s_p%[3]s PARTITION OF %[1]s.%[2]s FOR VALUES FROM ('%[4]s') TO ('%[5]s')`,
+				s.Name, table, day.Format("20060102"), from, to)
+			if _, err := s.db.ExecContext(ctx, q); err != nil {
+				return "", fmt.Errorf("-pg-days: %w", err)
+			}
+		}
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1)`, s.Name+".deliveries").Scan(&n); err != nil {
+		return "", fmt.Errorf("-pg-days: %w", err)
+	}
+	return fmt.Sprintf("-pg-days %d: the deliveries table has %d partitions (the past days' ones empty)", days, n), nil
+}
+
+// dayID is the smallest UUIDv7 (as text) of the UTC midnight starting day: where that day's
+// partition begins.
+func dayID(day time.Time) string {
+	ms := day.UnixMilli()
+	return fmt.Sprintf("%08x-%04x-7000-8000-000000000000", ms>>16, ms&0xffff)
+}

@@ -202,6 +202,9 @@ type flatSpec struct {
 	workers   int            // concurrent publishers
 	d         time.Duration  // how long to publish
 	webhook   map[string]any // more fields of every webhook (e.g. a CEL filter); nil for none
+	// afterStart, when set, runs once the promptd processes serve (their migrations done)
+	// and before the webhooks are made; its note goes into the result.
+	afterStart func(ctx context.Context) (note string, err error)
 }
 
 // runFlat starts the receiver and promptd, subscribes the endpoints to eventType, publishes
@@ -237,6 +240,12 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 		procs = append(procs, p)
 		clients = append(clients, newAPIClient(p.Base, b.key, s.workers+4))
 	}
+	var startNote string
+	if s.afterStart != nil {
+		if startNote, err = s.afterStart(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for i, u := range rc.urls {
 		if _, err := clients[0].createWebhook(ctx, fmt.Sprintf("bench-%d", i), u, []string{eventType}, s.webhook); err != nil {
 			return nil, err
@@ -248,6 +257,9 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 	}
 
 	res := &Result{Scenario: s.scenario, Store: "sqlite", DurationS: s.d.Seconds(), Webhooks: len(rc.urls)}
+	if startNote != "" {
+		res.note("%s", startNote)
+	}
 	if s.dbURL != "" {
 		res.Store = "postgres"
 	}
@@ -456,6 +468,9 @@ func (b *bench) postgresN(ctx context.Context, n int) (*Result, error) {
 	return b.onPostgres(ctx, name, func(schema *pgSchema) (*Result, error) {
 		s := b.flat(name, 1)
 		s.instances, s.dbURL = n, schema.URL
+		if b.opts.pgDays > 0 {
+			s.afterStart = func(ctx context.Context) (string, error) { return schema.pastPartitions(ctx, b.opts.pgDays) }
+		}
 		return b.runFlat(ctx, s)
 	})
 }
