@@ -1,6 +1,7 @@
 package promptd
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -144,4 +145,40 @@ func newWorkflowDryRun(typ string, v *Version, actor Actor, now time.Time) (ev *
 		return ev, true, err
 	}
 	return nil, false, nil
+}
+
+// DryRunStore is what StartDryRun needs of a store.
+type DryRunStore interface {
+	PromptService
+	WebhookService
+	DeliveryService
+}
+
+// StartDryRun records the delivery a Test call sends to webhook webhookID, reserved for the
+// caller to send at once (Queue.ClaimDelivery): webhook.test when run's event type is
+// empty, else the dry run of run's event about the prompt version as it is now (see
+// NewDryRunEvent), made by actor at now. The API's test route and the dashboard's Test and
+// dry-run controls share it. Returns EINVALID naming the bad field of run, or ENOTFOUND.
+func StartDryRun(ctx context.Context, s DryRunStore, projectID, webhookID string, actor Actor, run DryRun, now time.Time) (*Delivery, error) {
+	if err := run.Normalize(); err != nil {
+		return nil, err
+	}
+	if run.EventType == EventWebhookTest {
+		return s.CreateTestDelivery(ctx, projectID, webhookID)
+	}
+	w, err := s.FindWebhook(ctx, projectID, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	var v *Version
+	if run.PromptEvent() {
+		if v, err = s.FindVersion(ctx, projectID, run.PromptName, VersionSelector{Version: run.Version}); err != nil {
+			return nil, err
+		}
+	}
+	ev, err := NewDryRunEvent(projectID, run, v, w, actor, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.CreateDryRunDelivery(ctx, projectID, webhookID, ev)
 }

@@ -747,7 +747,7 @@ func (s *server) testWebhook(ctx context.Context, in *testWebhookRequest) (*test
 	if in.Body != nil {
 		run = promptd.DryRun{EventType: in.Body.EventType, PromptName: in.Body.PromptName, Version: in.Body.Version}
 	}
-	d, err := s.createTestDelivery(ctx, key, in.ID, run)
+	d, err := promptd.StartDryRun(ctx, s.dryRunStore(), key.ProjectID, in.ID, key.Actor(), run, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -793,31 +793,15 @@ func (s *server) recoverWebhook(ctx context.Context, in *recoverRequest) (*recov
 	return &recoverResponse{Body: &recoverResult{Requeued: n}}, nil
 }
 
-// createTestDelivery records the delivery a Test call sends: webhook.test, or the dry run of
-// a real event about a prompt version as it is now.
-func (s *server) createTestDelivery(ctx context.Context, key *promptd.APIKey, webhookID string, run promptd.DryRun) (*promptd.Delivery, error) {
-	if err := run.Normalize(); err != nil {
-		return nil, err
-	}
-	if run.EventType == promptd.EventWebhookTest {
-		return s.deliveries.CreateTestDelivery(ctx, key.ProjectID, webhookID)
-	}
-	w, err := s.webhooks.FindWebhook(ctx, key.ProjectID, webhookID)
-	if err != nil {
-		return nil, err
-	}
-	var v *promptd.Version
-	if run.PromptEvent() {
-		if v, err = s.store.FindVersion(ctx, key.ProjectID, run.PromptName, promptd.VersionSelector{Version: run.Version}); err != nil {
-			return nil, err
-		}
-	}
-	ev, err := promptd.NewDryRunEvent(key.ProjectID, run, v, w, key.Actor(), time.Now())
-	if err != nil {
-		return nil, err
-	}
-	return s.deliveries.CreateDryRunDelivery(ctx, key.ProjectID, webhookID, ev)
-}
-
 // toMillis cuts t to milliseconds, in UTC: the precision of every stored time.
 func toMillis(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
+
+// dryRunStore is what promptd.StartDryRun works with: the store's prompts and the
+// configured webhook and delivery services.
+func (s *server) dryRunStore() promptd.DryRunStore {
+	return struct {
+		promptd.PromptService
+		promptd.WebhookService
+		promptd.DeliveryService
+	}{s.store, s.webhooks, s.deliveries}
+}

@@ -189,19 +189,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Started last, so that it stops first: the servers then have no browser connection
 	// left to wait for when they close.
 	ctx := newBrowser(t)
-	shots := os.Getenv("PROMPTD_SCREENSHOTS") == "1"
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if !shots {
-				return nil
-			}
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return writeScreenshot(t, name, buf)
-		})
-	}
+	shot, shots := shooter(t)
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		start := time.Now()

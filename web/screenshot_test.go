@@ -2,15 +2,37 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // screenshotDir is where PROMPTD_SCREENSHOTS=1 writes the dashboard's screenshots.
 var screenshotDir = filepath.Join("..", "docs", "screenshots")
+
+// shooter returns the browser step that writes the page's full screenshot as
+// docs/screenshots/<name>.png when PROMPTD_SCREENSHOTS=1 (see writeScreenshot), and does
+// nothing otherwise; on reports whether it writes.
+func shooter(t *testing.T) (shot func(name string) chromedp.Action[chromedp.Void], on bool) {
+	on = os.Getenv("PROMPTD_SCREENSHOTS") == "1"
+	return func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if !on {
+				return nil
+			}
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return writeScreenshot(t, name, buf)
+		})
+	}, on
+}
 
 // writeScreenshot writes a screenshot to docs/screenshots/name.png unless the file there
 // already looks the same: PNG bytes differ from run to run (times, IDs, anti-aliasing), so

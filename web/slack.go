@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/internal/slackapp"
@@ -170,4 +171,73 @@ func (s *server) slackDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/integrations/slack?done=slackdisconnected", http.StatusSeeOther)
+}
+
+// slackChoice is a connection and its channels, for the webhook form's channel picker.
+type slackChoice struct {
+	Conn     promptd.SlackConnection
+	Channels []slackapp.Channel
+	// Error says why the channels could not be listed (the ids can still be typed).
+	Error string
+}
+
+// maxChannelPages bounds the conversations.list pages the webhook form reads per connection.
+const maxChannelPages = 5
+
+// withSlack fills the webhook form's Slack choices: the project's connections and the
+// channels each can post to. Ticked channels the listing lacks move to SlackOther, so that
+// saving the form keeps them.
+func (s *server) withSlack(r *http.Request, f *webhookForm) {
+	sess := sessionFrom(r.Context())
+	conns, err := s.store.ListSlackConnections(r.Context(), sess.key.ProjectID)
+	if err != nil {
+		s.logger.Warn("dashboard: listing Slack connections", "err", err)
+		return
+	}
+	listed := map[string]bool{}
+	for _, c := range conns {
+		choice := slackChoice{Conn: c}
+		full, err := s.store.FindSlackConnection(r.Context(), sess.key.ProjectID, c.ID)
+		if err == nil {
+			cursor := ""
+			for range maxChannelPages {
+				var page []slackapp.Channel
+				if page, cursor, err = s.slack.Channels(r.Context(), full.Token, cursor, 200); err != nil {
+					break
+				}
+				choice.Channels = append(choice.Channels, page...)
+				if cursor == "" {
+					break
+				}
+			}
+		}
+		if err != nil {
+			choice.Error = "The channels could not be listed: " + promptd.ErrorMessage(err)
+		}
+		for _, ch := range choice.Channels {
+			listed[c.ID+":"+ch.ID] = true
+		}
+		f.SlackChoices = append(f.SlackChoices, choice)
+	}
+	var other []string
+	for _, v := range f.SlackChannels {
+		if conn, ch, _ := strings.Cut(v, ":"); conn == f.SlackConnection && !listed[v] {
+			other = append(other, ch)
+		}
+	}
+	if len(other) > 0 {
+		f.SlackOther = strings.Join(append(splitList(f.SlackOther), other...), ", ")
+	}
+}
+
+// slackChannelIDs are the channels the form picks for its connection: the ticked ones of
+// that connection and the others typed.
+func (f *webhookForm) slackChannelIDs() []string {
+	var out []string
+	for _, v := range f.SlackChannels {
+		if conn, ch, ok := strings.Cut(v, ":"); ok && conn == f.SlackConnection {
+			out = append(out, ch)
+		}
+	}
+	return append(out, splitList(f.SlackOther)...)
 }

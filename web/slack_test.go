@@ -149,3 +149,91 @@ func projectOf(t *testing.T, d *slackDashboard) string {
 	}
 	return ps[0].ID
 }
+
+// connect stores a connection to d's fake Slack, as Connect Slack does.
+func (d *slackDashboard) connect(t *testing.T) *promptd.SlackConnection {
+	t.Helper()
+	c, err := d.Store.CreateSlackConnection(t.Context(), projectOf(t, d), &promptd.SlackConnection{
+		TeamID: slackfake.TeamID, TeamName: slackfake.TeamName, BotUserID: slackfake.BotUserID, Token: slackfake.BotToken, ConnectedBy: "bootstrap",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSlackWebhookForm(t *testing.T) {
+	d := startSlackDashboard(t,
+		slackfake.Channel{ID: "C0PROMPTS", Name: "prompts"},
+		slackfake.Channel{ID: "C0RELEASES", Name: "releases"},
+		slackfake.Channel{ID: "G0SECRET", Name: "secret", IsPrivate: true, IsMember: true},
+	)
+	c := newClient(t, d.URL)
+	c.signIn(testKey)
+	_, _, page := c.do("GET", "/webhooks/new", nil, nil)
+	if !strings.Contains(page, `id="no-slack-connection"`) {
+		t.Fatalf("without a connection the form should say how to connect:\n%s", page)
+	}
+	conn := d.connect(t)
+	_, _, page = c.do("GET", "/webhooks/new?type=slack&connection="+conn.ID, nil, nil)
+	for _, want := range []string{`value="` + conn.ID + `" selected`, "#prompts", "#releases", "#secret", `value="` + conn.ID + `:C0RELEASES"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the form lacks %q:\n%s", want, page)
+		}
+	}
+	token := csrf(t, page)
+	form := url.Values{"csrf": {token}, "type": {"slack"}, "slackConnection": {conn.ID}, "enabled": {"on"},
+		"schedule": {"1s"}, "retryOn": {"default"}, "format": {"promptd"}, "singleSignatureSecret": {"newest"}, "signatureHeader": {"x-promptd-signature"}}
+	// No channel: the error is next to the channel ids.
+	status, _, body := c.do("POST", "/webhooks", form, nil)
+	if status != http.StatusBadRequest || !strings.Contains(body, `id="slackOtherChannels-error"`) {
+		t.Fatalf("no channel: %d\n%s", status, body)
+	}
+	form["slackChannels"] = []string{conn.ID + ":C0PROMPTS", conn.ID + ":C0RELEASES"}
+	status, loc, body := c.do("POST", "/webhooks", form, nil)
+	if status != http.StatusSeeOther {
+		t.Fatalf("create: %d\n%s", status, body)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(loc, "/webhooks/"), "?done=created")
+	w, err := d.Store.FindWebhook(t.Context(), projectOf(t, d), id)
+	if err != nil || w.Slack == nil || strings.Join(w.Slack.Channels, ",") != "C0PROMPTS,C0RELEASES" || w.URL != "" {
+		t.Fatalf("created: %+v, %v", w, err)
+	}
+	_, _, page = c.do("GET", "/webhooks/"+id, nil, nil)
+	if !strings.Contains(page, slackfake.TeamName) || !strings.Contains(page, "C0RELEASES") || !strings.Contains(page, `id="dry-run"`) {
+		t.Fatalf("the webhook page does not show the connection, channels and dry run:\n%s", page)
+	}
+
+	// A dry run of a prompt event posts the real message to the first channel and shows it.
+	if _, err := d.Store.CreateVersion(t.Context(), projectOf(t, d), promptd.Actor{Name: "ci-bot"}, promptd.CreateVersionInput{Name: "support/billing", Prompt: []byte(`"hi"`), Labels: []string{"production"}}); err != nil {
+		t.Fatal(err)
+	}
+	hx := http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {token}}
+	status, _, body = c.do("POST", "/webhooks/"+id+"/test", url.Values{"eventType": {"prompt-version.updated"}, "promptName": {"support/billing"}, "version": {"1"}}, hx)
+	if status != http.StatusOK || !strings.Contains(body, `id="test-request-body"`) || !strings.Contains(body, "C0PROMPTS") || !strings.Contains(body, "support/billing") {
+		t.Fatalf("dry run: %d\n%s", status, body)
+	}
+	dry := 0 // the version's creation also posted (the webhook takes every event)
+	for _, m := range d.Slack.MessagesTo("C0PROMPTS") {
+		if strings.Contains(m.Text, "Prompt version updated: support/billing v1") {
+			dry++
+		}
+	}
+	if dry != 1 {
+		t.Errorf("Slack got %d dry-run messages in C0PROMPTS, want 1", dry)
+	}
+	status, _, body = c.do("POST", "/webhooks/"+id+"/test", url.Values{"eventType": {"prompt-version.updated"}}, hx)
+	if status != http.StatusOK || !strings.Contains(body, "promptName") {
+		t.Errorf("a dry run without a prompt: %d\n%s", status, body)
+	}
+
+	// Editing keeps channels the listing lacks (typed ids).
+	w.Slack.Channels = []string{"C0PROMPTS", "C0UNLISTED"}
+	if _, err := d.Store.UpdateWebhook(t.Context(), projectOf(t, d), w); err != nil {
+		t.Fatal(err)
+	}
+	_, _, page = c.do("GET", "/webhooks/"+id+"/edit", nil, nil)
+	if !strings.Contains(page, `value="C0UNLISTED"`) || !strings.Contains(page, `value="`+conn.ID+`:C0PROMPTS" checked`) {
+		t.Errorf("the edit form loses a channel:\n%s", page)
+	}
+}

@@ -73,24 +73,31 @@ type webhookForm struct {
 	GitHubToken      string
 	GitHubEventType  string
 	HasGitHubToken   bool
-	Types            []string // the type picker
-	Enabled          bool
-	Events           []string
-	CustomEvents     string
-	PromptNames      string
-	Labels           string
-	Tags             string
-	Filter           string // CEL
-	Headers          string // one "Name: value" per line
-	SignatureHeader  string
-	Schedule         string
-	RetryOn          string
-	TimeoutSeconds   string
-	MaxInFlight      string
-	Secret           string
-	Errors           fieldErrors
-	EventTypes       []string // the checkboxes
-	AllowHTTP        bool
+	// SlackConnection is the connection a slack webhook posts through ("": an incoming
+	// webhook); SlackChannels the ticked channels as "connection:channel"; SlackOther more
+	// channel ids, comma-separated; SlackChoices the connections and their channels.
+	SlackConnection string
+	SlackChannels   []string
+	SlackOther      string
+	SlackChoices    []slackChoice
+	Types           []string // the type picker
+	Enabled         bool
+	Events          []string
+	CustomEvents    string
+	PromptNames     string
+	Labels          string
+	Tags            string
+	Filter          string // CEL
+	Headers         string // one "Name: value" per line
+	SignatureHeader string
+	Schedule        string
+	RetryOn         string
+	TimeoutSeconds  string
+	MaxInFlight     string
+	Secret          string
+	Errors          fieldErrors
+	EventTypes      []string // the checkboxes
+	AllowHTTP       bool
 	// Format is the payload format; StageLabels its promptreports option; SignWith which
 	// secret signs the single-signature headers during a rotation.
 	Format      string
@@ -100,7 +107,8 @@ type webhookForm struct {
 }
 
 // webhookFormFields are the form fields domain errors can name.
-var webhookFormFields = []string{"name", "type", "url", "github", "github.repository", "github.token", "github.eventType", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
+var webhookFormFields = []string{"name", "type", "url", "github", "github.repository", "github.token", "github.eventType",
+	"slack", "slack.connectionId", "slack.channels", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
 	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret",
 	"format", "formatOptions.stageLabels", "singleSignatureSecret"}
 
@@ -142,6 +150,12 @@ func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 	if g := w.GitHub; g != nil {
 		f.GitHubRepository, f.GitHubEventType, f.HasGitHubToken = g.Repository, g.EventType, g.Token != ""
 	}
+	if st := w.Slack; st != nil {
+		f.SlackConnection = st.ConnectionID
+		for _, ch := range st.Channels {
+			f.SlackChannels = append(f.SlackChannels, st.ConnectionID+":"+ch)
+		}
+	}
 	var hdrs []string
 	for name, value := range w.Headers {
 		hdrs = append(hdrs, name+": "+value)
@@ -182,6 +196,9 @@ func readWebhookForm(r *http.Request) webhookForm {
 		GitHubRepository: strings.TrimSpace(r.PostFormValue("githubRepository")),
 		GitHubToken:      strings.TrimSpace(r.PostFormValue("githubToken")),
 		GitHubEventType:  strings.TrimSpace(r.PostFormValue("githubEventType")),
+		SlackConnection:  strings.TrimSpace(r.PostFormValue("slackConnection")),
+		SlackChannels:    r.PostForm["slackChannels"],
+		SlackOther:       r.PostFormValue("slackOtherChannels"),
 		Types:            promptd.WebhookTypes,
 		URL:              strings.TrimSpace(r.PostFormValue("url")),
 		Enabled:          r.PostFormValue("enabled") == "on",
@@ -221,6 +238,10 @@ func (f *webhookForm) apply(w *promptd.Webhook) error {
 		w.GitHub = &promptd.GitHubTarget{Repository: f.GitHubRepository, Token: token, EventType: f.GitHubEventType}
 	} else {
 		w.GitHub = nil
+	}
+	w.Slack = nil
+	if w.Type == promptd.TypeSlack && f.SlackConnection != "" {
+		w.Slack = &promptd.SlackTarget{ConnectionID: f.SlackConnection, Channels: f.slackChannelIDs()}
 	}
 	w.Events = append(slices.Clone(f.Events), splitList(f.CustomEvents)...)
 	w.Filters = promptd.Filters{PromptNames: splitList(f.PromptNames), Labels: splitList(f.Labels), Tags: splitList(f.Tags)}
@@ -288,6 +309,10 @@ func (s *server) newWebhookPage(w http.ResponseWriter, r *http.Request) {
 		SignWith:        promptd.SignNewest,
 		Formats:         promptd.PayloadFormats,
 	}
+	if q := r.URL.Query(); q.Get("type") == promptd.TypeSlack {
+		f.Type, f.SlackConnection = promptd.TypeSlack, q.Get("connection")
+	}
+	s.withSlack(r, &f)
 	s.render(w, r, http.StatusOK, "webhook_form.html", "New webhook", "webhooks", f)
 }
 
@@ -320,6 +345,7 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.withSlack(r, &f)
 	s.render(w, r, http.StatusBadRequest, "webhook_form.html", "New webhook", "webhooks", f)
 }
 
@@ -331,7 +357,9 @@ func (s *server) editWebhookPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "webhook_form.html", "Edit "+wh.Name, "webhooks", s.formFromWebhook(wh))
+	f := s.formFromWebhook(wh)
+	s.withSlack(r, &f)
+	s.render(w, r, http.StatusOK, "webhook_form.html", "Edit "+wh.Name, "webhooks", f)
 }
 
 // updateWebhook saves the edit form.
@@ -373,6 +401,7 @@ func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.withSlack(r, &f)
 	s.render(w, r, http.StatusBadRequest, "webhook_form.html", "Edit "+wh.Name, "webhooks", f)
 }
 
@@ -393,6 +422,13 @@ type webhookData struct {
 	// RetryOn says in words which failures are retried.
 	RetryOn      string
 	RecoverSince string // the recover form's value, UTC ("2006-01-02 15:04")
+	// DryRunEvents are the event types the dry-run control offers; PromptNames the prompts
+	// it suggests.
+	DryRunEvents []string
+	PromptNames  []string
+	// SlackTeam names the workspace a slack webhook posts to through a connection; empty
+	// when the connection is gone.
+	SlackTeam string
 }
 
 // retryOnText says in words which failures a RetryOn value retries.
@@ -433,6 +469,10 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 	if h, ok := health[wh.ID]; ok {
 		d.Health = &h
 	}
+	if err := s.dryRunChoices(r, &d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	recent, err := s.store.ListDeliveries(ctx, sess.key.ProjectID, promptd.DeliveryFilter{WebhookID: wh.ID, PageRequest: promptd.PageRequest{Limit: 10}})
 	if err != nil {
 		s.fail(w, r, err)
@@ -459,6 +499,30 @@ func (s *server) webhookPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "webhook.html", wh.Name, "webhooks", d)
 }
 
+// dryRunChoices fills what the webhook page's dry-run control offers, and the workspace of
+// a slack webhook's connection.
+func (s *server) dryRunChoices(r *http.Request, d *webhookData) error {
+	sess := sessionFrom(r.Context())
+	d.DryRunEvents = slices.DeleteFunc(slices.Clone(promptd.BuiltinEventTypes), func(e string) bool { return e == promptd.EventWebhookTest })
+	prompts, err := s.store.ListPrompts(r.Context(), sess.key.ProjectID, promptd.PromptFilter{PageRequest: promptd.PageRequest{Limit: 100}})
+	if err != nil {
+		return err
+	}
+	for _, p := range prompts.Items {
+		d.PromptNames = append(d.PromptNames, p.Name)
+	}
+	if st := d.W.Slack; st != nil {
+		conns, err := s.store.ListSlackConnections(r.Context(), sess.key.ProjectID)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(conns, func(c promptd.SlackConnection) bool { return c.ID == st.ConnectionID }); i >= 0 {
+			d.SlackTeam = conns[i].TeamName
+		}
+	}
+	return nil
+}
+
 // Time fields are plain text in UTC, never <input type="datetime-local">, which browsers
 // show in the local 12- or 24-hour convention without saying the time zone. utcMinute is
 // what the dashboard writes; parseUTC also reads datetimeLocal and RFC 3339.
@@ -475,11 +539,18 @@ type testResult struct {
 	Attempt       promptd.Attempt
 }
 
-// testWebhook sends a webhook.test event now and shows the receiver's answer (an htmx
-// fragment).
+// testWebhook sends a webhook.test event now, or the dry run of the event the form picks
+// (eventType, promptName, version: see promptd.DryRun), and shows the request and the
+// destination's answer (an htmx fragment).
 func (s *server) testWebhook(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
-	d, err := s.store.CreateTestDelivery(r.Context(), sess.key.ProjectID, r.PathValue("id"))
+	run := promptd.DryRun{EventType: r.PostFormValue("eventType"), PromptName: r.PostFormValue("promptName")}
+	var err error
+	if run.Version, err = optionalInt("body.version", strings.TrimSpace(r.PostFormValue("version"))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := promptd.StartDryRun(r.Context(), s.store, sess.key.ProjectID, r.PathValue("id"), sess.key.Actor(), run, time.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return
