@@ -3,8 +3,11 @@
 //
 // A format makes two decisions. At fan-out, inside the publish transaction, Wants says
 // whether a webhook of the format gets a delivery of an event at all (PromptLayer, for one,
-// announces a new prompt with one event where promptd has two). At send time, Render turns
-// the event's stored promptd payload into the request body and the headers that sign it.
+// announces a new prompt with one event where promptd has two), and Targets how many: a
+// format may send one promptd event as several requests, one delivery each with its part as
+// the delivery's target (PromptLayer: one per label a change touched). At send time,
+// Render turns the event's stored promptd payload into the request body and the headers
+// that sign it.
 // The body depends only on that payload and the webhook's settings, so every retry sends
 // the same bytes; the signature headers depend on the time of the attempt.
 //
