@@ -9,10 +9,13 @@ GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -p
 test: vet chromium
 	$(GO) test -race -count=1 ./...
 
-## chromium: the browser the dashboard's browser tests drive (Debian's package; needs root)
+## chromium: the browser the dashboard's browser tests drive, and npm, which installs the
+## accessibility checker they run in it (Debian's packages; needs root)
 chromium:
 	@command -v chromium >/dev/null || (echo "installing chromium for the dashboard's browser tests…" && \
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v npm >/dev/null || (echo "installing npm for the dashboard's accessibility check…" && \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
 
 ## vet: gofmt must have nothing to say, go vet must be clean
 vet:
