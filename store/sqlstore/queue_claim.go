@@ -75,7 +75,8 @@ type candidate struct {
 // webhook share one *promptd.Webhook, which callers must not modify. Returns EINTERNAL when
 // no secret box is set. See promptd.Queue.
 //
-// A claim costs one index probe per webhook (deliveries_due_idx) however long the queue is.
+// A claim costs one index probe per webhook (deliveries_due_idx) however long the queue is;
+// on PostgreSQL (Dialect.ArrayParams) it selects and leases in one statement (leaseDue).
 func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.Job, error) {
 	if r.Limit <= 0 {
 		return nil, nil
@@ -96,13 +97,20 @@ func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.J
 		if err != nil {
 			return err
 		}
-		var cands []candidate
+		var (
+			cands []candidate
+			want  []hookWant
+		)
 		for _, h := range hooks {
 			n := h.maxInFlight
 			if free, ok := r.Free[h.id]; ok {
 				n = free
 			}
 			if n = min(n, r.Limit); n <= 0 {
+				continue
+			}
+			if tx.arrays {
+				want = append(want, hookWant{h.id, n, !h.enabled})
 				continue
 			}
 			q := dueOf
@@ -113,18 +121,27 @@ func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.J
 				return err
 			}
 		}
-		if len(cands) == 0 {
+		var claimed []claimedRow
+		if tx.arrays {
+			if claimed, err = leaseDue(ctx, tx, want, now, r.Lease, r.Limit); err != nil {
+				return err
+			}
+		} else {
+			if len(cands) == 0 {
+				return nil
+			}
+			if len(hooks) > 1 {
+				slices.SortFunc(cands, func(a, b candidate) int {
+					return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
+				})
+			}
+			cands = cands[:min(len(cands), r.Limit)]
+			if claimed, err = lease(ctx, tx, cands, now, r.Lease); err != nil {
+				return err
+			}
+		}
+		if len(claimed) == 0 {
 			return nil
-		}
-		if len(hooks) > 1 {
-			slices.SortFunc(cands, func(a, b candidate) int {
-				return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
-			})
-		}
-		cands = cands[:min(len(cands), r.Limit)]
-		claimed, err := lease(ctx, tx, cands, now, r.Lease)
-		if err != nil {
-			return err
 		}
 		revisions := make(map[string]int64, len(hooks))
 		for _, h := range hooks {
@@ -207,6 +224,65 @@ func lease(ctx context.Context, tx *writeTx, cands []candidate, now time.Time, l
 	}
 	slices.SortFunc(claimed, func(a, b claimedRow) int { return cmp.Compare(order[a.id], order[b.id]) })
 	return claimed, nil
+}
+
+// hookWant is how many due deliveries a claim takes at most from one webhook, and whether
+// only its test deliveries (it is disabled).
+type hookWant struct {
+	id        string
+	n         int
+	testsOnly bool
+}
+
+// leaseDue is the claim in one statement, for dialects that take arrays (PostgreSQL): for
+// each webhook its n oldest due deliveries, locked and skipping those other claims hold,
+// the oldest limit of them over all webhooks leased (delivering until now+lease, attempt
+// counted). It returns them oldest due first.
+func leaseDue(ctx context.Context, tx *writeTx, want []hookWant, now time.Time, lease time.Duration, limit int) ([]claimedRow, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	ids, ns, testsOnly := make([]string, len(want)), make([]int32, len(want)), make([]bool, len(want))
+	for i, w := range want {
+		ids[i], ns[i], testsOnly[i] = w.id, int32(w.n), w.testsOnly
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'delivering', next_attempt_at = $1,
+			attempt_count = deliveries.attempt_count + 1, updated_at = $2
+		FROM (SELECT c.id, c.due FROM unnest($3::text[], $4::integer[], $5::boolean[]) AS h(id, n, tests_only),
+			LATERAL (SELECT d.id, d.next_attempt_at AS due FROM deliveries d
+				WHERE d.webhook_id = h.id AND d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $2
+				AND (NOT h.tests_only OR d.event_type = '`+promptd.EventWebhookTest+`')
+				ORDER BY d.next_attempt_at LIMIT h.n FOR UPDATE OF d SKIP LOCKED) AS c
+			ORDER BY c.due, c.id LIMIT $6) AS c
+		WHERE deliveries.id = c.id
+		RETURNING deliveries.id, deliveries.project_id, deliveries.webhook_id, deliveries.event_id, deliveries.event_type,
+			deliveries.attempt_count, deliveries.target, c.due`,
+		millis(now.Add(lease)), millis(now), ids, ns, testsOnly, limit)
+	if err != nil {
+		return nil, fmt.Errorf("leasing: %w", err)
+	}
+	defer rows.Close()
+	type leased struct {
+		claimedRow
+		due int64
+	}
+	var got []leased
+	for rows.Next() {
+		var l leased
+		if err := rows.Scan(&l.id, &l.projectID, &l.webhookID, &l.eventID, &l.eventType, &l.attempt, &l.target, &l.due); err != nil {
+			return nil, fmt.Errorf("leasing: %w", err)
+		}
+		got = append(got, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("leasing: %w", err)
+	}
+	slices.SortFunc(got, func(a, b leased) int { return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id)) })
+	out := make([]claimedRow, len(got))
+	for i, l := range got {
+		out[i] = l.claimedRow
+	}
+	return out, nil
 }
 
 // ClaimDelivery leases one pending delivery by id, whatever its due time and its webhook's
