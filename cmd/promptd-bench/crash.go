@@ -128,22 +128,12 @@ func (b *bench) runCrash(ctx context.Context, dbURL string) (*Result, error) {
 // promptd reports an empty queue (promptd_queue_pending and promptd_queue_delivering 0), or
 // -drain-timeout passes.
 func (b *bench) awaitRecovery(ctx context.Context, rc *receiver, c *apiClient, hooks []int, want int64) bool {
-	deadline := time.Now().Add(b.opts.drainTimeout)
-	for {
-		if rc.distinct(hooks) >= want {
-			pending, ok1 := c.metric(ctx, "promptd_queue_pending")
-			leased, ok2 := c.metric(ctx, "promptd_queue_delivering")
-			if ok1 && ok2 && pending == 0 && leased == 0 {
-				return true
-			}
-		}
-		if time.Now().After(deadline) {
+	return waitUntil(ctx, b.opts.drainTimeout, func() bool {
+		if rc.distinct(hooks) < want {
 			return false
 		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		pending, ok1 := c.metric(ctx, "promptd_queue_pending")
+		leased, ok2 := c.metric(ctx, "promptd_queue_delivering")
+		return ok1 && ok2 && pending == 0 && leased == 0
+	})
 }

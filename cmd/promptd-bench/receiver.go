@@ -230,11 +230,17 @@ func (r *receiver) count(hooks []int, acks []ack) tally {
 // waitFor waits until the endpoints in hooks have received want distinct events, ctx ends
 // or timeout passes, and reports whether they did.
 func (r *receiver) waitFor(ctx context.Context, hooks []int, want int64, timeout time.Duration) bool {
+	return waitUntil(ctx, timeout, func() bool { return r.distinct(hooks) >= want })
+}
+
+// waitUntil polls done every 50 ms until it returns true, ctx ends or timeout passes, and
+// reports whether done did.
+func waitUntil(ctx context.Context, timeout time.Duration, done func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if r.distinct(hooks) >= want {
+		if done() {
 			return true
 		}
 		if time.Now().After(deadline) {
