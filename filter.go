@@ -30,6 +30,14 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 	)
 })
 
+// filterCompileMu serializes compiling on the shared environment: cel-go v0.33's checker
+// fills the environment's identifier catalog lazily (under a sync.Once, when it reports an
+// undeclared reference) while another check clones the same declarations for a
+// comprehension scope without that Once, a data race. Compiling happens when a webhook is
+// saved or its filter first cached, so one at a time costs nothing that matters; evaluating
+// compiled programs stays concurrent.
+var filterCompileMu sync.Mutex
+
 // Filter is a compiled CEL payload filter. Match is safe for concurrent use.
 type Filter struct {
 	prg cel.Program
@@ -46,6 +54,8 @@ func CompileFilter(field, src string) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the CEL environment: %w", err)
 	}
+	filterCompileMu.Lock()
+	defer filterCompileMu.Unlock()
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
 		msgs := make([]string, 0, len(iss.Errors()))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,4 +157,33 @@ func TestMatcherFilter(t *testing.T) {
 			t.Errorf("Match(%s) = %v, want %v", tt.ev.Payload, got, tt.want)
 		}
 	}
+}
+
+// TestCompileFilterConcurrently compiles, at once, expressions that make the CEL checker
+// report an undeclared reference and expressions with comprehensions: on a shared
+// environment these raced inside cel-go (caught with -race, which make test uses; the race
+// is on a lazily filled field, so only the process's first undeclared reference can show it,
+// and a run without the fix failed one time in eight here).
+func TestCompileFilterConcurrently(t *testing.T) {
+	t.Parallel()
+	srcs := []string{
+		`nope == 1`,
+		`[1,2,3].all(a, [1,2,3].all(b, a+b > 0))`,
+		`undeclared.field > 2`,
+		expensiveFilter,
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		src := srcs[i%len(srcs)]
+		wg.Go(func() {
+			<-start
+			_, err := promptd.CompileFilter("filter", src)
+			if bad := strings.Contains(src, "nope") || strings.Contains(src, "undeclared"); bad != (err != nil) {
+				t.Errorf("CompileFilter(%q) error = %v", src, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
 }
