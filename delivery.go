@@ -59,8 +59,9 @@ type Attempt struct {
 	// RequestHeaders are the headers sent; signature and custom header values are masked.
 	RequestHeaders map[string]string `json:"requestHeaders"`
 	// RequestBody is the body sent when it is not the event's payload as stored (every
-	// payload format but promptd's renders its own); empty when it is the payload.
-	RequestBody     string            `json:"requestBody,omitempty" doc:"The body sent, when the webhook's payload format is not promptd; absent when it was the event's payload"`
+	// payload format but promptd's renders its own; slack, discord, teams and github
+	// webhooks send a message or dispatch of their own); empty when it is the payload.
+	RequestBody     string            `json:"requestBody,omitempty" doc:"The body sent, when it was not the event's payload: a payload format's rendering, or the message (slack, discord, teams) or dispatch (github) a destination builds; absent when it was the event's payload"`
 	StatusCode      int               `json:"statusCode,omitempty"`
 	ResponseHeaders map[string]string `json:"responseHeaders,omitempty"`
 	// ResponseBody is the start of the response body (at most MaxStoredResponseBytes).

@@ -71,6 +71,7 @@ type SlackApp struct {
 
 	mu       sync.Mutex
 	channels map[string]*rate.Limiter // by connection and channel
+	now      func() time.Time         // when forgetIdle looks (time.Now; tests move it)
 }
 
 // NewSlackApp returns a SlackApp posting to apiURL.
@@ -81,7 +82,7 @@ func NewSlackApp(apiURL, publicURL string) *SlackApp {
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
-	return &SlackApp{APIURL: apiURL, PublicURL: publicURL, channels: map[string]*rate.Limiter{}}
+	return &SlackApp{APIURL: apiURL, PublicURL: publicURL, channels: map[string]*rate.Limiter{}, now: time.Now}
 }
 
 // PacedError is an attempt that was not made because its target's rate limit would have
@@ -109,6 +110,9 @@ func (d *SlackApp) Pace(ctx context.Context, job *promptd.Job) error {
 	d.mu.Lock()
 	lim := d.channels[key]
 	if lim == nil {
+		if len(d.channels) >= maxPacedChannels {
+			d.forgetIdle()
+		}
 		lim = rate.NewLimiter(rate.Every(slackPerChannel), 1)
 		d.channels[key] = lim
 	}
@@ -130,6 +134,21 @@ func (d *SlackApp) Pace(ctx context.Context, job *promptd.Job) error {
 	case <-ctx.Done():
 		res.Cancel()
 		return fmt.Errorf("waiting for the channel's turn: %w", ctx.Err())
+	}
+}
+
+// maxPacedChannels bounds the channels whose pace SlackApp remembers before it forgets the
+// idle ones.
+const maxPacedChannels = 4096
+
+// forgetIdle drops the limiters of channels that could post right now: remembering them
+// changes nothing. Callers hold d.mu.
+func (d *SlackApp) forgetIdle() {
+	now := d.now()
+	for key, lim := range d.channels {
+		if lim.TokensAt(now) >= 1 {
+			delete(d.channels, key)
+		}
 	}
 }
 
