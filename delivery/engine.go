@@ -27,6 +27,11 @@ type Config struct {
 	Concurrency int
 	// BatchSize bounds one claim (default 256).
 	BatchSize int
+	// RecordCalls bounds the Record calls that store results at once (default 4): a second
+	// starts beside a slow one once a result has waited 5 ms for it. 1 stores results one
+	// batch at a time, which suits a store with a single writer (SQLite), where concurrent
+	// calls only queue behind each other in smaller batches.
+	RecordCalls int
 	// Lease is how long a claim holds before the delivery is due again: after a crash,
 	// claimed deliveries are sent again once it runs out (default 40 s; it must exceed the
 	// longest request timeout, 30 s).
@@ -65,6 +70,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 256
+	}
+	if c.RecordCalls <= 0 {
+		c.RecordCalls = defaultRecordCalls
 	}
 	if c.Lease <= 0 {
 		c.Lease = 40 * time.Second
@@ -179,7 +187,7 @@ func New(cfg Config) (*Engine, error) {
 		hooks: map[string]*hookState{},
 		freed: make(chan struct{}, 1),
 	}
-	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics)
+	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics, cfg.RecordCalls)
 	return e, nil
 }
 

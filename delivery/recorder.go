@@ -16,21 +16,22 @@ import (
 // result waiting (up to recordBatch): as long as Record calls are quick, one at a time, so
 // that a busy engine stores hundreds of results per transaction. When a result has waited
 // recordLinger behind a Record call still under way, another call starts beside it (up to
-// recordWorkers at once) with everything waiting: a result no longer waits behind a backlog
+// Config.RecordCalls at once, default defaultRecordCalls) with everything waiting: a result no longer waits behind a backlog
 // of full batches (which kept results up to 1.5 s from their commit on PostgreSQL under
 // load), it waits at most about recordLinger plus its own Record call. The waiting results
 // are bounded by recordQueue: beyond it senders wait (back pressure), their slots held.
 //
 // Concurrent Record calls are safe: each result is in one batch only, and the store locks
-// what batches share (webhooks, ordering lines) in a fixed order. On SQLite the store's
-// committer folds concurrent calls into one transaction; on PostgreSQL they run side by
-// side on their own connections.
+// what batches share (webhooks, ordering lines) in a fixed order. On PostgreSQL they run
+// side by side on their own connections. SQLite has one writer: concurrent calls would only
+// queue behind each other, in smaller batches, so serve runs one at a time there
+// (Config.RecordCalls).
 
 const (
 	// recordBatch bounds how many results one Record call stores.
 	recordBatch = 512
-	// recordWorkers is how many Record calls may run at once.
-	recordWorkers = 4
+	// defaultRecordCalls is how many Record calls may run at once by default.
+	defaultRecordCalls = 4
 	// recordLinger is how long a result may wait behind a Record call under way before
 	// another call starts for it.
 	recordLinger = 5 * time.Millisecond
@@ -50,11 +51,12 @@ type recorder struct {
 	q       promptd.Queue
 	log     *slog.Logger
 	metrics *Metrics
+	calls   int // Record calls at once, at most
 	ch      chan pendingResult
 }
 
-func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics) *recorder {
-	return &recorder{q: q, log: log, metrics: m, ch: make(chan pendingResult)}
+func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics, calls int) *recorder {
+	return &recorder{q: q, log: log, metrics: m, calls: max(1, calls), ch: make(chan pendingResult)}
 }
 
 // add queues a result; it blocks while the recorder is behind (back pressure on senders).
@@ -64,18 +66,18 @@ func (r *recorder) add(res *promptd.JobResult) { r.ch <- pendingResult{res: res,
 func (r *recorder) close() { close(r.ch) }
 
 // run stores results until close: it starts a Record call for the waiting results when none
-// is under way, or when the oldest has waited recordLinger and fewer than recordWorkers are.
+// is under way, or when the oldest has waited recordLinger and fewer than r.calls are.
 func (r *recorder) run() {
 	var (
 		waiting []pendingResult
 		running int
 		closed  bool
-		done    = make(chan struct{}, recordWorkers)
+		done    = make(chan struct{}, r.calls)
 		linger  = time.NewTimer(time.Hour)
 	)
 	linger.Stop()
 	for !closed || len(waiting) > 0 || running > 0 {
-		if len(waiting) > 0 && (running == 0 || running < recordWorkers && time.Since(waiting[0].at) >= recordLinger) {
+		if len(waiting) > 0 && (running == 0 || running < r.calls && time.Since(waiting[0].at) >= recordLinger) {
 			n := min(len(waiting), recordBatch)
 			batch := make([]pendingResult, n)
 			copy(batch, waiting)
@@ -94,7 +96,7 @@ func (r *recorder) run() {
 			in = nil
 		}
 		var lingered <-chan time.Time
-		if len(waiting) > 0 && running < recordWorkers {
+		if len(waiting) > 0 && running < r.calls {
 			linger.Reset(max(0, recordLinger-time.Since(waiting[0].at)))
 			lingered = linger.C
 		}

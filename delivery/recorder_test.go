@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func result(id string) *promptd.JobResult {
 // the sum of the Record calls queued before it.
 func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 
@@ -85,11 +86,54 @@ func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 	}
 }
 
+// With one Record call at a time, results handed over during a call wait for it and then go
+// together in the next.
+func TestRecorderOneCallAtATime(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1)
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	r.add(result("slow"))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		q.mu.Lock()
+		calls := q.calls
+		q.mu.Unlock()
+		if calls == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first result was never recorded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.add(result("next-1"))
+	r.add(result("next-2"))
+	time.Sleep(50 * time.Millisecond) // well past recordLinger: a second call would have started
+	q.mu.Lock()
+	calls := q.calls
+	q.mu.Unlock()
+	if calls != 1 || len(q.recorded) != 0 {
+		t.Fatalf("%d Record calls and %d results stored while the first call was under way, want 1 and 0", calls, len(q.recorded))
+	}
+	close(q.unblock)
+	r.close()
+	<-done
+	var got []string
+	for len(q.recorded) > 0 {
+		got = append(got, <-q.recorded)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !slices.Equal(got, []string{"slow", "next-1", "next-2"}) || q.calls != 2 {
+		t.Fatalf("stored %v in %d calls, want slow, then next-1 and next-2 together", got, q.calls)
+	}
+}
+
 // close stores every result handed over before it, then run returns.
 func TestRecorderFlushesOnClose(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 2*recordQueue)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	const n = recordQueue + 10

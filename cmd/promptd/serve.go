@@ -139,6 +139,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		Logger:          logger,
 		UserAgent:       "promptd/" + promptdVersion(),
 		Concurrency:     c.Concurrency,
+		RecordCalls:     recordCalls(c.storeFlags),
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
 		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
@@ -242,6 +243,16 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("serving: %w", err)
 	}
 	return nil
+}
+
+// recordCalls is how many Record calls the engine may run at once on the store the flags
+// name: one on SQLite, whose single writer would only queue them; the engine's default on
+// PostgreSQL, where they run side by side.
+func recordCalls(f storeFlags) int {
+	if f.DatabaseURL == "" {
+		return 1
+	}
+	return 0
 }
 
 // openStore opens the store the flags name, without migrating it, and describes it.
