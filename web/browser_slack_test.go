@@ -131,3 +131,41 @@ func TestSlackInBrowser(t *testing.T) {
 	)
 	b.wantText("tr.slack-connection", "Prompt releases")
 }
+
+// TestSlackAccessibility runs axe-core (see TestAccessibility) over the Slack pages: the
+// Slack section with a connection, the webhook form with its channel picker, a slack
+// webhook's page with the dry-run control, and the callback's error page.
+func TestSlackAccessibility(t *testing.T) {
+	axe := axeSource(t)
+	d := startSlackDashboard(t,
+		slackfake.Channel{ID: "C0PROMPTS", Name: "prompts"},
+		slackfake.Channel{ID: "G0LEADS", Name: "prompt-leads", IsPrivate: true, IsMember: true},
+	)
+	conn := d.connect(t)
+	w := &promptd.Webhook{Name: "Prompt releases", Type: promptd.TypeSlack, Enabled: true,
+		Slack: &promptd.SlackTarget{ConnectionID: conn.ID, Channels: []string{"C0PROMPTS"}}}
+	if err := w.Normalize(promptd.URLPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Store.CreateWebhook(t.Context(), projectOf(t, d), w, promptd.NewWebhookSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct{ path, waitFor string }{
+		{"/integrations/slack", "tr.slack-connection"},
+		{"/webhooks/new?type=slack&connection=" + conn.ID, "#slackConnection"},
+		{"/webhooks/" + w.ID, "#dry-run"},
+		{"/webhooks/" + w.ID + "/edit", "#slackConnection"},
+		{"/integrations/slack/callback?state=forged", "#slack-error"},
+	}
+	for _, viewport := range []string{"desktop", "390 px phone"} {
+		b := signedInBrowser(t, &d.dashboard)
+		if viewport != "desktop" {
+			b.run("a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		}
+		for _, p := range pages {
+			b.run("open "+p.path+" ("+viewport+")", chromedp.Navigate(b.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.waitFor)))
+			b.checkAccessibility(axe, p.path+" ("+viewport+")")
+		}
+	}
+}
