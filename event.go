@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/glob"
 	"github.com/google/uuid"
 
 	"github.com/promptd/promptd/webhook"
@@ -105,8 +106,22 @@ type Subject struct {
 	PromptName string
 	// OldName is the name before a rename; empty for every other event.
 	OldName string
-	Labels  []string
-	Tags    []string
+	// FormerNames are the names the prompt had before earlier renames, set on deletions
+	// only (prompt-version.deleted, prompt.deleted): a deletion ends the prompt under every
+	// name it went by, so the webhooks that watched it under an old name hear of it.
+	FormerNames []string
+	Labels      []string
+	Tags        []string
+}
+
+// MaxFormerNames bounds how many former names a prompt keeps for its deletions (the most
+// recent ones).
+const MaxFormerNames = 100
+
+// nameMatches reports whether g matches a name the subject's prompt goes by for its event:
+// its name, the name before a rename, and on a deletion its former names.
+func (s *Subject) nameMatches(g *glob.Pattern) bool {
+	return g.Match(s.PromptName) || s.OldName != "" && g.Match(s.OldName) || slices.ContainsFunc(s.FormerNames, g.Match)
 }
 
 // NewEventID returns a new UUIDv7 event id.

@@ -84,6 +84,18 @@ func (w *Webhook) normalizeFilter() error {
 	return err
 }
 
+// FilterError is a CEL filter evaluation that failed at fan-out: the event did not match
+// the webhook. First is true for the first failure of the webhook's revision seen by this
+// process, so that a handler can log once per revision and count every one.
+type FilterError struct {
+	WebhookID string
+	Revision  int64
+	EventID   string
+	EventType string
+	Err       error
+	First     bool
+}
+
 // ErrFilterCost is returned by Filter.Eval for an evaluation stopped by FilterCostLimit.
 var ErrFilterCost = errors.New("the filter exceeded its cost limit")
 

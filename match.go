@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gobwas/glob"
 )
@@ -49,6 +50,7 @@ type Matcher struct {
 	tags     []string
 	filters  bool
 	filter   *Filter // the CEL filter; nil for none
+	warned   atomic.Bool
 }
 
 // NewMatcher compiles w's event list and filters. w must have been normalized.
@@ -88,19 +90,33 @@ func NewMatcher(w *Webhook) (*Matcher, error) {
 // Prompt filters apply to every event with a subject: promptd's prompt events and custom
 // events whose data carries a prompt reference. An event passes a filter when its prompt
 // passed it before or after the change: a renamed prompt is matched by its old and its new
-// name, a version by the labels it has and those it lost, a prompt by the tags it has and
-// those it lost. An event without a subject passes only a webhook without prompt filters.
+// name, a deletion also by the prompt's former names, a version by the labels it has and
+// those it lost, a prompt by the tags it has and those it lost. An event without a subject
+// passes only a webhook without prompt filters. A CEL filter whose evaluation fails does not
+// match; Decide returns the error.
 func (m *Matcher) Match(ev *Event) bool {
-	if ev.Type == EventWebhookTest {
-		return false
+	ok, _ := m.Decide(ev)
+	return ok
+}
+
+// Decide is Match, also returning the error of the CEL filter's evaluation when it failed
+// (a field the event lacks, a value of the wrong type, the cost limit); the event then does
+// not match.
+func (m *Matcher) Decide(ev *Event) (bool, error) {
+	if ev.Type == EventWebhookTest || !m.matchType(ev.Type) || m.filters && !m.matchPrompt(ev.Subject) {
+		return false, nil
 	}
-	if !m.matchType(ev.Type) {
-		return false
+	if m.filter == nil {
+		return true, nil
 	}
-	if m.filters && !m.matchPrompt(ev.Subject) {
-		return false
-	}
-	return m.filter == nil || m.filter.Match(ev)
+	return m.filter.Eval(ev)
+}
+
+// FirstFilterError reports true on its first call on m and false on every later one, so that
+// the fan-out, which keeps one Matcher per webhook revision, logs a webhook's filter errors
+// once per revision.
+func (m *Matcher) FirstFilterError() bool {
+	return m.warned.CompareAndSwap(false, true)
 }
 
 // matchPrompt reports whether an event with subject s passes the prompt filters.
@@ -108,9 +124,7 @@ func (m *Matcher) matchPrompt(s *Subject) bool {
 	if s == nil {
 		return false
 	}
-	if len(m.names) > 0 && !slices.ContainsFunc(m.names, func(g *glob.Pattern) bool {
-		return g.Match(s.PromptName) || s.OldName != "" && g.Match(s.OldName)
-	}) {
+	if len(m.names) > 0 && !slices.ContainsFunc(m.names, s.nameMatches) {
 		return false
 	}
 	if len(m.labels) > 0 && !slices.ContainsFunc(m.labels, func(l string) bool { return slices.Contains(s.Labels, l) }) {

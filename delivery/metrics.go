@@ -22,6 +22,7 @@ type Metrics struct {
 	recordLag  prometheus.Histogram
 	inFlightG  prometheus.Gauge
 	waitingG   prometheus.Gauge
+	filterErrs prometheus.Counter
 }
 
 // NewMetrics registers the engine's metrics, and a collector that reads queue depth and
@@ -54,6 +55,10 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Name: "promptd_delivery_claimed_waiting",
 			Help: "Deliveries this instance claimed ahead of its webhooks' free slots and has not started yet.",
 		}),
+		filterErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "promptd_filter_errors_total",
+			Help: "Evaluations of webhooks' CEL filters that failed at fan-out in this instance (a field the event lacks, a wrong type, the cost limit); the event did not match the webhook.",
+		}),
 	}
 	// Every label value starts at 0, so that rate() and increase() see the first one.
 	for _, class := range eventClasses() {
@@ -62,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 	for _, outcome := range []string{"succeeded", "retry", "failed"} {
 		m.deliveries.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.recordLag, m.inFlightG, m.waitingG, &queueCollector{q: q}} {
+	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.recordLag, m.inFlightG, m.waitingG, m.filterErrs, &queueCollector{q: q}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -95,6 +100,14 @@ func eventClass(eventType string) string {
 func (m *Metrics) EventPublished(eventType string) {
 	if m != nil {
 		m.events.WithLabelValues(eventClass(eventType)).Inc()
+	}
+}
+
+// FilterFailed counts one failed evaluation of a webhook's CEL filter; call it from the
+// store's filter error handler (SetFilterErrorHandler).
+func (m *Metrics) FilterFailed() {
+	if m != nil {
+		m.filterErrs.Inc()
 	}
 }
 

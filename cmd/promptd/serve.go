@@ -133,6 +133,13 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	st.SetEventCounter(metrics.EventPublished)
+	st.SetFilterErrorHandler(func(fe promptd.FilterError) {
+		metrics.FilterFailed()
+		if fe.First {
+			logger.Warn("a webhook's CEL filter failed on an event, so the webhook does not receive it (logged once per webhook revision; promptd_filter_errors_total counts every failure)",
+				"webhook", fe.WebhookID, "revision", fe.Revision, "event", fe.EventID, "eventType", fe.EventType, "error", fe.Err)
+		}
+	})
 	engine, err := delivery.New(delivery.Config{
 		Queue:           st,
 		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow, Proxy: proxy}),

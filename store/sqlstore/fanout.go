@@ -14,12 +14,15 @@ import (
 // hookMatch is a webhook as the fan-out sees it: its id, state, ordering, compiled matcher,
 // and payload format with its options.
 type hookMatch struct {
-	id      string
-	enabled bool
-	ordered bool // per-prompt ordering
-	m       *promptd.Matcher
-	format  string
-	options promptd.FormatOptions
+	id       string
+	revision int64
+	enabled  bool
+	ordered  bool // per-prompt ordering
+	m        *promptd.Matcher
+	format   string
+	options  promptd.FormatOptions
+	// optionsJSON is options as stored (the webhook's format_options).
+	optionsJSON string
 	// targets are the deliveries' targets for each event (deliveryTargets): [""] but for
 	// a slack webhook posting through a connection, one per channel.
 	targets []string
@@ -54,11 +57,16 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 		var out []newDelivery
 		for _, ev := range byProject[projectID] {
 			for _, h := range hooks {
-				if !h.m.Match(ev) {
+				ok, err := h.m.Decide(ev)
+				if err != nil {
+					s.filterFailed(h, ev, err)
+				}
+				if !ok {
 					continue
 				}
 				for _, target := range deliveryTargetsOf(&h, ev) {
-					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != "", target: target})
+					out = append(out, newDelivery{webhookID: h.id, event: ev, pending: h.enabled, ordered: h.ordered && ev.OrderingKey != "", target: target,
+						format: h.format, formatOptions: h.optionsJSON})
 				}
 			}
 		}
@@ -94,6 +102,7 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 		if h.targets, err = deliveryTargets(typ, dest); err != nil {
 			return nil, fmt.Errorf("webhook %s: %w", h.id, err)
 		}
+		h.optionsJSON = formatOptions
 		if formatOptions != "{}" {
 			if err := json.Unmarshal([]byte(formatOptions), &h.options); err != nil {
 				return nil, fmt.Errorf("webhook %s: decoding format options: %w", h.id, err)
@@ -110,6 +119,7 @@ func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string)
 			s.hooks.putMatcher(h.id, revision, h.m)
 		}
 		h.ordered = ordering == promptd.OrderingPerPrompt
+		h.revision = revision
 		hooks = append(hooks, h)
 	}
 	if err := rows.Err(); err != nil {
@@ -161,6 +171,9 @@ type newDelivery struct {
 	ordered   bool
 	target    string
 	sequence  int64 // set by insertDeliveries
+	// format and formatOptions are the webhook's payload format and its options (as stored)
+	// now: the delivery is rendered in them on every attempt (see queuedFormat).
+	format, formatOptions string
 }
 
 // insertDeliveries inserts the deliveries of one project, created now: with multi-row
@@ -214,11 +227,11 @@ func insertDeliveryRows(ctx context.Context, tx *writeTx, projectID string, ds [
 			}
 			values[i] = "(" + a.add(newID()) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
 				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now +
-				", " + a.add(key) + ", " + a.add(seq) + ", " + a.add(d.target) + ")"
+				", " + a.add(key) + ", " + a.add(seq) + ", " + a.add(d.target) + ", " + a.add(d.format) + ", " + a.add(d.formatOptions) + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
-				ordering_key, sequence, target)
+				ordering_key, sequence, target, format, format_options)
 			 VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return false, fmt.Errorf("inserting deliveries: %w", err)
 		}
@@ -306,4 +319,25 @@ func (s *Store) sequenceDeliveries(ctx context.Context, tx *writeTx, ds []newDel
 		}
 	}
 	return lines, nil
+}
+
+// filterFailed passes a failed CEL filter evaluation to the filter error handler, if any
+// (see SetFilterErrorHandler).
+func (s *Store) filterFailed(h hookMatch, ev *promptd.Event, err error) {
+	if f := s.filterErrors.Load(); f != nil {
+		(*f)(promptd.FilterError{WebhookID: h.id, Revision: h.revision, EventID: ev.ID, EventType: ev.Type, Err: err,
+			First: h.m.FirstFilterError()})
+	}
+}
+
+// SetFilterErrorHandler sets a function called, during the fan-out, for every evaluation of
+// a webhook's CEL filter that failed (the event then does not match the webhook), e.g. to
+// count them in a metric and log the first of each webhook revision; nil removes it. It
+// may be called again for the same event when its transaction is retried.
+func (s *Store) SetFilterErrorHandler(f func(promptd.FilterError)) {
+	if f == nil {
+		s.filterErrors.Store(nil)
+		return
+	}
+	s.filterErrors.Store(&f)
 }

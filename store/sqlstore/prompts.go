@@ -23,6 +23,9 @@ type change struct {
 	actor  promptd.Actor
 	now    time.Time
 	events []*promptd.Event
+	// formerNames are the prompt's former names, loaded by the changes that delete: their
+	// deletion events carry them (promptd.Subject.FormerNames).
+	formerNames []string
 }
 
 // emit makes an event about version v and queues it for insertion when the change ends.
@@ -31,7 +34,44 @@ func (c *change) emit(typ string, v *promptd.Version, changes *promptd.Changes) 
 	if err != nil {
 		return err
 	}
+	if typ == promptd.EventVersionDeleted || typ == promptd.EventPromptDeleted {
+		ev.Subject.FormerNames = c.formerNames
+	}
 	c.events = append(c.events, ev)
+	return nil
+}
+
+// loadFormerNames loads the prompt's former names into c, for the deletion events to come.
+func (c *change) loadFormerNames() error {
+	var raw string
+	if err := c.tx.QueryRowContext(c.ctx, `SELECT former_names FROM prompts WHERE id = $1`, c.p.ID).Scan(&raw); err != nil {
+		return fmt.Errorf("loading the prompt's former names: %w", err)
+	}
+	if err := json.Unmarshal([]byte(raw), &c.formerNames); err != nil {
+		return fmt.Errorf("prompt %s: decoding former names: %w", c.p.ID, err)
+	}
+	return nil
+}
+
+// recordFormerName adds old, the name the prompt was just renamed from, to its former names:
+// once, without its new name, keeping the most recent promptd.MaxFormerNames.
+func (c *change) recordFormerName(old string) error {
+	if err := c.loadFormerNames(); err != nil {
+		return err
+	}
+	names := slices.DeleteFunc(c.formerNames, func(n string) bool { return n == old || n == c.p.Name })
+	names = append(names, old)
+	if len(names) > promptd.MaxFormerNames {
+		names = names[len(names)-promptd.MaxFormerNames:]
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
+	if _, err := c.tx.ExecContext(c.ctx, `UPDATE prompts SET former_names = $1 WHERE id = $2`, string(b), c.p.ID); err != nil {
+		return fmt.Errorf("recording the former name: %w", err)
+	}
+	c.formerNames = names
 	return nil
 }
 
@@ -377,6 +417,11 @@ func (s *Store) UpdatePrompt(ctx context.Context, projectID string, actor prompt
 		if err := c.savePrompt(); err != nil { // a rename racing with a create fails here
 			return err
 		}
+		if renamed {
+			if err := c.recordFormerName(oldName); err != nil {
+				return err
+			}
+		}
 
 		if renamed {
 			if latest := labels[promptd.LatestLabel]; latest > 0 {
@@ -420,6 +465,9 @@ func (s *Store) DeleteVersion(ctx context.Context, projectID string, actor promp
 			return err
 		}
 		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		if err := c.loadFormerNames(); err != nil {
+			return err
+		}
 		var highest sql.NullInt64
 		if err := tx.QueryRowContext(ctx,
 			`SELECT MAX(number) FROM versions WHERE prompt_id = $1 AND number <> $2`, p.ID, version).Scan(&highest); err != nil {
@@ -479,6 +527,9 @@ func (s *Store) DeletePrompt(ctx context.Context, projectID string, actor prompt
 			return err
 		}
 		c := &change{s: s, ctx: ctx, tx: tx, p: p, actor: actor, now: now}
+		if err := c.loadFormerNames(); err != nil {
+			return err
+		}
 		labels, err := getLabels(ctx, tx, p.ID)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,12 +15,15 @@ import (
 )
 
 // claimedColumns are what a claim returns of each leased delivery.
-const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count, target`
+const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count, target, format, format_options`
 
 type claimedRow struct {
 	id, projectID, webhookID, eventID, eventType string
 	attempt                                      int
 	target                                       string
+	// format and formatOptions are the webhook's payload format and options when the
+	// delivery was queued; NULL for deliveries that take the webhook's current ones.
+	format, formatOptions sql.NullString
 }
 
 func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
@@ -27,7 +31,7 @@ func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
 	var out []claimedRow
 	for rows.Next() {
 		var c claimedRow
-		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt, &c.target); err != nil {
+		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt, &c.target, &c.format, &c.formatOptions); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -398,12 +402,32 @@ func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow
 			ks = cfg.secretsAt(now)
 			secrets[c.webhookID] = ks
 		}
+		w, err := queuedFormat(cfg, c)
+		if err != nil {
+			return nil, err
+		}
 		jobs = append(jobs, &promptd.Job{
 			DeliveryID: c.id, ProjectID: c.projectID, EventID: c.eventID, EventType: c.eventType,
-			Attempt: c.attempt, Target: c.target, Payload: payload, Webhook: cfg.webhook, Secrets: ks,
+			Attempt: c.attempt, Target: c.target, Payload: payload, Webhook: w, Secrets: ks,
 		})
 	}
 	return jobs, nil
+}
+
+// queuedFormat returns the webhook settings delivery c is sent with: the webhook's, in the
+// payload format and options it had when c was queued. Changing a webhook's format thus
+// never changes the deliveries already queued, nor their retries. Only a delivery queued
+// under another format than the current one gets a copy of the (shared) settings.
+func queuedFormat(cfg *hookConfig, c claimedRow) (*promptd.Webhook, error) {
+	if !c.format.Valid || c.format.String == cfg.webhook.Format && c.formatOptions.String == cfg.formatOptions {
+		return cfg.webhook, nil
+	}
+	w := *cfg.webhook
+	w.Format, w.FormatOptions = c.format.String, promptd.FormatOptions{}
+	if err := json.Unmarshal([]byte(c.formatOptions.String), &w.FormatOptions); err != nil {
+		return nil, fmt.Errorf("delivery %s: decoding its format options: %w", c.id, err)
+	}
+	return &w, nil
 }
 
 // hookConfigs returns the decrypted settings and secrets of the webhooks that still exist,
@@ -467,7 +491,12 @@ func (s *Store) hookConfigs(ctx context.Context, tx *writeTx, box SecretBox, ids
 			rows.Close()
 			return nil, err
 		}
-		loaded[w.ID] = &hookConfig{revision: r.revision, webhook: w}
+		options, err := json.Marshal(w.FormatOptions)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		loaded[w.ID] = &hookConfig{revision: r.revision, webhook: w, formatOptions: string(options)}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

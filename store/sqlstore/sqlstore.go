@@ -153,7 +153,8 @@ type Store struct {
 
 	acquireWait atomic.Int64 // SetAcquireTimeout, a time.Duration (pool.go)
 
-	eventCounter atomic.Pointer[func(eventType string)] // SetEventCounter
+	eventCounter atomic.Pointer[func(eventType string)]    // SetEventCounter
+	filterErrors atomic.Pointer[func(promptd.FilterError)] // SetFilterErrorHandler
 
 	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
 	stopListen context.CancelFunc

@@ -812,6 +812,8 @@ type hookConfig struct {
 	revision int64
 	webhook  *promptd.Webhook
 	secrets  []storedSecret
+	// formatOptions is webhook.FormatOptions as stored, to compare with a delivery's.
+	formatOptions string
 }
 
 // secretsAt returns the secrets valid at now, newest first.

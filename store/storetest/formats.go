@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"testing"
@@ -227,4 +228,82 @@ func (su suite) testPromptNumbers(t *testing.T) {
 		t.Fatalf("CreateVersion in another project: %v", err)
 	}
 	checkEq(t, "another project's first prompt", "number", v.PromptNumber, 1)
+}
+
+// testQueuedFormat checks that changing a webhook's payload format (or its options) never
+// changes the deliveries already queued: they, and their retries, are claimed with the
+// format and options the webhook had when they were queued; deliveries queued afterwards,
+// and resends, take the new ones.
+func (su suite) testQueuedFormat(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	w := e.webhook(t, "formats", func(w *promptd.Webhook) {
+		w.Format = "promptreports"
+		w.FormatOptions.StageLabels = []string{"qa", "live"}
+	})
+	publish := func() *promptd.Event {
+		t.Helper()
+		ev, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "eval.done", Data: json.RawMessage(`{}`)})
+		if err != nil {
+			t.Fatalf("PublishEvent: %v", err)
+		}
+		return ev
+	}
+	queued := publish()
+	retried := publish()
+	first := e.claim(t, 10)
+	checkEq(t, "claim before the change", "jobs", len(first), 2)
+	var retry *promptd.Job
+	for _, j := range first {
+		checkEq(t, "claim before the change", "format", j.Webhook.Format, "promptreports")
+		if j.EventID == retried.ID {
+			retry = j
+		}
+	}
+	e.record(t, e.result(retry, promptd.StatusPending, 503))
+	// The first job's lease runs out below: a crash; it comes back as it was queued.
+
+	changed := e.findWebhook(t, w.ID)
+	changed.Format = "promptha"
+	changed.FormatOptions = promptd.FormatOptions{}
+	if _, err := e.s.UpdateWebhook(ctx, e.project, changed); err != nil {
+		t.Fatalf("UpdateWebhook: %v", err)
+	}
+	after := publish()
+	e.clock.Advance(testLease + time.Second)
+	got := map[string]*promptd.Job{}
+	for _, j := range e.claim(t, 10) {
+		got[j.EventID] = j
+	}
+	for _, c := range []struct {
+		name   string
+		ev     *promptd.Event
+		format string
+		stages []string
+	}{
+		{"queued before, its lease ran out", queued, "promptreports", []string{"qa", "live"}},
+		{"queued before, retried", retried, "promptreports", []string{"qa", "live"}},
+		{"queued after", after, "promptha", nil},
+	} {
+		j := got[c.ev.ID]
+		if j == nil {
+			t.Errorf("%s: not claimed", c.name)
+			continue
+		}
+		checkEq(t, c.name, "format", j.Webhook.Format, c.format)
+		checkJSON(t, c.name, "format options' stage labels", j.Webhook.FormatOptions.StageLabels, c.stages)
+	}
+	if f := e.findWebhook(t, w.ID).Format; f != "promptha" {
+		t.Errorf("the webhook's format is %q after the claims, want promptha", f)
+	}
+	// A resend is a new delivery: it takes the webhook's format now.
+	d, err := e.s.ResendDelivery(ctx, e.project, got[queued.ID].DeliveryID)
+	if err != nil {
+		t.Fatalf("ResendDelivery: %v", err)
+	}
+	j, err := e.s.ClaimDelivery(ctx, d.ID, e.clock.Now(), testLease)
+	if err != nil {
+		t.Fatalf("ClaimDelivery: %v", err)
+	}
+	checkEq(t, "resent", "format", j.Webhook.Format, "promptha")
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +105,34 @@ func (su suite) testRouting(t *testing.T) {
 			"star": {vd, pd}, "versions": {vd}, "prompts": {pd}, "evaluations": {pd}, "production": {vd, pd},
 			"labelled": {vd, pd}, "production renames": {pd},
 		}},
+		// B1, second half: the deletes that follow a rename out of a filter reach it.
+		{"another production prompt", func() { e.create(t, "production/c", "v1") }, map[string][]string{
+			"star": {pc, vc}, "versions": {vc}, "prompts": {pc}, "production": {pc, vc}, "production renames": {pc},
+		}},
+		{"B1: production/c renamed out", func() { rename("production/c", "archive/c") }, map[string][]string{
+			"star": {pr}, "prompts": {pr}, "production": {pr}, "production renames": {pr},
+		}},
+		{"a new version after the rename is not production/'s", func() { e.create(t, "archive/c", "v2") }, map[string][]string{
+			"star": {vc, vu}, "versions": {vc, vu},
+		}},
+		{"B1: a version deleted after the rename", func() {
+			if err := e.s.DeleteVersion(ctx, e.project, e.actor, "archive/c", 1); err != nil {
+				t.Fatalf("DeleteVersion: %v", err)
+			}
+		}, map[string][]string{
+			"star": {vd}, "versions": {vd}, "production": {vd},
+		}},
+		{"renamed twice more", func() { rename("archive/c", "old/c"); rename("old/c", "archive/c2") }, map[string][]string{
+			"star": {pr, pr}, "prompts": {pr, pr},
+		}},
+		{"B1: the prompt deleted two renames later", func() {
+			if err := e.s.DeletePrompt(ctx, e.project, e.actor, "archive/c2"); err != nil {
+				t.Fatalf("DeletePrompt: %v", err)
+			}
+		}, map[string][]string{
+			"star": {vd, pd}, "versions": {vd}, "prompts": {pd}, "evaluations": {pd}, "production": {vd, pd},
+			"production renames": {pd},
+		}},
 	}
 	for _, step := range steps {
 		e.clock.Advance(time.Minute)
@@ -200,4 +229,75 @@ func (su suite) testPayloadFilters(t *testing.T) {
 	}
 	publish(`{"score": 0.1}`)
 	expect("a filter removed", map[*promptd.Webhook][]string{low: {ec}})
+}
+
+// filterErrorReporter is a store that reports failed CEL filter evaluations at fan-out.
+type filterErrorReporter interface {
+	SetFilterErrorHandler(func(promptd.FilterError))
+}
+
+// testFilterErrors checks that every failed evaluation of a webhook's CEL filter at fan-out
+// reaches the store's filter error handler, the first of each webhook revision marked First,
+// and that the event is not delivered to that webhook (an error is no match).
+func (su suite) testFilterErrors(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	r, ok := e.s.(filterErrorReporter)
+	if !ok {
+		t.Fatalf("%T has no SetFilterErrorHandler", e.s)
+	}
+	var (
+		mu  sync.Mutex
+		got []promptd.FilterError
+	)
+	r.SetFilterErrorHandler(func(fe promptd.FilterError) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fe)
+	})
+	w := e.webhook(t, "scores", func(w *promptd.Webhook) { w.Filter = `event.data.score < 0.5` })
+	plain := e.webhook(t, "plain")
+	publish := func(data string) *promptd.Event {
+		t.Helper()
+		ev, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: "eval.done", Data: json.RawMessage(data)})
+		if err != nil {
+			t.Fatalf("PublishEvent(%s): %v", data, err)
+		}
+		return ev
+	}
+	low := publish(`{"score": 0.1}`)
+	publish(`{"score": 0.9}`)                // false: no error
+	missing := publish(`{}`)                 // no such key
+	wrongType := publish(`{"score": "low"}`) // no such overload
+	updated := e.findWebhook(t, w.ID)
+	updated.Name = "scores, renamed"
+	if _, err := e.s.UpdateWebhook(ctx, e.project, updated); err != nil {
+		t.Fatalf("UpdateWebhook: %v", err)
+	}
+	again := publish(`{}`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []struct {
+		ev    *promptd.Event
+		first bool
+	}{{missing, true}, {wrongType, false}, {again, true}}
+	if len(got) != len(want) {
+		t.Fatalf("the handler got %d filter errors, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w0 := range want {
+		fe := got[i]
+		if fe.WebhookID != w.ID || fe.EventID != w0.ev.ID || fe.EventType != "eval.done" || fe.First != w0.first || fe.Err == nil {
+			t.Errorf("filter error %d = %+v; want webhook %s, event %s, first %v, an error", i, fe, w.ID, w0.ev.ID, w0.first)
+		}
+	}
+	if got[2].Revision <= got[0].Revision {
+		t.Errorf("the revision did not grow with the update: %d, then %d", got[0].Revision, got[2].Revision)
+	}
+	if ds := e.deliveriesOf(t, w.ID); len(ds) != 1 || ds[0].EventID != low.ID {
+		t.Errorf("the filtered webhook has %d deliveries; want the event with score 0.1 only", len(ds))
+	}
+	if n := len(e.deliveriesOf(t, plain.ID)); n != 5 {
+		t.Errorf("the webhook without a filter has %d deliveries, want 5", n)
+	}
 }
