@@ -149,39 +149,7 @@ func (w *Webhook) Normalize(p URLPolicy) error {
 			w.Name = w.Name[:200]
 		}
 	}
-	if len(w.Events) > MaxEventPatterns {
-		return Invalid("body.events", "at most %d event types, got %d", MaxEventPatterns, len(w.Events))
-	}
-	if len(w.Filters.PromptNames) > MaxNamePatterns {
-		return Invalid("body.filters.promptNames", "at most %d name patterns, got %d", MaxNamePatterns, len(w.Filters.PromptNames))
-	}
-	events := slices.Clone(w.Events)
-	for _, e := range events {
-		if err := validateEventPattern(e); err != nil {
-			return err
-		}
-	}
-	slices.Sort(events)
-	w.Events = slices.Compact(events)
-	if w.Events == nil {
-		w.Events = []string{}
-	}
-	for _, g := range w.Filters.PromptNames {
-		if _, err := compileNameGlob(g); err != nil || g == "" || len(g) > MaxNameLength {
-			return Invalid("body.filters.promptNames", "%q is not a valid name pattern (use * within a folder, ** across folders)", g)
-		}
-	}
-	var err error
-	if w.Filters.Labels, err = NormalizeLabels("body.filters.labels", w.Filters.Labels); err != nil {
-		return err
-	}
-	if w.Filters.Tags, err = NormalizeTags("body.filters.tags", w.Filters.Tags); err != nil {
-		return err
-	}
-	if w.Filters.PromptNames == nil {
-		w.Filters.PromptNames = []string{}
-	}
-	if err := w.normalizeFilter(); err != nil {
+	if err := w.normalizeRouting(); err != nil {
 		return err
 	}
 	if err := validateHeaders(w.Headers); err != nil {
@@ -330,4 +298,42 @@ func ValidateWebhookSecret(field, secret string) error {
 		return Invalid(field, "%v", err)
 	}
 	return nil
+}
+
+// normalizeRouting checks and normalizes w's routing settings, naming the bad field: its
+// event types, prompt filters and CEL filter. The filter preview shares it.
+func (w *Webhook) normalizeRouting() error {
+	if len(w.Events) > MaxEventPatterns {
+		return Invalid("body.events", "at most %d event types, got %d", MaxEventPatterns, len(w.Events))
+	}
+	if len(w.Filters.PromptNames) > MaxNamePatterns {
+		return Invalid("body.filters.promptNames", "at most %d name patterns, got %d", MaxNamePatterns, len(w.Filters.PromptNames))
+	}
+	events := slices.Clone(w.Events)
+	for _, e := range events {
+		if err := validateEventPattern(e); err != nil {
+			return err
+		}
+	}
+	slices.Sort(events)
+	w.Events = slices.Compact(events)
+	if w.Events == nil {
+		w.Events = []string{}
+	}
+	for _, g := range w.Filters.PromptNames {
+		if _, err := compileNameGlob(g); err != nil || g == "" || len(g) > MaxNameLength {
+			return Invalid("body.filters.promptNames", "%q is not a valid name pattern (use * within a folder, ** across folders)", g)
+		}
+	}
+	var err error
+	if w.Filters.Labels, err = NormalizeLabels("body.filters.labels", w.Filters.Labels); err != nil {
+		return err
+	}
+	if w.Filters.Tags, err = NormalizeTags("body.filters.tags", w.Filters.Tags); err != nil {
+		return err
+	}
+	if w.Filters.PromptNames == nil {
+		w.Filters.PromptNames = []string{}
+	}
+	return w.normalizeFilter()
 }

@@ -46,6 +46,7 @@ var apiOperations = map[string]apiOperation{
 	"get-webhook-secret":      {"GetWebhookSecret", nil, nil, WebhookSecrets{}},
 	"rotate-webhook-secret":   {"RotateWebhookSecret", nil, RotateSecretRequest{}, RotatedWebhook{}},
 	"test-webhook":            {"DryRunWebhook", nil, DryRunRequest{}, TestResult{}},
+	"preview-webhook-filter":  {"PreviewWebhookFilter", nil, promptd.FilterPreview{}, promptd.FilterPreviewResult{}},
 	"recover-webhook":         {"RecoverWebhook", nil, recoverRequest{}, recoverResult{}},
 	"get-webhook-stats":       {"GetWebhookStats", webhookStatsOptions{}, nil, WebhookStats{}},
 	"list-deliveries":         {"ListDeliveries", ListDeliveriesOptions{}, nil, promptd.Page[promptd.Delivery]{}},

@@ -275,3 +275,14 @@ func (c *Client) RecoverWebhook(ctx context.Context, id string, since time.Time)
 	}
 	return r.Requeued, nil
 }
+
+// PreviewWebhookFilter tries routing settings (a webhook's events, filters and CEL filter)
+// on the project's most recent events, and says which a webhook with them would have been
+// sent and why not. Nothing is saved or sent.
+func (c *Client) PreviewWebhookFilter(ctx context.Context, in promptd.FilterPreview) (*promptd.FilterPreviewResult, error) {
+	var r promptd.FilterPreviewResult
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/webhooks/filter-preview", body: in}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -147,6 +147,7 @@ func New(cfg Config) http.Handler {
 	s.registerEvents()
 	if s.webhooks != nil {
 		s.registerWebhooks()
+		s.registerFilterPreview()
 		s.registerDeliveries()
 		s.registerWebhookStats()
 		s.registerSlack()

@@ -152,6 +152,7 @@ func (s *server) routes() {
 	s.mux.HandleFunc("GET /webhooks", s.viewer(s.webhooksPage))
 	s.mux.HandleFunc("GET /webhooks/new", s.admin(s.newWebhookPage))
 	s.mux.HandleFunc("POST /webhooks", s.admin(s.createWebhook))
+	s.mux.HandleFunc("POST /webhooks/filter-preview", s.viewer(s.previewFilter))
 	s.mux.HandleFunc("GET /webhooks/{id}", s.viewer(s.webhookPage))
 	s.mux.HandleFunc("GET /webhooks/{id}/edit", s.admin(s.editWebhookPage))
 	s.mux.HandleFunc("POST /webhooks/{id}", s.admin(s.updateWebhook))

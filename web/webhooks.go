@@ -88,6 +88,7 @@ type webhookForm struct {
 	Labels          string
 	Tags            string
 	Filter          string // CEL
+	Ordering        string // none or per-prompt
 	Headers         string // one "Name: value" per line
 	SignatureHeader string
 	Schedule        string
@@ -108,7 +109,7 @@ type webhookForm struct {
 
 // webhookFormFields are the form fields domain errors can name.
 var webhookFormFields = []string{"name", "type", "url", "github", "github.repository", "github.token", "github.eventType",
-	"slack", "slack.connectionId", "slack.channels", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter",
+	"slack", "slack.connectionId", "slack.channels", "events", "filters.promptNames", "filters.labels", "filters.tags", "filter", "ordering",
 	"headers", "signatureHeader", "retry.schedule", "retry.retryOn", "timeoutSeconds", "maxInFlight", "secret",
 	"format", "formatOptions.stageLabels", "singleSignatureSecret"}
 
@@ -126,6 +127,7 @@ func (s *server) formFromWebhook(w *promptd.Webhook) webhookForm {
 		Labels:          strings.Join(w.Filters.Labels, ", "),
 		Tags:            strings.Join(w.Filters.Tags, ", "),
 		Filter:          w.Filter,
+		Ordering:        w.Ordering,
 		SignatureHeader: w.SignatureHeader,
 		Schedule:        formatSchedule(w.Retry.Schedule),
 		RetryOn:         w.Retry.RetryOn,
@@ -208,6 +210,7 @@ func readWebhookForm(r *http.Request) webhookForm {
 		Labels:           r.PostFormValue("labels"),
 		Tags:             r.PostFormValue("tags"),
 		Filter:           r.PostFormValue("filter"),
+		Ordering:         strings.TrimSpace(r.PostFormValue("ordering")),
 		Headers:          r.PostFormValue("headers"),
 		SignatureHeader:  strings.TrimSpace(r.PostFormValue("signatureHeader")),
 		Schedule:         r.PostFormValue("schedule"),
@@ -246,6 +249,7 @@ func (f *webhookForm) apply(w *promptd.Webhook) error {
 	w.Events = append(slices.Clone(f.Events), splitList(f.CustomEvents)...)
 	w.Filters = promptd.Filters{PromptNames: splitList(f.PromptNames), Labels: splitList(f.Labels), Tags: splitList(f.Tags)}
 	w.Filter = normalizeNewlines(f.Filter)
+	w.Ordering = f.Ordering
 	w.Headers = map[string]string{}
 	for _, line := range strings.Split(normalizeNewlines(f.Headers), "\n") {
 		if strings.TrimSpace(line) == "" {
