@@ -38,8 +38,9 @@ import (
 var scenarios = []string{"single", "fanout10", "filter10", "latency", "backlog", "hang", "postgres2"}
 
 // slowScenarios are the scenarios `all` leaves out: postgres1 is postgres2's reference run,
-// and crash waits out a lease after each kill.
-var slowScenarios = []string{"postgres1", "crash"}
+// crash waits out a lease after each kill, and ordered measures twice (unordered, then
+// ordered).
+var slowScenarios = []string{"postgres1", "crash", "ordered"}
 
 // options are the command line.
 type options struct {
@@ -256,6 +257,8 @@ func (b *bench) scenario(ctx context.Context, name string) (*Result, error) {
 		return b.postgres1(ctx)
 	case "postgres2":
 		return b.postgres2(ctx)
+	case "ordered":
+		return b.ordered(ctx)
 	case "crash":
 		return b.crash(ctx)
 	}

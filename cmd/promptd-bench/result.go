@@ -80,6 +80,11 @@ type Result struct {
 	// of a small queue); ReferenceRatio the ratio.
 	ReferencePerSec *float64 `json:"reference_per_sec,omitempty"`
 	ReferenceRatio  *float64 `json:"reference_ratio,omitempty"`
+	// OrderViolations (ordered) counts requests for an earlier event of a prompt that arrived
+	// after a later one at the same endpoint, with ordering per-prompt; ReferenceViolations the
+	// same without ordering.
+	OrderViolations     *int64 `json:"order_violations,omitempty"`
+	ReferenceViolations *int64 `json:"reference_violations,omitempty"`
 	// CrashDuplicates are, in the crash scenario, the duplicates each kill caused, and
 	// RecoveryS the seconds from each restart until every acknowledged event had arrived and
 	// the queue was empty; RecoveryMedianS is their median.
@@ -202,7 +207,7 @@ func (r *Result) headline() float64 {
 		if len(r.CrashDuplicates) > 0 {
 			return float64(slices.Max(r.CrashDuplicates))
 		}
-	case "backlog", "hang", "filter10":
+	case "backlog", "hang", "filter10", "ordered":
 		if r.ReferenceRatio != nil {
 			return *r.ReferenceRatio
 		}
