@@ -251,6 +251,7 @@ func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds
 		ids, webhookIDs, eventIDs = make([]string, n), make([]string, n), make([]string, n)
 		types, statuses, errs     = make([]string, n), make([]string, n), make([]string, n)
 		targets                   = make([]string, n)
+		formats, formatOptions    = make([]string, n), make([]string, n)
 		nexts, sequences          = make([]*int64, n), make([]*int64, n)
 		keys                      = make([]*string, n)
 		queued                    bool
@@ -258,6 +259,7 @@ func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds
 	)
 	for i, d := range ds {
 		ids[i], webhookIDs[i], eventIDs[i], types[i], targets[i] = newID(), d.webhookID, d.event.ID, d.event.Type, d.target
+		formats[i], formatOptions[i] = d.format, d.formatOptions
 		switch {
 		case !d.pending:
 			statuses[i], errs[i] = promptd.StatusCancelled, webhookDisabledError
@@ -273,11 +275,12 @@ func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
-			ordering_key, sequence, target)
-		 SELECT v.id, $1, v.webhook_id, v.event_id, v.event_type, v.status, v.next, v.err, $2, $2, v.key, v.seq, v.target
-		 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::text[])
-			AS v(id, webhook_id, event_id, event_type, status, next, err, key, seq, target)`,
-		projectID, now, ids, webhookIDs, eventIDs, types, statuses, nexts, errs, keys, sequences, targets); err != nil {
+			ordering_key, sequence, target, format, format_options)
+		 SELECT v.id, $1, v.webhook_id, v.event_id, v.event_type, v.status, v.next, v.err, $2, $2, v.key, v.seq, v.target, v.format, v.format_options
+		 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::text[],
+			$13::text[], $14::text[])
+			AS v(id, webhook_id, event_id, event_type, status, next, err, key, seq, target, format, format_options)`,
+		projectID, now, ids, webhookIDs, eventIDs, types, statuses, nexts, errs, keys, sequences, targets, formats, formatOptions); err != nil {
 		return false, fmt.Errorf("inserting deliveries: %w", err)
 	}
 	return queued, nil
