@@ -260,7 +260,7 @@ func leaseDue(ctx context.Context, tx *writeTx, want []hookWant, now time.Time, 
 			ORDER BY c.due, c.id LIMIT $6) AS c
 		WHERE deliveries.id = c.id
 		RETURNING deliveries.id, deliveries.project_id, deliveries.webhook_id, deliveries.event_id, deliveries.event_type,
-			deliveries.attempt_count, deliveries.target, c.due`,
+			deliveries.attempt_count, deliveries.target, deliveries.format, deliveries.format_options, c.due`,
 		millis(now.Add(lease)), millis(now), ids, ns, testsOnly, limit)
 	if err != nil {
 		return nil, fmt.Errorf("leasing: %w", err)
@@ -273,7 +273,7 @@ func leaseDue(ctx context.Context, tx *writeTx, want []hookWant, now time.Time, 
 	var got []leased
 	for rows.Next() {
 		var l leased
-		if err := rows.Scan(&l.id, &l.projectID, &l.webhookID, &l.eventID, &l.eventType, &l.attempt, &l.target, &l.due); err != nil {
+		if err := rows.Scan(&l.id, &l.projectID, &l.webhookID, &l.eventID, &l.eventType, &l.attempt, &l.target, &l.format, &l.formatOptions, &l.due); err != nil {
 			return nil, fmt.Errorf("leasing: %w", err)
 		}
 		got = append(got, l)
