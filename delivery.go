@@ -42,6 +42,11 @@ type Delivery struct {
 	Target    string    `json:"target,omitempty" doc:"The Slack channel id of a delivery to a slack webhook that posts through a connection; the label of a promptlayer delivery that is one of several made of one event (one per label changed); absent otherwise"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// ResendOf is the delivery this one is a resend of; empty when it is not a resend.
+	ResendOf string `json:"resendOf,omitempty" doc:"The delivery this one resends (POST /api/v1/deliveries/{id}/resend of a finished delivery); absent otherwise"`
+	// ResentAs lists the resends of this delivery, oldest first; filled by FindDelivery and
+	// ResendDelivery only.
+	ResentAs []string `json:"resentAs,omitempty" doc:"The deliveries made by resending this one, oldest first (get-delivery and resend-delivery answers only)"`
 	// Attempts is filled by FindDelivery only, oldest first.
 	Attempts []Attempt `json:"attempts,omitempty"`
 }
@@ -144,12 +149,17 @@ type DeliveryService interface {
 	ListDeliveries(ctx context.Context, projectID string, f DeliveryFilter) (*Page[Delivery], error)
 	// FindDelivery returns one delivery with all its attempts. Returns ENOTFOUND.
 	FindDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
-	// ResendDelivery queues a new delivery of the same event to the same webhook, due now (a
-	// new attempt series; receivers see the same event id), whatever the original's status.
-	// Returns ENOTFOUND, or ECONFLICT when the webhook is disabled.
+	// ResendDelivery sends a delivery's event again. Of a finished delivery (succeeded,
+	// failed, cancelled) it queues a new delivery of the same event to the same webhook, due
+	// now (receivers see the same event id), linked to the original (ResendOf, and the
+	// original's ResentAs); a resent ordered delivery joins the end of its line. Of one still
+	// pending or delivering it makes no second delivery (the receiver would get the event
+	// twice): it brings the original forward, due now if it waits for a retry, and returns
+	// it. Returns ENOTFOUND, or ECONFLICT when the webhook is disabled.
 	ResendDelivery(ctx context.Context, projectID, id string) (*Delivery, error)
 	// RecoverDeliveries re-queues, as new attempt series due now, the webhook's failed and
-	// cancelled deliveries created since since, and returns how many. Returns ENOTFOUND, or
+	// cancelled deliveries created since since, and returns how many. Attempt numbers keep
+	// counting; the retry schedule starts again (Job.AttemptBase). Returns ENOTFOUND, or
 	// ECONFLICT when the webhook is disabled (enable it first).
 	RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error)
 	// CreateTestDelivery records a webhook.test event and a delivery of it to this webhook
@@ -211,8 +221,13 @@ type Job struct {
 	ProjectID  string
 	EventID    string
 	EventType  string
-	// Attempt is the number of the attempt about to be made (1-based).
+	// Attempt is the number of the attempt about to be made (1-based), counted over the
+	// delivery's whole life: a recovered delivery keeps counting.
 	Attempt int
+	// AttemptBase is how many attempts were made before the current attempt series (a
+	// recover starts a new one); the retry schedule counts from there: Attempt-AttemptBase
+	// is the attempt's number within its series.
+	AttemptBase int
 	// Target is the delivery's target within the webhook's destination, or the part of its
 	// event it sends (Delivery.Target).
 	Target  string

@@ -499,7 +499,7 @@ func (e *Engine) logResult(res *promptd.JobResult) {
 
 // decide turns an attempt into the job's next state by the webhook's retry policy.
 func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now time.Time) *promptd.JobResult {
-	d := Decide(job.Webhook.Retry, job.Attempt, r, jitter)
+	d := Decide(job.Webhook.Retry, job.Attempt-job.AttemptBase, r, jitter) // the schedule counts within the series
 	res := &promptd.JobResult{Job: job, Attempt: att}
 	switch d.Verdict {
 	case Succeeded:

@@ -146,3 +146,27 @@ func TestRecorderFlushesOnClose(t *testing.T) {
 		t.Fatalf("recorded %d results, want %d", len(q.recorded), n)
 	}
 }
+
+// TestDecideCountsWithinTheSeries checks that a recovered delivery, whose attempt numbers
+// keep counting (Attempt 9 after 8 failed attempts), gets the whole retry schedule again:
+// the schedule is indexed by the attempt's number within its series, not by Attempt.
+func TestDecideCountsWithinTheSeries(t *testing.T) {
+	t.Parallel()
+	policy := promptd.RetryPolicy{Schedule: []time.Duration{5 * time.Second, 30 * time.Second}}
+	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		attempt, base int
+		want          string
+	}{
+		{1, 0, promptd.StatusPending},
+		{3, 0, promptd.StatusFailed}, // the schedule is used up
+		{3, 2, promptd.StatusPending},
+		{5, 2, promptd.StatusFailed},
+	} {
+		job := &promptd.Job{Attempt: c.attempt, AttemptBase: c.base, Webhook: &promptd.Webhook{Retry: policy}}
+		res := decide(job, promptd.Attempt{Number: c.attempt, StatusCode: 503}, Result{StatusCode: 503}, 0.5, now)
+		if res.Status != c.want {
+			t.Errorf("attempt %d of a series after %d: %s, want %s", c.attempt, c.base, res.Status, c.want)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (s *server) registerDeliveries() {
 		Method:        http.MethodPost,
 		Path:          "/api/v1/deliveries/{id}/resend",
 		Summary:       "Resend a delivery",
-		Description:   "Queues a new delivery of the same event to the same webhook, due now: a new attempt series, which receivers see with the same event id (`webhook-id`). Answers with the new delivery.",
+		Description:   "Sends the delivery's event again. A finished delivery (succeeded, failed, cancelled) gets a new delivery of the same event to the same webhook, due now — a new attempt series, which receivers see with the same event id (`webhook-id`) — linked both ways: the new one's `resendOf` is the original, whose `resentAs` lists it. A delivery still pending or being attempted is not duplicated (the receiver would get the event twice): it is brought forward instead — due now if it waits for a retry — and answered as it is, with its own id. Answers with the delivery that will carry the event.",
 		Tags:          []string{tagDeliveries},
 		DefaultStatus: http.StatusAccepted,
 		Errors:        []int{http.StatusNotFound},
@@ -117,7 +117,7 @@ func (s *server) getDelivery(ctx context.Context, in *deliveryIDRequest) (*deliv
 }
 
 type resentDeliveryResponse struct {
-	Location string `header:"Location" doc:"The URL of the new delivery"`
+	Location string `header:"Location" doc:"The URL of the delivery that will carry the event: the new one, or the original brought forward"`
 	Body     *promptd.Delivery
 }
 
@@ -126,6 +126,11 @@ func (s *server) resendDelivery(ctx context.Context, in *deliveryIDRequest) (*re
 	d, err := s.deliveries.ResendDelivery(ctx, key.ProjectID, in.ID)
 	if err != nil {
 		return nil, err
+	}
+	if d.ID == in.ID {
+		s.logger.InfoContext(ctx, "delivery brought forward instead of resent (still pending)", "delivery", d.ID, "webhook", d.WebhookID, "status", d.Status)
+	} else {
+		s.logger.InfoContext(ctx, "delivery resent", "delivery", d.ID, "resend_of", in.ID, "webhook", d.WebhookID, "event", d.EventID)
 	}
 	return &resentDeliveryResponse{Location: "/api/v1/deliveries/" + url.PathEscape(d.ID), Body: d}, nil
 }

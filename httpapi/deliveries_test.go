@@ -114,6 +114,13 @@ func TestDeliveryEndToEnd(t *testing.T) {
 	if n := len(e.deliveries(e.admin, "?eventId="+ev.ID)); n != 2 {
 		t.Errorf("%d deliveries of the event after a resend, want 2", n)
 	}
+	// Linked both ways in the API.
+	var orig, resend promptd.Delivery
+	e.call("GET", "/api/v1/deliveries/"+d.ID, e.admin, nil, 200, &orig)
+	e.call("GET", "/api/v1/deliveries/"+resent.ID, e.admin, nil, 200, &resend)
+	if resent.ResendOf != d.ID || resend.ResendOf != d.ID || len(orig.ResentAs) != 1 || orig.ResentAs[0] != resent.ID {
+		t.Errorf("links: resend answer resendOf %q, stored %q; original resentAs %v", resent.ResendOf, resend.ResendOf, orig.ResentAs)
+	}
 	e.send(req{method: "POST", path: "/api/v1/deliveries/no-such-delivery/resend", key: e.admin}).problem(t, 404)
 	e.send(req{method: "GET", path: "/api/v1/deliveries/no-such-delivery", key: e.admin}).problem(t, 404)
 	rcv.none()
@@ -197,8 +204,9 @@ func TestDeliveryRecover(t *testing.T) {
 		t.Errorf("recover re-queued %d, want 3", res.Requeued)
 	}
 	for range 3 {
-		if got := rcv.next(); got.header.Get("X-Promptd-Event") != "audit.logged" {
-			t.Errorf("recovered delivery of %q", got.header.Get("X-Promptd-Event"))
+		// Attempt numbers keep counting across a recover: this is each one's second attempt.
+		if got := rcv.next(); got.header.Get("X-Promptd-Event") != "audit.logged" || got.header.Get("X-Promptd-Attempt") != "2" {
+			t.Errorf("recovered delivery of %q, attempt %q (want 2)", got.header.Get("X-Promptd-Event"), got.header.Get("X-Promptd-Attempt"))
 		}
 	}
 	eventually(t, "the recovered deliveries to succeed", func() bool {

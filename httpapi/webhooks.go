@@ -103,7 +103,7 @@ func (s *server) registerWebhooks() {
 		Method:      http.MethodPost,
 		Path:        "/api/v1/webhooks/{id}/recover",
 		Summary:     "Re-queue failed deliveries",
-		Description: "Re-queues, as new attempt series due now, the webhook's failed deliveries created at or after `since`, and answers how many.",
+		Description: "Re-queues, as new attempt series due now (the whole retry schedule again), the webhook's failed and cancelled deliveries created at or after `since`, and answers how many. Attempt numbers keep counting (`x-promptd-attempt`, the log's attempt `number`).",
 		Tags:        []string{tagWebhooks},
 		Errors:      []int{http.StatusNotFound},
 	}, admin, s.recoverWebhook)

@@ -218,5 +218,9 @@ func (s *server) resendDelivery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/deliveries/"+d.ID+"?done=resent", http.StatusSeeOther)
+	done := "resent"
+	if d.ID == r.PathValue("id") { // still pending: brought forward, not duplicated
+		done = "forward"
+	}
+	http.Redirect(w, r, "/deliveries/"+d.ID+"?done="+done, http.StatusSeeOther)
 }

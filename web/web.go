@@ -322,6 +322,7 @@ var notices = map[string]string{
 	"disabled":          "Webhook disabled: new events are recorded as cancelled deliveries.",
 	"recovered":         "Failed deliveries re-queued.",
 	"resent":            "Queued again: this is the new delivery.",
+	"forward":           "Still pending, so not sent twice: it is due now instead.",
 	"renamed":           "Renamed.",
 	"versiondeleted":    "Version deleted.",
 	"restored":          "Restored as a new version: labels stay where they were until you move them.",

@@ -16,7 +16,7 @@ import (
 
 // deliveryColumns are the columns scanDelivery reads.
 const deliveryColumns = `id, project_id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
-	last_status_code, last_error, created_at, updated_at, ordering_key, sequence, target`
+	last_status_code, last_error, created_at, updated_at, ordering_key, sequence, target, resend_of`
 
 func scanDelivery(row scanner) (*promptd.Delivery, error) {
 	var (
@@ -25,11 +25,13 @@ func scanDelivery(row scanner) (*promptd.Delivery, error) {
 		created, updated int64
 		orderingKey      sql.NullString
 		sequence         sql.NullInt64
+		resendOf         sql.NullString
 	)
 	if err := row.Scan(&d.ID, &d.ProjectID, &d.WebhookID, &d.EventID, &d.EventType, &d.Status, &d.AttemptCount, &next,
-		&d.LastStatusCode, &d.LastError, &created, &updated, &orderingKey, &sequence, &d.Target); err != nil {
+		&d.LastStatusCode, &d.LastError, &created, &updated, &orderingKey, &sequence, &d.Target, &resendOf); err != nil {
 		return nil, err
 	}
+	d.ResendOf = resendOf.String
 	d.OrderingKey, d.Sequence = orderingKey.String, sequence.Int64
 	if next.Valid {
 		t := fromMillis(next.Int64)
@@ -120,11 +122,35 @@ func (s *Store) FindDelivery(ctx context.Context, projectID, id string) (*prompt
 		if d.Attempts, err = getAttempts(ctx, tx, id); err != nil {
 			return err
 		}
+		if d.ResentAs, err = resendsOf(ctx, tx, id); err != nil {
+			return err
+		}
 		out = d
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// resendsOf returns the ids of the resends of a delivery, oldest first (nil for none).
+func resendsOf(ctx context.Context, q querier, deliveryID string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM deliveries WHERE resend_of = $1 ORDER BY id`, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("loading resends: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("loading resends: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading resends: %w", err)
 	}
 	return out, nil
 }
@@ -226,10 +252,12 @@ func (s *Store) insertOrderedDelivery(ctx context.Context, tx *writeTx, d *promp
 	return getDelivery(ctx, tx, d.ProjectID, out.ID)
 }
 
-// ResendDelivery queues a new delivery of the same event to the same webhook, due now,
-// whatever the status of the original; a resent ordered delivery joins the end of its line
-// instead. Returns ENOTFOUND, or ECONFLICT when the webhook is
-// disabled. See promptd.DeliveryService.
+// ResendDelivery sends a delivery's event again: a finished delivery gets a new delivery
+// of the same event, due now (an ordered one joins the end of its line), linked to it by
+// resend_of; one still pending or delivering is brought forward instead (due now when it
+// waits for a retry; left in place while it waits in its line or is being attempted) and
+// returned, so that the receiver does not get the event twice. Returns ENOTFOUND, or
+// ECONFLICT when the webhook is disabled. See promptd.DeliveryService.
 func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*promptd.Delivery, error) {
 	var out *promptd.Delivery
 	err := s.write(ctx, "resend delivery", func(tx *writeTx, now time.Time) error {
@@ -240,12 +268,23 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 		if err := requireEnabled(ctx, tx, projectID, d.WebhookID); err != nil {
 			return err
 		}
-		if d.OrderingKey != "" {
-			out, err = s.insertOrderedDelivery(ctx, tx, d, now)
+		if d.Status == promptd.StatusPending || d.Status == promptd.StatusDelivering {
+			out, err = s.bringForward(ctx, tx, d, now)
 			return err
 		}
-		out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, d.Target, now)
-		return err
+		if d.OrderingKey != "" {
+			out, err = s.insertOrderedDelivery(ctx, tx, d, now)
+		} else {
+			out, err = s.insertDelivery(ctx, tx, projectID, d.WebhookID, d.EventID, d.EventType, d.Target, now)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET resend_of = $1 WHERE id = $2`, d.ID, out.ID); err != nil {
+			return fmt.Errorf("linking the resend to its original: %w", err)
+		}
+		out.ResendOf = d.ID
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -253,9 +292,37 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 	return out, nil
 }
 
+// bringForward makes a pending delivery that waits for a retry due now, and returns the
+// delivery with its resends. A delivery being attempted (delivering, lease running) or
+// waiting in its line for the ones before it (no due time) is left as it is.
+func (s *Store) bringForward(ctx context.Context, tx *writeTx, d *promptd.Delivery, now time.Time) (*promptd.Delivery, error) {
+	res, err := tx.ExecContext(ctx,
+		`UPDATE deliveries SET next_attempt_at = $1, updated_at = $1
+		 WHERE id = $2 AND status = 'pending' AND next_attempt_at > $1`, millis(now), d.ID)
+	if err != nil {
+		return nil, fmt.Errorf("bringing the delivery forward: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, fmt.Errorf("bringing the delivery forward: %w", err)
+	} else if n > 0 {
+		if err := s.queue(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	out, err := getDelivery(ctx, tx, d.ProjectID, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	if out.ResentAs, err = resendsOf(ctx, tx, d.ID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecoverDeliveries re-queues the webhook's failed and cancelled deliveries created since
-// since: each becomes pending, due now, with a new attempt series (attempt count 0; earlier
-// attempts stay in the log). Ordered ones join the end of their lines, in their old order. It returns how many. Returns ENOTFOUND, or ECONFLICT when the
+// since: each becomes pending, due now, with a new attempt series (attempt_base set to the
+// attempts made so far, so that attempt numbers keep counting while the retry schedule starts
+// again; earlier attempts stay in the log). Ordered ones join the end of their lines, in their old order. It returns how many. Returns ENOTFOUND, or ECONFLICT when the
 // webhook is disabled. See promptd.DeliveryService.
 func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error) {
 	var n int64
@@ -268,7 +335,7 @@ func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID stri
 			return err
 		}
 		res, err := tx.ExecContext(ctx,
-			`UPDATE deliveries SET status = 'pending', attempt_count = 0, next_attempt_at = $1, updated_at = $1
+			`UPDATE deliveries SET status = 'pending', attempt_base = attempt_count, next_attempt_at = $1, updated_at = $1
 			 WHERE webhook_id = $2 AND status IN ('failed', 'cancelled') AND created_at >= $3 AND ordering_key IS NULL`,
 			millis(now), webhookID, millis(since))
 		if err != nil {

@@ -144,7 +144,7 @@ func (s *Store) requeueInLines(ctx context.Context, tx *writeTx, webhookID strin
 		}
 		for i, id := range ids {
 			if _, err := tx.ExecContext(ctx,
-				`UPDATE deliveries SET status = 'pending', attempt_count = 0, next_attempt_at = NULL, sequence = $1, updated_at = $2
+				`UPDATE deliveries SET status = 'pending', attempt_base = attempt_count, next_attempt_at = NULL, sequence = $1, updated_at = $2
 				 WHERE id = $3`, first+int64(i), millis(now), id); err != nil {
 				return 0, fmt.Errorf("re-queueing delivery %s: %w", id, err)
 			}

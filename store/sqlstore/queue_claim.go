@@ -15,11 +15,11 @@ import (
 )
 
 // claimedColumns are what a claim returns of each leased delivery.
-const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count, target, format, format_options`
+const claimedColumns = `id, project_id, webhook_id, event_id, event_type, attempt_count, attempt_base, target, format, format_options`
 
 type claimedRow struct {
 	id, projectID, webhookID, eventID, eventType string
-	attempt                                      int
+	attempt, attemptBase                         int
 	target                                       string
 	// format and formatOptions are the webhook's payload format and options when the
 	// delivery was queued; NULL for deliveries that take the webhook's current ones.
@@ -31,7 +31,7 @@ func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
 	var out []claimedRow
 	for rows.Next() {
 		var c claimedRow
-		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt, &c.target, &c.format, &c.formatOptions); err != nil {
+		if err := rows.Scan(&c.id, &c.projectID, &c.webhookID, &c.eventID, &c.eventType, &c.attempt, &c.attemptBase, &c.target, &c.format, &c.formatOptions); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -260,7 +260,7 @@ func leaseDue(ctx context.Context, tx *writeTx, want []hookWant, now time.Time, 
 			ORDER BY c.due, c.id LIMIT $6) AS c
 		WHERE deliveries.id = c.id
 		RETURNING deliveries.id, deliveries.project_id, deliveries.webhook_id, deliveries.event_id, deliveries.event_type,
-			deliveries.attempt_count, deliveries.target, deliveries.format, deliveries.format_options, c.due`,
+			deliveries.attempt_count, deliveries.attempt_base, deliveries.target, deliveries.format, deliveries.format_options, c.due`,
 		millis(now.Add(lease)), millis(now), ids, ns, testsOnly, limit)
 	if err != nil {
 		return nil, fmt.Errorf("leasing: %w", err)
@@ -273,7 +273,7 @@ func leaseDue(ctx context.Context, tx *writeTx, want []hookWant, now time.Time, 
 	var got []leased
 	for rows.Next() {
 		var l leased
-		if err := rows.Scan(&l.id, &l.projectID, &l.webhookID, &l.eventID, &l.eventType, &l.attempt, &l.target, &l.format, &l.formatOptions, &l.due); err != nil {
+		if err := rows.Scan(&l.id, &l.projectID, &l.webhookID, &l.eventID, &l.eventType, &l.attempt, &l.attemptBase, &l.target, &l.format, &l.formatOptions, &l.due); err != nil {
 			return nil, fmt.Errorf("leasing: %w", err)
 		}
 		got = append(got, l)
@@ -408,7 +408,7 @@ func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow
 		}
 		jobs = append(jobs, &promptd.Job{
 			DeliveryID: c.id, ProjectID: c.projectID, EventID: c.eventID, EventType: c.eventType,
-			Attempt: c.attempt, Target: c.target, Payload: payload, Webhook: w, Secrets: ks,
+			Attempt: c.attempt, AttemptBase: c.attemptBase, Target: c.target, Payload: payload, Webhook: w, Secrets: ks,
 		})
 	}
 	return jobs, nil

@@ -86,16 +86,39 @@ func (su suite) testResend(t *testing.T) {
 		!r.CreatedAt.Equal(e.clock.Now()) || r.ProjectID != e.project {
 		t.Errorf("resent delivery: %+v", r)
 	}
-	checkJSON(t, "resend", "stored", e.delivery(t, r.ID), r)
-	checkEq(t, "the original", "status", e.delivery(t, job.DeliveryID).Status, promptd.StatusSucceeded)
+	// The resend and its original are linked both ways.
+	checkEq(t, "resend", "resendOf", r.ResendOf, job.DeliveryID)
+	stored := e.delivery(t, r.ID)
+	stored.Attempts = nil
+	checkJSON(t, "resend", "stored", stored, r)
+	orig := e.delivery(t, job.DeliveryID)
+	checkEq(t, "the original", "status", orig.Status, promptd.StatusSucceeded)
+	checkEq(t, "the original", "resentAs", strings.Join(orig.ResentAs, ","), r.ID)
 	again := e.claimOne(t)
 	checkEq(t, "resent job", "DeliveryID", again.DeliveryID, r.ID)
 	checkEq(t, "resent job", "Attempt", again.Attempt, 1)
 	checkEq(t, "resent job", "Payload (same event)", string(again.Payload), string(ev.Payload))
 
-	// Any status: this one is being delivered.
-	if _, err := e.s.ResendDelivery(ctx, e.project, r.ID); err != nil {
-		t.Errorf("resending a delivery in flight: %v", err)
+	// Not finished: being delivered, or waiting for a retry. The receiver would get the
+	// event twice from a second delivery; the original is brought forward instead.
+	count := len(e.deliveriesOf(t, w.ID))
+	inFlight, err := e.s.ResendDelivery(ctx, e.project, r.ID)
+	if err != nil || inFlight.ID != r.ID || inFlight.Status != promptd.StatusDelivering {
+		t.Errorf("resending a delivery in flight: %+v, %v; want it as it is", inFlight, err)
+	}
+	e.record(t, e.result(again, promptd.StatusPending, 503)) // a retry, due later
+	waiting := e.delivery(t, r.ID)
+	if waiting.NextAttemptAt == nil || !waiting.NextAttemptAt.After(e.clock.Now()) {
+		t.Fatalf("after a 503: %+v, want a retry due later", waiting)
+	}
+	forward, err := e.s.ResendDelivery(ctx, e.project, r.ID)
+	if err != nil || forward.ID != r.ID || forward.Status != promptd.StatusPending || forward.NextAttemptAt == nil ||
+		!forward.NextAttemptAt.Equal(e.clock.Now()) || forward.AttemptCount != 1 {
+		t.Errorf("resending a delivery waiting for a retry: %+v, %v; want it due now", forward, err)
+	}
+	checkEq(t, "resends of unfinished deliveries", "deliveries", len(e.deliveriesOf(t, w.ID)), count)
+	if j := e.claimOne(t); j.DeliveryID != r.ID || j.Attempt != 2 {
+		t.Errorf("brought forward: claimed %s attempt %d, want %s attempt 2", j.DeliveryID, j.Attempt, r.ID)
 	}
 	_, err = e.s.ResendDelivery(ctx, e.project, "0192f8a0-7c1e-7b3a-9f00-5c2d1e0a9b11")
 	wantErr(t, err, promptd.ENOTFOUND, "")
@@ -150,10 +173,11 @@ func (su suite) testRecover(t *testing.T) {
 	if !signalled(e.s) {
 		t.Error("Notify did not fire after a recovery")
 	}
-	for _, id := range []string{failed, missed} {
+	// Attempt numbers keep counting: failed had made 1 attempt, missed none.
+	for id, made := range map[string]int{failed: 1, missed: 0} {
 		d := e.delivery(t, id)
-		if d.Status != promptd.StatusPending || d.AttemptCount != 0 || !d.NextAttemptAt.Equal(e.clock.Now()) {
-			t.Errorf("recovered delivery %s: %s, %d attempts made, due %v", id, d.Status, d.AttemptCount, d.NextAttemptAt)
+		if d.Status != promptd.StatusPending || d.AttemptCount != made || !d.NextAttemptAt.Equal(e.clock.Now()) {
+			t.Errorf("recovered delivery %s: %s, %d attempts made (want %d), due %v", id, d.Status, d.AttemptCount, made, d.NextAttemptAt)
 		}
 	}
 	checkEq(t, "recovered", "attempt log kept", len(e.delivery(t, failed).Attempts), 1)
@@ -165,10 +189,21 @@ func (su suite) testRecover(t *testing.T) {
 		t.Errorf("claimed %d after recovery, want 3", len(jobs))
 	}
 	for _, j := range jobs {
-		if j.Attempt != 1 {
-			t.Errorf("recovered job %s is attempt %d, want 1", j.DeliveryID, j.Attempt)
+		// A new series (the retry schedule starts again) that keeps counting attempts.
+		want, base := 1, 0
+		if j.DeliveryID == failed {
+			want, base = 2, 1
 		}
+		if j.Attempt != want || j.AttemptBase != base {
+			t.Errorf("recovered job %s is attempt %d (base %d), want %d (base %d)", j.DeliveryID, j.Attempt, j.AttemptBase, want, base)
+		}
+		e.record(t, e.result(j, promptd.StatusFailed, 500))
 	}
+	numbers := []int{}
+	for _, a := range e.delivery(t, failed).Attempts {
+		numbers = append(numbers, a.Number)
+	}
+	checkEq(t, "recovered", "attempt numbers in the log", fmt.Sprint(numbers), "[1 2]")
 	_, err = e.s.RecoverDeliveries(ctx, e.project, "0192f8a0-7c1e-7b3a-9f00-5c2d1e0a9b11", t0)
 	wantErr(t, err, promptd.ENOTFOUND, "")
 }
