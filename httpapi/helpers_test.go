@@ -74,7 +74,8 @@ func newEnvOn(t *testing.T, st *sqlstore.Store, cfg Config, wire func(e *testEnv
 	if wire != nil {
 		wire(e, &cfg)
 	}
-	e.srv = httptest.NewServer(New(cfg))
+	h := New(cfg)
+	e.srv = httptest.NewServer(newConformance(t, h).wrap(t, h))
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -148,6 +148,10 @@ func (f *faultyStore) ListPrompts(context.Context, string, promptd.PromptFilter)
 	return nil, f.err
 }
 
+func (f *faultyStore) CreateVersion(context.Context, string, promptd.Actor, promptd.CreateVersionInput) (*promptd.Version, error) {
+	return nil, f.err
+}
+
 func (f *faultyStore) Ping(context.Context) error { return f.ping }
 
 // TestStoreFaults checks the statuses of store faults: unreachable is 503 with Retry-After,
@@ -159,18 +163,23 @@ func TestStoreFaults(t *testing.T) {
 		fs.Store = e.store
 		cfg.Store = fs
 	})
+	// A full disk fails writes (507 is documented on writes only); unavailability fails all.
+	write := map[string]any{"name": "p", "prompt": "x"}
 	for _, tt := range []struct {
 		kind       string
 		status     int
 		retryAfter string
+		method     string
+		body       any
 	}{
-		{promptd.EUNAVAILABLE, http.StatusServiceUnavailable, "5"},
-		{promptd.EFULL, http.StatusInsufficientStorage, ""},
+		{promptd.EUNAVAILABLE, http.StatusServiceUnavailable, "5", "GET", nil},
+		{promptd.EUNAVAILABLE, http.StatusServiceUnavailable, "5", "POST", write},
+		{promptd.EFULL, http.StatusInsufficientStorage, "", "POST", write},
 	} {
 		cause := errors.New("driver says no")
 		fs.err = fmt.Errorf("list prompts: %w", &promptd.Error{Kind: tt.kind, Message: "the store says " + tt.kind, Err: cause})
 		fs.ping = fs.err
-		resp := e.send(req{method: "GET", path: "/api/v1/prompts", key: e.admin})
+		resp := e.send(req{method: tt.method, path: "/api/v1/prompts", key: e.admin, body: tt.body})
 		p := resp.problem(t, tt.status)
 		if p.Detail != "the store says "+tt.kind {
 			t.Errorf("%s: detail %q, want the store's message", tt.kind, p.Detail)

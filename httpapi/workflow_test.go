@@ -137,6 +137,10 @@ func TestPromotionEndToEnd(t *testing.T) {
 	if ev.Status != promptd.EvaluationCompleted || ev.Scores["accuracy"] != 0.93 {
 		t.Fatalf("finished evaluation %+v", ev)
 	}
+	var read promptd.Evaluation
+	if e.call("GET", "/api/v1/evaluations/"+ev.ID, viewerKey, nil, 200, &read); read.ID != ev.ID || read.Status != promptd.EvaluationCompleted {
+		t.Errorf("get-evaluation = %+v", read)
+	}
 	var evals struct {
 		Items []promptd.Evaluation `json:"items"`
 	}
@@ -206,5 +210,12 @@ func TestPromotionEndToEnd(t *testing.T) {
 		if ev := got.header.Get("X-Promptd-Event"); ev != typ {
 			t.Errorf("the webhook got %s, want %s", ev, typ)
 		}
+	}
+	// An approver may reject a request.
+	var rejected promptd.Promotion
+	e.call("POST", "/api/v1/prompts/movie-critic/promotions", editorKey, map[string]any{"version": 2, "label": "production"}, 201, &rejected)
+	e.call("POST", "/api/v1/promotions/"+rejected.ID+"/reject", approverKey, map[string]any{"comment": "not yet"}, 200, &rejected)
+	if rejected.State != promptd.PromotionRejected {
+		t.Errorf("rejected: %+v", rejected)
 	}
 }
