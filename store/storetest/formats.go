@@ -296,7 +296,9 @@ func (su suite) testQueuedFormat(t *testing.T) {
 	if f := e.findWebhook(t, w.ID).Format; f != "promptha" {
 		t.Errorf("the webhook's format is %q after the claims, want promptha", f)
 	}
-	// A resend is a new delivery: it takes the webhook's format now.
+	// A resend (of a finished delivery: one still in flight is not duplicated) is a new
+	// delivery: it takes the webhook's format now.
+	e.record(t, e.result(got[queued.ID], promptd.StatusSucceeded, 200))
 	d, err := e.s.ResendDelivery(ctx, e.project, got[queued.ID].DeliveryID)
 	if err != nil {
 		t.Fatalf("ResendDelivery: %v", err)
