@@ -57,6 +57,7 @@ var apiOperations = map[string]apiOperation{
 	"create-api-key":          {"CreateAPIKey", nil, CreateAPIKeyRequest{}, CreatedAPIKey{}},
 	"list-api-keys":           {"ListAPIKeys", nil, nil, promptd.Page[promptd.APIKey]{}},
 	"delete-api-key":          {"DeleteAPIKey", nil, nil, nil},
+	"whoami":                  {"Whoami", nil, nil, Identity{}},
 	"healthz":                 {"Healthz", nil, nil, Health{}},
 	"readyz":                  {"Readyz", nil, nil, Health{}},
 	"get-protected-labels":    {"GetProtectedLabels", nil, nil, promptd.ReleasePolicy{}},

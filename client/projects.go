@@ -14,6 +14,21 @@ type CreateAPIKeyRequest struct {
 	InstanceAdmin bool         `json:"instanceAdmin,omitempty"`
 }
 
+// Identity is the calling key, without its secret, and the project it belongs to.
+type Identity struct {
+	Key     promptd.APIKey  `json:"key"`
+	Project promptd.Project `json:"project"`
+}
+
+// Whoami returns the key the client calls with and its project (any key).
+func (c *Client) Whoami(ctx context.Context) (*Identity, error) {
+	var id Identity
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/whoami"}, &id); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
 // CreatedAPIKey is a new key with its secret, which promptd shows only this once.
 type CreatedAPIKey struct {
 	promptd.APIKey

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -34,6 +35,15 @@ func (s *server) registerProjects() {
 		Description: "Lists every project, oldest first.",
 		Tags:        []string{tagProjects},
 	}, instanceAdmin, s.listProjects)
+
+	register(s, huma.Operation{
+		OperationID: "whoami",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/whoami",
+		Summary:     "The calling key and its project",
+		Description: "Answers the key that makes the request (without its secret) and the project it belongs to, so that a client can find its own project without listing projects, which only instance admins may.",
+		Tags:        []string{tagProjects},
+	}, viewer, s.whoami)
 
 	register(s, huma.Operation{
 		OperationID:   "create-api-key",
@@ -116,6 +126,25 @@ func (s *server) listProjects(ctx context.Context, _ *struct{}) (*projectPageRes
 		return nil, err
 	}
 	return &projectPageResponse{Body: nonNilItems(&promptd.Page[promptd.Project]{Items: projects})}, nil
+}
+
+// whoamiBody is the answer of GET /api/v1/whoami.
+type whoamiBody struct {
+	Key     *promptd.APIKey  `json:"key" doc:"The key that made the request"`
+	Project *promptd.Project `json:"project" doc:"The project the key belongs to"`
+}
+
+type whoamiResponse struct {
+	Body *whoamiBody
+}
+
+func (s *server) whoami(ctx context.Context, _ *struct{}) (*whoamiResponse, error) {
+	key := keyFrom(ctx)
+	p, err := s.store.FindProject(ctx, key.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("the calling key's project: %w", err)
+	}
+	return &whoamiResponse{Body: &whoamiBody{Key: key, Project: p}}, nil
 }
 
 // createAPIKeyBody is the body of POST /api/v1/projects/{id}/api-keys.

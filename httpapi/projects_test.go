@@ -81,3 +81,34 @@ func TestProjectsAndKeys(t *testing.T) {
 	e.send(req{method: "GET", path: "/api/v1/projects/nope/api-keys", key: e.admin}).problem(t, 404)
 	e.send(req{method: "POST", path: "/api/v1/projects/nope/api-keys", key: e.admin, body: map[string]any{"name": "k", "role": "viewer"}}).problem(t, 404)
 }
+
+// TestWhoami: GET /api/v1/whoami answers any key with itself, without a secret, and its
+// own project; no key is 401.
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	p, _ := e.newProject("marketing")
+	viewer := e.newKey(p.ID, promptd.RoleViewer)
+
+	resp := e.call("GET", "/api/v1/whoami", viewer, nil, 200, nil)
+	if strings.Contains(string(resp.body), viewer) || strings.Contains(string(resp.body), `"secret"`) {
+		t.Errorf("whoami shows the secret: %s", resp.body)
+	}
+	var me struct {
+		Key     promptd.APIKey  `json:"key"`
+		Project promptd.Project `json:"project"`
+	}
+	if err := json.Unmarshal(resp.body, &me); err != nil {
+		t.Fatal(err)
+	}
+	if me.Key.ProjectID != p.ID || me.Key.Role != promptd.RoleViewer || me.Key.InstanceAdmin || !strings.HasPrefix(viewer, me.Key.Prefix) ||
+		me.Project.ID != p.ID || me.Project.Name != "marketing" {
+		t.Errorf("whoami (a viewer of marketing) = %+v", me)
+	}
+
+	e.call("GET", "/api/v1/whoami", e.admin, nil, 200, &me)
+	if !me.Key.InstanceAdmin || me.Project.Name != promptd.DefaultProjectName || me.Key.ProjectID != me.Project.ID {
+		t.Errorf("whoami (the instance admin) = %+v", me)
+	}
+	e.send(req{method: "GET", path: "/api/v1/whoami"}).problem(t, 401)
+}

@@ -35,7 +35,7 @@ type cli struct {
 	Webhooks   webhooksCmd   `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage webhooks."`
 	Deliveries deliveriesCmd `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Read the delivery log; resend."`
 	Events     eventsCmd     `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"List, publish and follow events."`
-	Keys       keysCmd       `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage API keys (instance-admin keys)."`
+	Keys       keysCmd       `cmd:"" group:"Client commands (--url/PROMPTD_URL, --api-key/PROMPTD_API_KEY)" help:"Manage API keys (an admin key of the project, or an instance-admin key)."`
 }
 
 // storeFlags choose the store: SQLite in --data-dir unless --database-url names PostgreSQL.

@@ -267,3 +267,64 @@ func TestCLIWebhooksDeliveriesEventsKeys(t *testing.T) {
 		t.Errorf("an unknown project: exit %d, %v", r.code(), r.err)
 	}
 }
+
+// TestCLIKeysProjectAdmin: `promptd keys …` with an admin key that is not an instance
+// admin works on the key's own project (found through GET /api/v1/whoami, not the projects
+// list it may not read), refuses another project and instance-admin keys; an instance-admin
+// key still reaches every project with --project.
+func TestCLIKeysProjectAdmin(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--data-dir", t.TempDir(), "--bootstrap-key", testKey)
+	var team promptd.Project
+	call(t, testKey, "POST", s.base+"/api/v1/projects", map[string]string{"name": "team"}, 201, &team)
+
+	// The instance admin gives the project its admin, naming the project by name.
+	var admin client.CreatedAPIKey
+	okJSON(t, s.base, &admin, "keys", "create", "team-admin", "--role", "admin", "--project", "team")
+	if admin.ProjectID != team.ID || admin.InstanceAdmin {
+		t.Fatalf("keys create --project team = %+v, want an admin key of %s", admin, team.ID)
+	}
+
+	// The project admin, without --project and with its project's name or id.
+	r := promptdCLI(t, s.base, admin.Secret, "keys", "create", "team-bot", "--role", "editor", "-o", "json")
+	if r.err != nil {
+		t.Fatalf("project admin: keys create: %s (exit %d)", describeError(r.err), r.code())
+	}
+	var bot client.CreatedAPIKey
+	if err := json.Unmarshal([]byte(r.stdout), &bot); err != nil || bot.ProjectID != team.ID || bot.Secret == "" {
+		t.Fatalf("project admin: keys create = %+v, %v; want a key of %s", bot, err, team.ID)
+	}
+	for _, project := range [][]string{nil, {"--project", "team"}, {"--project", team.ID}} {
+		r := promptdCLI(t, s.base, admin.Secret, append([]string{"keys", "list"}, project...)...)
+		if r.err != nil || !strings.Contains(r.stdout, "team-bot") || !strings.Contains(r.stdout, "team-admin") || strings.Contains(r.stdout, "bootstrap") {
+			t.Errorf("project admin: keys list %v: %v (exit %d)\n%s", project, describeError(r.err), r.code(), r.stdout)
+		}
+	}
+	if r := promptdCLI(t, s.base, admin.Secret, "keys", "revoke", bot.ID); r.err != nil {
+		t.Errorf("project admin: keys revoke: %s", describeError(r.err))
+	}
+	if r := promptdCLI(t, s.base, bot.Secret, "prompts", "list"); r.code() != exitAuth {
+		t.Errorf("a key revoked by the project admin: exit %d, %v", r.code(), r.err)
+	}
+
+	// What it may not do: another project, an instance-admin key.
+	if r := promptdCLI(t, s.base, admin.Secret, "keys", "list", "--project", "default"); r.code() != exitUsage || !strings.Contains(describeError(r.err), `"team"`) {
+		t.Errorf("project admin: keys list --project default: exit %d, %s", r.code(), describeError(r.err))
+	}
+	if r := promptdCLI(t, s.base, admin.Secret, "keys", "create", "root", "--role", "admin", "--instance-admin"); r.code() != exitAuth {
+		t.Errorf("project admin: keys create --instance-admin: exit %d, %s", r.code(), describeError(r.err))
+	}
+	var editor client.CreatedAPIKey
+	okJSON(t, s.base, &editor, "keys", "create", "team-editor", "--role", "editor", "--project", "team")
+	if r := promptdCLI(t, s.base, editor.Secret, "keys", "list"); r.code() != exitAuth {
+		t.Errorf("editor: keys list: exit %d, %s", r.code(), describeError(r.err))
+	}
+
+	// The instance admin: its own project by default, any other with --project.
+	if out := ok(t, s.base, "keys", "list"); strings.Contains(out, "team-admin") || !strings.Contains(out, "bootstrap") {
+		t.Errorf("instance admin: keys list lists another project's key:\n%s", out)
+	}
+	if out := ok(t, s.base, "keys", "list", "--project", team.ID); !strings.Contains(out, "team-admin") || !strings.Contains(out, "team-editor") {
+		t.Errorf("instance admin: keys list --project %s:\n%s", team.ID, out)
+	}
+}

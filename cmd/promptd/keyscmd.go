@@ -10,10 +10,11 @@ import (
 	"github.com/promptd/promptd/client"
 )
 
-// keysCmd is `promptd keys …`: API keys of a project (instance-admin keys only).
+// keysCmd is `promptd keys …`: API keys of a project, for an admin key of the project or an
+// instance-admin key.
 type keysCmd struct {
 	clientGroup `embed:""`
-	Project     string `name:"project" default:"default" help:"The project, by name or id."`
+	Project     string `name:"project" help:"The project, by name or id (default: the project of the key in use; another project needs an instance-admin key)."`
 
 	List   keysListCmd   `cmd:"" help:"List a project's API keys."`
 	Create keysCreateCmd `cmd:"" help:"Create an API key; its secret is printed once."`
@@ -26,8 +27,20 @@ func (k *keysCmd) AfterApply(kctx *kong.Context) error {
 	return nil
 }
 
-// projectID resolves --project to an id.
+// projectID resolves --project to an id: the calling key's own project when --project is
+// empty or names it (GET /api/v1/whoami, which any key may call), else a project from the
+// projects list, which only an instance-admin key may read.
 func (k *keysCmd) projectID(ctx context.Context, cl *client.Client) (string, error) {
+	me, err := cl.Whoami(ctx)
+	if err != nil {
+		return "", err
+	}
+	if k.Project == "" || k.Project == me.Project.ID || k.Project == me.Project.Name {
+		return me.Project.ID, nil
+	}
+	if !me.Key.InstanceAdmin {
+		return "", &usageError{fmt.Sprintf("--project %q: the key manages only the keys of its own project, %q (another project needs an instance-admin key)", k.Project, me.Project.Name)}
+	}
 	ps, err := cl.ListProjects(ctx)
 	if err != nil {
 		return "", err
