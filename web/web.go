@@ -352,6 +352,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, promptd.ErrorMessage(err)
 	case promptd.EFORBIDDEN:
 		status, msg = http.StatusForbidden, promptd.ErrorMessage(err)
+	case promptd.EPRECONDITION:
+		status, msg = http.StatusPreconditionFailed, promptd.ErrorMessage(err)
 	case promptd.EUNAVAILABLE:
 		status, msg = http.StatusServiceUnavailable, "The store cannot be reached right now; try again shortly."
 	case promptd.EFULL:

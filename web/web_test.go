@@ -346,7 +346,25 @@ func TestWebhookControls(t *testing.T) {
 	if status, loc, _ := c.do("POST", base+"/recover", url.Values{"csrf": {token}, "since": {"2026-01-01T00:00"}}, nil); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/deliveries?webhook="+created.ID) {
 		t.Errorf("recover: %d %q", status, loc)
 	}
-	if status, _, _ := c.do("POST", base+"/enabled", url.Values{"csrf": {token}, "enabled": {"false"}}, nil); status != http.StatusSeeOther {
+	// The enable/disable buttons send the revision the page shows (their If-Match): one
+	// from an older page is refused (412) and changes nothing.
+	current, err := d.Store.FindWebhook(ctx, admin.ProjectID, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, page := c.do("GET", base, nil, nil)
+	if !strings.Contains(page, `name="revision" value="`+fmt.Sprint(current.Revision)+`"`) || current.Revision == created.Revision {
+		t.Fatalf("the webhook page does not carry revision %d (created at %d):\n%s", current.Revision, created.Revision, page)
+	}
+	for _, rev := range []string{revision, "nonsense"} {
+		if status, _, body := c.do("POST", base+"/enabled", url.Values{"csrf": {token}, "enabled": {"false"}, "revision": {rev}}, nil); status != http.StatusPreconditionFailed || !strings.Contains(body, "changed since you opened its page") {
+			t.Errorf("disable from a stale page (revision %s): %d\n%s", rev, status, body)
+		}
+	}
+	if got, _ := d.Store.FindWebhook(ctx, admin.ProjectID, created.ID); got == nil || !got.Enabled || got.Revision != current.Revision {
+		t.Errorf("a stale disable changed the webhook: %+v", got)
+	}
+	if status, _, _ := c.do("POST", base+"/enabled", url.Values{"csrf": {token}, "enabled": {"false"}, "revision": {fmt.Sprint(current.Revision)}}, nil); status != http.StatusSeeOther {
 		t.Errorf("disable: %d", status)
 	}
 	if got, _ := d.Store.FindWebhook(ctx, admin.ProjectID, created.ID); got == nil || got.Enabled {
@@ -355,7 +373,7 @@ func TestWebhookControls(t *testing.T) {
 	if status, _, body := c.do("POST", base+"/recover", url.Values{"csrf": {token}, "since": {"2026-01-01T00:00"}}, nil); status != http.StatusConflict {
 		t.Errorf("recover on a disabled webhook: %d, want 409\n%s", status, body)
 	}
-	_, _, page := c.do("GET", "/webhooks", nil, nil)
+	_, _, page = c.do("GET", "/webhooks", nil, nil)
 	if !strings.Contains(page, "disabled") {
 		t.Errorf("the list does not show the webhook disabled")
 	}

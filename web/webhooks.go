@@ -183,16 +183,23 @@ func formatSchedule(ds []time.Duration) string {
 	return strings.Join(out, ", ")
 }
 
+// formRevision reads the webhook revision a form was shown with (its If-Match): 0 when
+// the form names none, -1 when it names one that cannot be read (which matches none).
+func formRevision(r *http.Request) int64 {
+	v := r.PostFormValue("revision")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return -1
+}
+
 // readWebhookForm reads the posted form.
 func readWebhookForm(r *http.Request) webhookForm {
-	revision := int64(-1) // a form that names no readable revision matches none
-	if v := r.PostFormValue("revision"); v == "" {
-		revision = 0
-	} else if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-		revision = n
-	}
 	return webhookForm{
-		Revision:         revision,
+		Revision:         formRevision(r),
 		Name:             r.PostFormValue("name"),
 		Type:             strings.TrimSpace(r.PostFormValue("type")),
 		GitHubRepository: strings.TrimSpace(r.PostFormValue("githubRepository")),
@@ -610,12 +617,21 @@ func (s *server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	s.renderFragment(w, r, "webhook.html", "secrets", secretsData{ID: id, Secrets: secrets, Rotated: true})
 }
 
-// setEnabled enables or disables a webhook.
+// errWebhookChanged refuses a change made from a page that shows an older revision.
+var errWebhookChanged = promptd.Errorf(promptd.EPRECONDITION, "This webhook changed since you opened its page (another admin saved it, its secret was rotated, or promptd disabled it). Nothing was changed: reload the page to see its current state.")
+
+// setEnabled enables or disables a webhook. The buttons send the revision the page showed,
+// as the edit form does: if the webhook changed since, nothing changes (412).
 func (s *server) setEnabled(w http.ResponseWriter, r *http.Request) {
 	sess := sessionFrom(r.Context())
+	revision := formRevision(r)
 	wh, err := s.store.FindWebhook(r.Context(), sess.key.ProjectID, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if revision < 0 || revision > 0 && revision != wh.Revision {
+		s.fail(w, r, errWebhookChanged)
 		return
 	}
 	wh.Enabled = r.PostFormValue("enabled") == "true"
@@ -627,7 +643,15 @@ func (s *server) setEnabled(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh); err != nil {
+	if revision > 0 {
+		_, err = s.store.UpdateWebhookIf(r.Context(), sess.key.ProjectID, wh, revision)
+	} else {
+		_, err = s.store.UpdateWebhook(r.Context(), sess.key.ProjectID, wh)
+	}
+	if promptd.ErrorKind(err) == promptd.EPRECONDITION {
+		err = errWebhookChanged
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
