@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptd/promptd/internal/apitest"
+
 	"github.com/promptd/promptd/internal/pgtest"
 )
 
@@ -50,10 +52,6 @@ type testServer struct {
 // package at once with the race detector on a machine shared with others, where a process
 // may get a tenth of a core: the bound only catches a start that hangs.
 const startTimeout = 2 * time.Minute
-
-// callClient sends the tests' API requests: bounded, so that a server that stops answering
-// fails the test with the request it hung on instead of timing out the whole package.
-var callClient = &http.Client{Timeout: time.Minute}
 
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
@@ -95,36 +93,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 // call sends one API request and decodes the JSON answer into out (when not nil).
 func call(t *testing.T, key, method, url string, body any, wantStatus int, out any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := callClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("%s %s: status %d, want %d; body: %s", method, url, resp.StatusCode, wantStatus, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: decoding %s: %v", method, url, raw, err)
-		}
-	}
+	apitest.Call(t, key, method, url, body, wantStatus, out)
 }
 
 type versionJSON struct {

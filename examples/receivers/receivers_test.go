@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptd/promptd/internal/apitest"
+
 	"github.com/promptd/promptd/webhook"
 )
 
@@ -179,38 +181,7 @@ func startPromptd(t *testing.T) *promptdAPI {
 // test unless the status is want.
 func (a *promptdAPI) call(t *testing.T, method, path string, body any, want int, out any) {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: decoding %s: %v", method, path, data, err)
-		}
-	}
+	apitest.Call(t, a.key, method, a.base+path, body, want, out)
 }
 
 // --- receivers ---

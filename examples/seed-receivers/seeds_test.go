@@ -16,8 +16,6 @@ package seedreceivers_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/promptd/promptd/internal/apitest"
 )
 
 // wait bounds every wait on a process, on promptd or on the deliveries.
@@ -358,42 +358,7 @@ func startPromptd(t *testing.T) *promptdAPI {
 // answer into out (if not nil); it fails the test unless the status is want.
 func (a *promptdAPI) call(t *testing.T, method, path string, body any, want int, out any) {
 	t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(data)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: decoding %s: %v", method, path, data, err)
-		}
-	}
+	apitest.Call(t, a.key, method, a.base+path, body, want, out)
 }
 
 type delivery struct {

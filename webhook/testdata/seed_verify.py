@@ -1,63 +1,17 @@
-"""The first seed's verification function, verbatim, and a driver for Go tests.
+"""A driver for Go tests of the first seed's verification function.
 
-Reads JSON lines {"body": str, "header": str, "secret": str} on stdin and prints
+The function itself is the seed's code, verbatim, kept once in
+examples/seed-receivers/000_abv/verify_abv_signature.py (the seed receivers' run uses it
+too). Reads JSON lines {"body": str, "header": str, "secret": str} on stdin and prints
 "true" or "false" for each.
 """
-import hmac
-import hashlib
 import json
+import os
 import sys
-from typing import Optional
 
-
-def verify_abv_signature(
-    raw_body: str,
-    signature_header: str,
-    secret: str,
-) -> bool:
-    """
-    Validate a ABV webhook/event signature.
-
-    Parameters
-    ----------
-    raw_body : str
-        The request body exactly as received (no decoding or reformatting).
-    signature_header : str
-        The value of the `x-abv-signature` header, e.g. "t=1720701136,s=0123abcd...".
-    secret : str
-        Your ABV signing secret.
-
-    Returns
-    -------
-    bool
-        True if the signature is valid, otherwise False.
-    """
-    # Split "t=timestamp,s=signature" into the two expected key/value chunks
-    try:
-        ts_pair, sig_pair = signature_header.split(",", 1)
-    except ValueError:  # wrong format / missing comma
-        return False
-
-    # Extract values (everything after the first "=")
-    if "=" not in ts_pair or "=" not in sig_pair:
-        return False
-    timestamp = ts_pair.split("=", 1)[1]
-    received_sig_hex = sig_pair.split("=", 1)[1]
-
-    # Recreate the message and compute the expected HMAC-SHA256 hex digest
-    message = f"{timestamp}.{raw_body}".encode("utf-8")
-    expected_sig_hex = hmac.new(
-        secret.encode("utf-8"), message, hashlib.sha256
-    ).hexdigest()
-
-    # Use constant-time comparison on the *decoded* byte strings
-    try:
-        return hmac.compare_digest(
-            bytes.fromhex(received_sig_hex), bytes.fromhex(expected_sig_hex)
-        )
-    except ValueError:  # received_sig_hex isn't valid hex
-        return False
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "examples", "seed-receivers", "000_abv"))
+from verify_abv_signature import verify_abv_signature  # noqa: E402
 
 if __name__ == "__main__":
     for line in sys.stdin:
