@@ -391,6 +391,12 @@ func TestMigrateKeepsExistingDeliveries(t *testing.T) {
 	if _, err := s.FindDelivery(ctx, p.ID, keep); err != nil {
 		t.Errorf("the old pending delivery: %v", err)
 	}
+	// 00015: no foreign key left on deliveries, nor on any of its partitions (the legacy
+	// one had keys of its own before 00012 attached it).
+	if n := e.count(t, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND (conrelid = 'deliveries'::regclass
+		OR conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'deliveries'::regclass))`); n != 0 {
+		t.Errorf("%d foreign keys on deliveries and its partitions, want 0", n)
+	}
 	// And back down: the tables are plain again, with every row.
 	if _, err := gp.DownTo(ctx, 11); err != nil {
 		t.Fatalf("down from 00012: %v", err)

@@ -68,6 +68,7 @@ func Dialect() sqlstore.Dialect {
 		Migrations:        sub,
 		GooseOptions:      []goose.ProviderOption{goose.WithSessionLocker(migrationLocker{})},
 		ForUpdate:         " FOR UPDATE",
+		ForKeyShare:       " FOR KEY SHARE",
 		HasTag:            `EXISTS (SELECT 1 FROM jsonb_array_elements_text(%[1]s::jsonb) AS t(tag) WHERE t.tag = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
 		Fault:             fault,

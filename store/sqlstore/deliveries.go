@@ -196,10 +196,11 @@ func getAttempts(ctx context.Context, q querier, deliveryID string) ([]promptd.A
 }
 
 // requireEnabled returns ENOTFOUND when the webhook is not the project's, and ECONFLICT when
-// it is disabled: work queued for a disabled webhook would never be sent.
-func requireEnabled(ctx context.Context, tx *writeTx, projectID, webhookID string) error {
+// it is disabled: work queued for a disabled webhook would never be sent. It locks the
+// webhook against deletion (Dialect.ForKeyShare) until the transaction ends.
+func (s *Store) requireEnabled(ctx context.Context, tx *writeTx, projectID, webhookID string) error {
 	var enabled bool
-	err := tx.QueryRowContext(ctx, `SELECT enabled FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&enabled)
+	err := tx.QueryRowContext(ctx, `SELECT enabled FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForKeyShare, projectID, webhookID).Scan(&enabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhookNotFound(webhookID)
 	}
@@ -265,11 +266,14 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 		if err != nil {
 			return err
 		}
-		if err := requireEnabled(ctx, tx, projectID, d.WebhookID); err != nil {
+		if err := s.requireEnabled(ctx, tx, projectID, d.WebhookID); err != nil {
 			return err
 		}
 		if d.Status == promptd.StatusPending || d.Status == promptd.StatusDelivering {
 			out, err = s.bringForward(ctx, tx, d, now)
+			return err
+		}
+		if err := s.lockEvent(ctx, tx, d); err != nil {
 			return err
 		}
 		if d.OrderingKey != "" {
@@ -290,6 +294,22 @@ func (s *Store) ResendDelivery(ctx context.Context, projectID, id string) (*prom
 		return nil, err
 	}
 	return out, nil
+}
+
+// lockEvent locks the event of d, which a resend is about to refer to again, against the
+// retention purge (Dialect.ForKeyShare) until the transaction ends. The purge deletes an
+// event only once no delivery refers to it, and d did when the transaction read it: an
+// event already gone means that d went meanwhile, and ENOTFOUND is returned.
+func (s *Store) lockEvent(ctx context.Context, tx *writeTx, d *promptd.Delivery) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = $1`+s.d.ForKeyShare, d.EventID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return deliveryNotFound(d.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("locking the delivery's event: %w", err)
+	}
+	return nil
 }
 
 // bringForward makes a pending delivery that waits for a retry due now, and returns the
@@ -327,7 +347,7 @@ func (s *Store) bringForward(ctx context.Context, tx *writeTx, d *promptd.Delive
 func (s *Store) RecoverDeliveries(ctx context.Context, projectID, webhookID string, since time.Time) (int, error) {
 	var n int64
 	err := s.write(ctx, "recover deliveries", func(tx *writeTx, now time.Time) error {
-		if err := requireEnabled(ctx, tx, projectID, webhookID); err != nil {
+		if err := s.requireEnabled(ctx, tx, projectID, webhookID); err != nil {
 			return err
 		}
 		ordered, err := s.requeueInLines(ctx, tx, webhookID, since, now)
@@ -394,7 +414,7 @@ func (s *Store) createTestDelivery(ctx context.Context, op, projectID, webhookID
 	var out *promptd.Delivery
 	err := s.write(ctx, op, func(tx *writeTx, now time.Time) error {
 		var name, typ, dest string
-		err := tx.QueryRowContext(ctx, `SELECT name, type, destination FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, webhookID).Scan(&name, &typ, &dest)
+		err := tx.QueryRowContext(ctx, `SELECT name, type, destination FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForKeyShare, projectID, webhookID).Scan(&name, &typ, &dest)
 		if errors.Is(err, sql.ErrNoRows) {
 			return webhookNotFound(webhookID)
 		}

@@ -78,10 +78,11 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 }
 
 // projectHooks loads the project's webhooks with their matchers, compiling only those whose
-// revision the cache does not hold.
+// revision the cache does not hold. It locks them against deletion (Dialect.ForKeyShare)
+// until the transaction ends, as the deliveries it inserts for them have no foreign key.
 func (s *Store) projectHooks(ctx context.Context, tx *writeTx, projectID string) ([]hookMatch, error) {
 	rows, err := tx.QueryContext(ctx,
-		`SELECT id, enabled, revision, events, filters, ordering, format, format_options, type, destination FROM webhooks WHERE project_id = $1 ORDER BY id`, projectID)
+		`SELECT id, enabled, revision, events, filters, ordering, format, format_options, type, destination FROM webhooks WHERE project_id = $1 ORDER BY id`+s.d.ForKeyShare, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks for fan-out: %w", err)
 	}

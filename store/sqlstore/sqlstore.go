@@ -55,6 +55,13 @@ type Dialect struct {
 	// write transaction is serialised anyway (SQLite's single writer).
 	ForUpdate string
 
+	// ForKeyShare is appended to the SELECTs that read a webhook, or an event, before
+	// deliveries referring to it are inserted, e.g. " FOR KEY SHARE": the lock a foreign key
+	// would take, so that the row is not deleted before the transaction ends (PostgreSQL's
+	// deliveries have no foreign keys since migration 00015). It is "" where the keys are
+	// there and writes are serialised anyway (SQLite).
+	ForKeyShare string
+
 	// HasTag is a boolean SQL expression, a fmt format with two verbs: %[1]s is a column
 	// holding a JSON array of strings and %[2]s a placeholder; it is true when the array holds
 	// the placeholder's string.

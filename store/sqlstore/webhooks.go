@@ -623,21 +623,28 @@ func cancelQueued(ctx context.Context, tx *writeTx, webhookID string, now time.T
 // attempts. Returns ENOTFOUND. See promptd.WebhookService.
 func (s *Store) DeleteWebhook(ctx context.Context, projectID, id string) error {
 	err := s.write(ctx, "delete webhook", func(tx *writeTx, _ time.Time) error {
-		// The deliveries go with the webhook (ON DELETE CASCADE); their attempts are deleted
-		// here, as no foreign key ties them to their delivery on PostgreSQL, where both
-		// tables are partitioned by day (see queue_partitions.go).
-		if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (
-			SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE w.project_id = $1 AND w.id = $2)`, projectID, id); err != nil {
-			return fmt.Errorf("deleting the webhook's attempts: %w", err)
+		// The webhook is locked first: a transaction inserting deliveries for it holds it
+		// FOR KEY SHARE (Dialect.ForKeyShare), so once the lock is taken no delivery of it is
+		// being inserted, and none will be. Then its attempts and deliveries go, explicitly:
+		// on PostgreSQL neither has a foreign key to cascade from (see migrations 00012 and
+		// 00015); on SQLite the cascade finds nothing left.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForUpdate, projectID, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return webhookNotFound(id)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE project_id = $1 AND id = $2`, projectID, id)
 		if err != nil {
 			return fmt.Errorf("deleting webhook: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_id IN (
+			SELECT id FROM deliveries WHERE webhook_id = $1)`, id); err != nil {
+			return fmt.Errorf("deleting the webhook's attempts: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE webhook_id = $1`, id); err != nil {
+			return fmt.Errorf("deleting the webhook's deliveries: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("deleting webhook: %w", err)
-		} else if n == 0 {
-			return webhookNotFound(id)
 		}
 		return nil
 	})

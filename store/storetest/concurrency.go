@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/promptd/promptd"
@@ -348,5 +350,51 @@ func (su suite) testConcurrentPublish(t *testing.T) {
 		if ds := e.deliveriesOf(t, w.ID); len(ds) != n {
 			t.Errorf("webhook %s: %d deliveries, want %d", w.Name, len(ds), n)
 		}
+	}
+}
+
+// testConcurrentWebhookDelete deletes webhooks while events are published to them from many
+// goroutines: every publish succeeds, and a deleted webhook is left with no delivery (none
+// inserted by a publish that read it just before the deletion), while the webhook kept gets
+// one delivery per event.
+func (su suite) testConcurrentWebhookDelete(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	kept := e.webhook(t, "kept")
+	const rounds, perWorker = 3, 4
+	published := 0
+	for round := range rounds {
+		victim := e.webhook(t, fmt.Sprint("victim-", round))
+		var done atomic.Int64
+		parallel(Workers+1, func(i int) {
+			if i == Workers {
+				// Delete once publishing is under way.
+				for done.Load() < Workers/2 {
+					runtime.Gosched()
+				}
+				if err := e.s.DeleteWebhook(ctx, e.project, victim.ID); err != nil {
+					t.Errorf("DeleteWebhook: %v", err)
+				}
+				return
+			}
+			for j := range perWorker {
+				if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{
+					Type: "load.tick", Data: json.RawMessage(fmt.Sprintf(`{"i":%d,"j":%d}`, i, j)),
+				}); err != nil {
+					t.Errorf("publish %d/%d: %v", i, j, err)
+				}
+				done.Add(1)
+			}
+		})
+		published += Workers * perWorker
+		if ds := e.deliveriesOf(t, victim.ID); len(ds) != 0 {
+			t.Errorf("round %d: the deleted webhook has %d deliveries left", round, len(ds))
+		}
+		if n := len(e.deliveries(t, promptd.DeliveryFilter{})); n != published {
+			t.Errorf("round %d: the project has %d deliveries, want %d (the kept webhook's only)", round, n, published)
+		}
+	}
+	if ds := e.deliveriesOf(t, kept.ID); len(ds) != published {
+		t.Errorf("the kept webhook has %d deliveries, want %d", len(ds), published)
 	}
 }

@@ -71,6 +71,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"ConcurrentRenames", su.testConcurrentRenames},
 		{"ConcurrentIdempotentPublish", su.testConcurrentIdempotentPublish},
 		{"ConcurrentPublish", su.testConcurrentPublish},
+		{"ConcurrentWebhookDelete", su.testConcurrentWebhookDelete},
 		{"Webhooks", su.testWebhooks},
 		{"WebhookUpdates", su.testWebhookUpdates},
 		{"WebhookRevisions", su.testWebhookRevisions},
