@@ -68,19 +68,26 @@ func (b *bench) runCrash(ctx context.Context, dbURL string) (*Result, error) {
 		// The kill comes while the publishers still run: they stop on the errors that follow
 		// (or at the deadline, a second after the kill).
 		killAt := time.Now().Add(load)
-		victim := p
-		killed := make(chan time.Duration, 1)
+		victim, vc := p, c
+		killed := make(chan int64, 1)
 		go func() {
 			select {
 			case <-time.After(time.Until(killAt)):
 			case <-ctx.Done():
 			}
+			// Kill while the engine works, so that a kill that found nothing in flight
+			// does not flatter the figures.
+			n := awaitInFlight(ctx, vc, killAt.Add(crashWorkWait))
 			victim.kill()
-			killed <- time.Since(origin)
+			killed <- n
 		}()
-		b.progress("crash %d of %d: publishing flat out for %s, then kill -9 (pid %d)", i+1, b.opts.crashes, load, p.Pid())
-		st := pub.flatOut(ctx, b.opts.publishers, killAt.Add(time.Second), b.opts.maxQueued, queued)
-		<-killed
+		b.progress("crash %d of %d: publishing flat out for %s, then kill -9 (pid %d) once requests are in flight", i+1, b.opts.crashes, load, p.Pid())
+		st := pub.flatOut(ctx, b.opts.publishers, killAt.Add(crashWorkWait+time.Second), b.opts.maxQueued, queued)
+		inFlight := <-killed
+		res.CrashInFlight = append(res.CrashInFlight, inFlight)
+		if inFlight <= 0 {
+			res.note("crash %d: the kill found no request in flight (promptd_delivery_requests_in_flight %d) within %s", i+1, inFlight, crashWorkWait)
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -105,7 +112,7 @@ func (b *bench) runCrash(ctx context.Context, dbURL string) (*Result, error) {
 		if !recovered {
 			res.note("crash %d: not recovered within -drain-timeout %s", i+1, b.opts.drainTimeout)
 		}
-		b.progress("crash %d: %d events acknowledged before the kill; recovered in %s with %d duplicates", i+1, len(st.Acks), rec.Round(10*time.Millisecond), dup)
+		b.progress("crash %d: %d events acknowledged before the kill, %d requests in flight at it; recovered in %s with %d duplicates", i+1, len(st.Acks), inFlight, rec.Round(10*time.Millisecond), dup)
 	}
 	res.published(publishStats{Acks: acks, Errors: errs, Elapsed: elapsed})
 	res.DurationS = round(elapsed.Seconds(), 2)
@@ -117,11 +124,34 @@ func (b *bench) runCrash(ctx context.Context, dbURL string) (*Result, error) {
 		slices.Sort(rs)
 		res.RecoveryMedianS = ptr(rs[(len(rs)-1)/2])
 	}
-	res.note("per kill: duplicates %v, seconds from restart to full recovery %v", res.CrashDuplicates, res.RecoveryS)
+	res.note("per kill: duplicates %v, requests in flight just before it %v, seconds from restart to full recovery %v", res.CrashDuplicates, res.CrashInFlight, res.RecoveryS)
 	res.note("publish errors are the calls cut by the kills; \"unexpected\" are events committed whose 201 the kill cut off (delivered, never acknowledged)")
 	res.note("in-flight cap per webhook: %d requests", promptd.DefaultMaxInFlight)
 	p.stop(30 * time.Second)
 	return res, nil
+}
+
+// crashWorkWait bounds how long, once a crash cycle's load has run, the bench waits for
+// the engine to have a request in flight before it kills promptd.
+const crashWorkWait = 2 * time.Second
+
+// awaitInFlight polls c's promptd_delivery_requests_in_flight until it is above 0 or
+// deadline passes, and returns the last value read (-1 if none could be).
+func awaitInFlight(ctx context.Context, c *apiClient, deadline time.Time) int64 {
+	last := int64(-1)
+	for ctx.Err() == nil {
+		if v, ok := c.metric(ctx, "promptd_delivery_requests_in_flight"); ok {
+			last = int64(v)
+			if last > 0 {
+				return last
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return last
 }
 
 // awaitRecovery waits until the endpoints in hooks received want distinct deliveries and

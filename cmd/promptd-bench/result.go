@@ -87,8 +87,11 @@ type Result struct {
 	ReferenceViolations *int64 `json:"reference_violations,omitempty"`
 	// CrashDuplicates are, in the crash scenario, the duplicates each kill caused, and
 	// RecoveryS the seconds from each restart until every acknowledged event had arrived and
-	// the queue was empty; RecoveryMedianS is their median.
+	// the queue was empty; RecoveryMedianS is their median. CrashInFlight is what the
+	// killed promptd reported in promptd_delivery_requests_in_flight just before each kill
+	// (-1: not read).
 	CrashDuplicates []int64   `json:"duplicates_per_crash,omitempty"`
+	CrashInFlight   []int64   `json:"in_flight_at_crash,omitempty"`
 	RecoveryS       []float64 `json:"recovery_s,omitempty"`
 	RecoveryMedianS *float64  `json:"recovery_median_s,omitempty"`
 	// Target is the §7 target; Met whether this run meets it (and lost nothing).
