@@ -145,27 +145,23 @@ func singleSecret(job *promptd.Job) (string, error) {
 }
 
 // standardHeaders returns the Standard Webhooks headers of body, signed at now with every
-// valid secret, and the x-promptd-signature value signed with the single secret. The
-// webhook-id is the event id, or "<event id>:<target>" for one part of an event sent as
-// several requests, so that a receiver deduplicating on it keeps every part.
-func standardHeaders(job *promptd.Job, body []byte, now time.Time) (http.Header, string, error) {
+// valid secret. The webhook-id is the event id, or "<event id>:<target>" for one part of an
+// event sent as several requests, so that a receiver deduplicating on it keeps every part.
+func standardHeaders(job *promptd.Job, body []byte, now time.Time) (http.Header, error) {
 	msgID := job.EventID
 	if job.Target != "" {
 		msgID += ":" + job.Target
 	}
-	signed, err := webhook.Sign(job.Secrets, msgID, now.Unix(), body)
+	ts := now.Unix()
+	sigs, err := webhook.StandardSignatures(job.Secrets, msgID, ts, body)
 	if err != nil {
-		return nil, "", fmt.Errorf("signing: %w", err)
-	}
-	single, err := singleSecret(job)
-	if err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("signing: %w", err)
 	}
 	h := http.Header{}
-	h.Set(webhook.HeaderWebhookID, signed.WebhookID)
-	h.Set(webhook.HeaderWebhookTimestamp, signed.WebhookTimestamp)
-	h.Set(webhook.HeaderWebhookSignature, signed.WebhookSignature)
-	return h, webhook.PromptdSignature(single, now.Unix(), body), nil
+	h.Set(webhook.HeaderWebhookID, msgID)
+	h.Set(webhook.HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(webhook.HeaderWebhookSignature, sigs)
+	return h, nil
 }
 
 // hexHMAC returns the hex HMAC-SHA256 of the parts, keyed with secret's bytes as written:

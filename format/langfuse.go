@@ -76,7 +76,7 @@ func (langfuse) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, _, err := standardHeaders(job, b, now)
+	h, err := standardHeaders(job, b, now)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/promptd/promptd"
+	"github.com/promptd/promptd/webhook"
 )
 
 // promptdFormat is promptd's own: the stored envelope as it is, the single-signature header
@@ -16,7 +17,11 @@ func (promptdFormat) Name() string { return promptd.FormatPromptd }
 func (promptdFormat) Wants(*promptd.Event, promptd.FormatOptions) bool { return true }
 
 func (promptdFormat) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
-	h, single, err := standardHeaders(job, job.Payload, now)
+	h, err := standardHeaders(job, job.Payload, now)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := singleSecret(job)
 	if err != nil {
 		return nil, err
 	}
@@ -24,6 +29,6 @@ func (promptdFormat) Render(job *promptd.Job, now time.Time) (*Rendered, error) 
 	if name == "" {
 		name = promptd.DefaultSignatureName
 	}
-	h.Set(name, single)
+	h.Set(name, webhook.PromptdSignature(secret, now.Unix(), job.Payload))
 	return &Rendered{Body: job.Payload, Header: h}, nil
 }

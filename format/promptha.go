@@ -61,7 +61,7 @@ func (promptha) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, _, err := standardHeaders(job, b, now)
+	h, err := standardHeaders(job, b, now)
 	if err != nil {
 		return nil, err
 	}

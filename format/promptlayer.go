@@ -204,7 +204,7 @@ func (promptLayer) Render(job *promptd.Job, now time.Time) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, _, err := standardHeaders(job, b, now)
+	h, err := standardHeaders(job, b, now)
 	if err != nil {
 		return nil, err
 	}

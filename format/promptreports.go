@@ -189,7 +189,7 @@ func (promptReports) Render(job *promptd.Job, now time.Time) (*Rendered, error) 
 	if err != nil {
 		return nil, err
 	}
-	h, _, err := standardHeaders(job, b, now)
+	h, err := standardHeaders(job, b, now)
 	if err != nil {
 		return nil, err
 	}

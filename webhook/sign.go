@@ -113,21 +113,33 @@ type SignedHeaders struct {
 // Sign signs body as promptd does. secrets are the valid secrets, newest first: the promptd
 // signature uses the newest only, webhook-signature lists one signature per secret.
 func Sign(secrets []string, msgID string, ts int64, body []byte) (SignedHeaders, error) {
-	if len(secrets) == 0 {
-		return SignedHeaders{}, errors.New("webhook: Sign needs at least one secret")
-	}
-	sigs := make([]string, 0, len(secrets))
-	for i, s := range secrets {
-		key, err := SecretKey(s)
-		if err != nil {
-			return SignedHeaders{}, fmt.Errorf("webhook: secret %d: %w", i, err)
-		}
-		sigs = append(sigs, StandardSignature(key, msgID, ts, body))
+	sigs, err := StandardSignatures(secrets, msgID, ts, body)
+	if err != nil {
+		return SignedHeaders{}, err
 	}
 	return SignedHeaders{
 		Promptd:          PromptdSignature(secrets[0], ts, body),
 		WebhookID:        msgID,
 		WebhookTimestamp: strconv.FormatInt(ts, 10),
-		WebhookSignature: strings.Join(sigs, " "),
+		WebhookSignature: sigs,
 	}, nil
+}
+
+// StandardSignatures returns the webhook-signature header value of body with message id
+// msgID at unix time ts: one StandardSignature per secret (newest first), separated by
+// spaces. It is Sign without the promptd signature, for callers that sign that one with
+// another secret or not at all.
+func StandardSignatures(secrets []string, msgID string, ts int64, body []byte) (string, error) {
+	if len(secrets) == 0 {
+		return "", errors.New("webhook: Sign needs at least one secret")
+	}
+	sigs := make([]string, 0, len(secrets))
+	for i, s := range secrets {
+		key, err := SecretKey(s)
+		if err != nil {
+			return "", fmt.Errorf("webhook: secret %d: %w", i, err)
+		}
+		sigs = append(sigs, StandardSignature(key, msgID, ts, body))
+	}
+	return strings.Join(sigs, " "), nil
 }

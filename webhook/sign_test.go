@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -134,5 +135,27 @@ func TestDecodeSecret(t *testing.T) {
 	}
 	if key, err := webhook.DecodeSecret(secretA); err != nil || len(key) != 24 {
 		t.Errorf("DecodeSecret(secretA) = %d bytes, %v", len(key), err)
+	}
+}
+
+func TestStandardSignaturesIsSignsWebhookSignature(t *testing.T) {
+	secrets := []string{"whsec_" + strings.Repeat("QUJD", 8), "a plain secret of mine"}
+	body := []byte(`{"id":"ev_1"}`)
+	signed, err := webhook.Sign(secrets, "ev_1", 1700000000, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := webhook.StandardSignatures(secrets, "ev_1", 1700000000, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != signed.WebhookSignature || strings.Count(got, "v1,") != 2 {
+		t.Errorf("StandardSignatures = %q, Sign's webhook-signature %q", got, signed.WebhookSignature)
+	}
+	if _, err := webhook.StandardSignatures(nil, "ev_1", 1700000000, body); err == nil {
+		t.Error("no secrets: no error")
+	}
+	if _, err := webhook.StandardSignatures([]string{"short"}, "ev_1", 1700000000, body); !errors.Is(err, webhook.ErrSecretFormat) {
+		t.Errorf("a bad secret: %v, want ErrSecretFormat", err)
 	}
 }
