@@ -177,18 +177,11 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, data); err != nil {
+	payload, compact, err := dataPayload(id, resource, action, data, now)
+	if err != nil {
 		return nil, Invalid("body.data", "must be valid JSON")
 	}
-	subject, err := dataSubject(compact.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	payload, err := marshalPayload(webhook.Event{
-		ID: id, Timestamp: webhook.Time{Time: now}, Type: resource, APIVersion: APIVersion, Action: action,
-		Data: compact.Bytes(),
-	})
+	subject, err := dataSubject(compact)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +244,53 @@ func marshalPayload(env webhook.Event) (json.RawMessage, error) {
 		return nil, &Error{Kind: EINTERNAL, Message: "encoding event payload", Err: err}
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// dataPayload returns the envelope of a data event, byte for byte what marshalPayload
+// writes for a webhook.Event with these fields and data, and within it data compacted. It
+// writes the envelope directly, compacting data once, because every publish makes one: the
+// encoder would compact data and the timestamp again. It returns json.Compact's error for
+// data that is not valid JSON.
+func dataPayload(id, resource, action string, data []byte, now time.Time) (payload, compact []byte, err error) {
+	b := make([]byte, 0, 128+len(data))
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"timestamp":"`...)
+	b = now.UTC().AppendFormat(b, webhook.TimeFormat) // webhook.Time's MarshalJSON
+	b = append(b, `","type":`...)
+	b = appendJSONString(b, resource)
+	b = append(b, `,"apiVersion":`...)
+	b = appendJSONString(b, APIVersion)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, action)
+	b = append(b, `,"data":`...)
+	buf := bytes.NewBuffer(b)
+	start := buf.Len()
+	if err := json.Compact(buf, data); err != nil {
+		return nil, nil, err
+	}
+	end := buf.Len()
+	buf.WriteByte('}')
+	payload = buf.Bytes()
+	return payload, payload[start:end], nil
+}
+
+// appendJSONString appends s as a JSON string the way marshalPayload's encoder writes it
+// (HTML characters not escaped): as it is when it holds nothing to escape, through
+// encoding/json otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimRight(buf.Bytes(), "\n")...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func nonNil(s []string) []string {
