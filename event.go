@@ -96,6 +96,35 @@ type Event struct {
 	// decoded caches the payload decoded for payload filters; nil for events not built by
 	// NewPromptEvent or NewDataEvent (their payload is decoded on each use).
 	decoded *decodedPayload
+	// written is the payload as the constructor wrote it, compact; nil for events built
+	// elsewhere (read from a store). AppendJSON relies on it while Payload is still it.
+	written json.RawMessage
+}
+
+// AppendJSON appends ev encoded as encoding/json encodes it without HTML escaping (the
+// encoding of huma, promptd's API framework), and reports whether it could. It can for an
+// event made by NewDataEvent, NewPromptEvent or a workflow constructor whose Payload is still
+// the one they wrote: that payload is known compact, which spares the encoder's pass over
+// it. For any other event it returns b and false: encode it with encoding/json.
+func (ev *Event) AppendJSON(b []byte) ([]byte, bool) {
+	if len(ev.written) == 0 || len(ev.Payload) != len(ev.written) || &ev.Payload[0] != &ev.written[0] {
+		return b, false
+	}
+	ts, err := ev.Timestamp.MarshalJSON()
+	if err != nil {
+		return b, false // encoding/json fails on it too
+	}
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, ev.ID)
+	b = append(b, `,"projectId":`...)
+	b = appendJSONString(b, ev.ProjectID)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, ev.Type)
+	b = append(b, `,"timestamp":`...)
+	b = append(b, ts...)
+	b = append(b, `,"payload":`...)
+	b = append(b, ev.Payload...)
+	return append(b, '}'), true
 }
 
 // Subject is what an event is about, for prompt filters, holding what the prompt was both
@@ -166,6 +195,7 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 		Subject:     subject,
 		OrderingKey: v.PromptID,
 		decoded:     &decodedPayload{},
+		written:     payload,
 	}, nil
 }
 
@@ -185,7 +215,7 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload, Subject: subject, decoded: &decodedPayload{}}, nil
+	return &Event{ID: id, ProjectID: projectID, Type: typ, Timestamp: now, Payload: payload, Subject: subject, decoded: &decodedPayload{}, written: payload}, nil
 }
 
 // PromptRef is the prompt reference a custom event may carry in data.prompt, so that

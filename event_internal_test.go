@@ -53,3 +53,58 @@ func TestDataPayloadIsMarshalPayload(t *testing.T) {
 		t.Error("invalid data: no error")
 	}
 }
+
+// AppendJSON must write what huma's encoder writes (encoding/json, HTML not escaped), and
+// decline events whose payload it did not write.
+func TestEventAppendJSONIsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	encode := func(ev *Event) []byte {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(ev); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimRight(buf.Bytes(), "\n")
+	}
+	zones := []time.Time{
+		time.Date(2026, 12, 3, 13, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 12, 3, 13, 0, 0, 0, time.FixedZone("", 5*3600+1800)),
+		time.Now(), // with a monotonic reading
+	}
+	for _, now := range zones {
+		ev, err := NewDataEvent("proj <&> \"1\"\u2028", "deploy.finished", json.RawMessage(` {"a": "<b>", "c" : [1, 2]} `), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := ev.AppendJSON(nil)
+		if !ok {
+			t.Fatalf("%v: AppendJSON declined an event NewDataEvent made", now)
+		}
+		if want := encode(ev); !bytes.Equal(got, want) {
+			t.Errorf("AppendJSON\n got %s\nwant %s", got, want)
+		}
+	}
+
+	ev, err := NewDataEvent("proj", "deploy.finished", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.AppendJSON(nil); !ok {
+		t.Error("declined a fresh event")
+	}
+	other := *ev
+	other.Payload = json.RawMessage(`{ "spaced": true }`)
+	if _, ok := other.AppendJSON(nil); ok {
+		t.Error("AppendJSON took a payload it did not write")
+	}
+	stored := &Event{ID: "e", ProjectID: "p", Type: "a.b", Timestamp: time.Now(), Payload: json.RawMessage(`{}`)}
+	if b, ok := stored.AppendJSON([]byte("x")); ok || string(b) != "x" {
+		t.Errorf("an event read from a store: %q, %v; want it declined, b unchanged", b, ok)
+	}
+	far := *ev
+	far.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, ok := far.AppendJSON(nil); ok {
+		t.Error("AppendJSON took a time encoding/json cannot encode")
+	}
+}

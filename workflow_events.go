@@ -61,6 +61,7 @@ func newWorkflowEvent(typ string, v *Version, label string, actor Actor, now tim
 		// Ordered with the prompt's own events at per-prompt webhooks.
 		OrderingKey: v.PromptID,
 		decoded:     &decodedPayload{},
+		written:     payload,
 	}, nil
 }
 

@@ -167,9 +167,10 @@ func New(cfg Config) http.Handler {
 // humaConfig is the huma configuration: OpenAPI 3.1 with a bearer security scheme, no
 // routes of huma's own (docs.go serves the document, rendered once, and a docs page that,
 // unlike huma's, loads nothing from a CDN), no schema links in responses, unknown query
-// parameters rejected.
+// parameters rejected, JSON written by jsonFormat.
 func (s *server) humaConfig() huma.Config {
 	cfg := huma.DefaultConfig("promptd API", s.version)
+	cfg.Formats = withJSONFormat(cfg.Formats)
 	cfg.OpenAPIPath = ""
 	cfg.DocsPath = ""
 	cfg.SchemasPath = ""
