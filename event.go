@@ -202,12 +202,25 @@ func NewPromptEvent(typ string, v *Version, changes *Changes, actor Actor, now t
 // NewDataEvent builds an event whose payload carries data: a custom event or an operational
 // one (webhook.test, webhook.disabled). data must be valid JSON; nil becomes {}.
 func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*Event, error) {
+	return newDataEvent(projectID, typ, data, false, now)
+}
+
+// NewCompactDataEvent is NewDataEvent for data that is compact JSON already, as json.Compact
+// writes it (the store compacts a published event's data before its transaction, to check
+// it and to hash it for idempotency): data goes into the payload as it is, without a second
+// pass. data that is not valid compact JSON makes a payload that is not valid either.
+func NewCompactDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*Event, error) {
+	return newDataEvent(projectID, typ, data, true, now)
+}
+
+// newDataEvent is NewDataEvent, or NewCompactDataEvent when compacted.
+func newDataEvent(projectID, typ string, data json.RawMessage, compacted bool, now time.Time) (*Event, error) {
 	id := NewEventID()
 	resource, action := SplitEventType(typ)
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	payload, compact, err := dataPayload(id, resource, action, data, now)
+	payload, compact, err := dataPayload(id, resource, action, data, compacted, now)
 	if err != nil {
 		return nil, Invalid("body.data", "must be valid JSON")
 	}
@@ -278,10 +291,10 @@ func marshalPayload(env webhook.Event) (json.RawMessage, error) {
 
 // dataPayload returns the envelope of a data event, byte for byte what marshalPayload
 // writes for a webhook.Event with these fields and data, and within it data compacted. It
-// writes the envelope directly, compacting data once, because every publish makes one: the
-// encoder would compact data and the timestamp again. It returns json.Compact's error for
-// data that is not valid JSON.
-func dataPayload(id, resource, action string, data []byte, now time.Time) (payload, compact []byte, err error) {
+// writes the envelope directly, compacting data once (not at all when compacted says data
+// is compact already), because every publish makes one: the encoder would compact data and
+// the timestamp again. It returns json.Compact's error for data that is not valid JSON.
+func dataPayload(id, resource, action string, data []byte, compacted bool, now time.Time) (payload, compact []byte, err error) {
 	b := make([]byte, 0, 128+len(data))
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, id)
@@ -296,7 +309,9 @@ func dataPayload(id, resource, action string, data []byte, now time.Time) (paylo
 	b = append(b, `,"data":`...)
 	buf := bytes.NewBuffer(b)
 	start := buf.Len()
-	if err := json.Compact(buf, data); err != nil {
+	if compacted {
+		buf.Write(data)
+	} else if err := json.Compact(buf, data); err != nil {
 		return nil, nil, err
 	}
 	end := buf.Len()

@@ -38,18 +38,22 @@ func TestDataPayloadIsMarshalPayload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, gotData, err := dataPayload(c.id, c.resource, c.action, []byte(c.data), c.now)
+		got, gotData, err := dataPayload(c.id, c.resource, c.action, []byte(c.data), false, c.now)
 		if err != nil {
 			t.Fatalf("%q: %v", c.data, err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("dataPayload(%q, %q, %q, %q)\n got %s\nwant %s", c.id, c.resource, c.action, c.data, got, want)
 		}
+		gotCompacted, _, err := dataPayload(c.id, c.resource, c.action, compact.Bytes(), true, c.now)
+		if err != nil || !bytes.Equal(gotCompacted, want) {
+			t.Errorf("dataPayload of compacted %s\n got %s, %v\nwant %s", compact.Bytes(), gotCompacted, err, want)
+		}
 		if !bytes.Equal(gotData, compact.Bytes()) {
 			t.Errorf("data %q: got %s, want %s", c.data, gotData, compact.Bytes())
 		}
 	}
-	if _, _, err := dataPayload("id", "a", "b", []byte(`{"a":`), time.Now()); err == nil {
+	if _, _, err := dataPayload("id", "a", "b", []byte(`{"a":`), false, time.Now()); err == nil {
 		t.Error("invalid data: no error")
 	}
 }

@@ -133,7 +133,7 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 		replayed bool
 	)
 	err := s.write(ctx, "publish event", func(tx *writeTx, now time.Time) error {
-		ev, err := promptd.NewDataEvent(projectID, in.Type, data, now)
+		ev, err := promptd.NewCompactDataEvent(projectID, in.Type, data, now)
 		if err != nil {
 			return err
 		}

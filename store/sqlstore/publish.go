@@ -50,7 +50,8 @@ func newBatchPublisher(s *Store) *batchPublisher {
 	return p
 }
 
-// publish hands one event to the publisher and waits until its batch is written. Once the
+// publish hands one event to the publisher and waits until its batch is written; data is
+// compact JSON (see PublishEvent), which the event's payload takes as it is. Once the
 // batch has taken it, the call waits for the outcome even if ctx ends: only the commit tells
 // whether the event exists.
 func (p *batchPublisher) publish(ctx context.Context, projectID, typ string, data []byte, orderingKey string) (*promptd.Event, error) {
@@ -116,7 +117,7 @@ func (p *batchPublisher) write(batch []*publishReq) {
 	err := p.s.write(ctx, "publish events", func(tx *writeTx, now time.Time) error {
 		events = make([]*promptd.Event, 0, len(live))
 		for _, r := range live {
-			r.ev, r.err = promptd.NewDataEvent(r.projectID, r.typ, r.data, now)
+			r.ev, r.err = promptd.NewCompactDataEvent(r.projectID, r.typ, r.data, now)
 			if r.err == nil {
 				r.ev.OrderingKey = r.orderingKey
 				events = append(events, r.ev)
