@@ -12,6 +12,7 @@ import (
 
 	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/format"
+	"github.com/promptd/promptd/webhook"
 )
 
 // maskedValue replaces custom header values in the attempt log.
@@ -154,7 +155,7 @@ func describeError(ctx context.Context, err error, timeoutSeconds int) string {
 func logHeaders(h http.Header, custom map[string]string) map[string]string {
 	out := make(map[string]string, len(h))
 	for name, values := range h {
-		out[strings.ToLower(name)] = strings.Join(values, ", ")
+		out[lowerHeaderName(name)] = strings.Join(values, ", ")
 	}
 	for name := range custom {
 		out[strings.ToLower(name)] = maskedValue
@@ -163,4 +164,27 @@ func logHeaders(h http.Header, custom map[string]string) map[string]string {
 		out["authorization"] = maskedValue // a destination's credential (a GitHub token)
 	}
 	return out
+}
+
+// lowerHeaderNames maps the header names of most attempts (those promptd sends, and the
+// usual ones of an answer) to their lower case, so that logging them allocates nothing.
+var lowerHeaderNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{
+		"Content-Type", "User-Agent", webhook.HeaderWebhookID, webhook.HeaderWebhookTimestamp,
+		webhook.HeaderWebhookSignature, webhook.HeaderSignature, webhook.HeaderEvent,
+		webhook.HeaderDelivery, webhook.HeaderAttempt, "Content-Length", "Date", "Server",
+		"Connection", "Authorization",
+	} {
+		m[name] = strings.ToLower(name)
+	}
+	return m
+}()
+
+// lowerHeaderName is strings.ToLower(name), without allocating for the usual names.
+func lowerHeaderName(name string) string {
+	if lower, ok := lowerHeaderNames[name]; ok {
+		return lower
+	}
+	return strings.ToLower(name)
 }
