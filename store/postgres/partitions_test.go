@@ -408,3 +408,61 @@ func TestMigrateKeepsExistingDeliveries(t *testing.T) {
 		t.Errorf("%d deliveries after the down migration, want 3", n)
 	}
 }
+
+// TestPurgeKeepsTheEventOfAResend: deliveries have no foreign key to events (migration
+// 00015). A transaction that refers to an old event again (as a resend does) holds it FOR KEY
+// SHARE; a purge that meanwhile finds the event unreferenced waits for that lock, then sees
+// the new delivery and keeps the event.
+func TestPurgeKeepsTheEventOfAResend(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	e := newPartEnv(t)
+	now := time.Now().UTC()
+	old := now.AddDate(0, 0, -40)
+	eventID := idAt(old)
+	if _, err := e.raw.ExecContext(ctx, `INSERT INTO events (id, project_id, type, created_at, payload) VALUES ($1, $2, 'a.b', $3, '{}')`,
+		eventID, e.project, old.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var pid int
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM events WHERE id = $1 FOR KEY SHARE`, eventID).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at,
+		created_at, updated_at) VALUES ($1, $2, $3, $4, 'a.b', 'pending', $5, $5, $5)`,
+		idAt(now), e.project, e.webhook, eventID, now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	purged := make(chan error, 1)
+	go func() {
+		_, err := e.s.Purge(ctx, now.AddDate(0, 0, -30))
+		purged <- err
+	}()
+	// Commit only once the purge waits for the event's lock.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid) == 0 {
+		select {
+		case err := <-purged:
+			t.Fatalf("the purge ended (%v) without waiting for the event's lock", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the purge never waited for the event's lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-purged; err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM events WHERE id = $1`, eventID); n != 1 {
+		t.Error("the purge deleted an event a delivery refers to")
+	}
+}
