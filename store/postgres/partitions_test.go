@@ -466,3 +466,51 @@ func TestPurgeKeepsTheEventOfAResend(t *testing.T) {
 		t.Error("the purge deleted an event a delivery refers to")
 	}
 }
+
+// TestUpdateWebhookBesidePublishing: a publishing transaction holds its project's webhooks
+// FOR KEY SHARE (they have no foreign key from deliveries since 00015); changing a webhook's
+// settings neither waits for it nor deletes anything, while deleting the webhook waits.
+func TestUpdateWebhookBesidePublishing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	e := newPartEnv(t)
+	w, err := e.s.FindWebhook(ctx, e.project, e.webhook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM webhooks WHERE id = $1 FOR KEY SHARE`, e.webhook); err != nil {
+		t.Fatal(err)
+	}
+	w.Name = "renamed"
+	updated := make(chan error, 1)
+	go func() {
+		_, err := e.s.UpdateWebhook(ctx, e.project, w)
+		updated <- err
+	}()
+	select {
+	case err := <-updated:
+		if err != nil {
+			t.Fatalf("UpdateWebhook: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("UpdateWebhook waited for a transaction holding the webhook FOR KEY SHARE")
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- e.s.DeleteWebhook(ctx, e.project, e.webhook) }()
+	select {
+	case err := <-deleted:
+		t.Fatalf("DeleteWebhook did not wait for a transaction holding the webhook FOR KEY SHARE (%v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("DeleteWebhook: %v", err)
+	}
+}

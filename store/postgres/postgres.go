@@ -69,6 +69,7 @@ func Dialect() sqlstore.Dialect {
 		GooseOptions:      []goose.ProviderOption{goose.WithSessionLocker(migrationLocker{})},
 		ForUpdate:         " FOR UPDATE",
 		ForKeyShare:       " FOR KEY SHARE",
+		ForNoKeyUpdate:    " FOR NO KEY UPDATE",
 		HasTag:            `EXISTS (SELECT 1 FROM jsonb_array_elements_text(%[1]s::jsonb) AS t(tag) WHERE t.tag = %[2]s)`,
 		IsUniqueViolation: isUniqueViolation,
 		Fault:             fault,

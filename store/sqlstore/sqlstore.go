@@ -55,6 +55,12 @@ type Dialect struct {
 	// write transaction is serialised anyway (SQLite's single writer).
 	ForUpdate string
 
+	// ForNoKeyUpdate is appended to the SELECT that loads a webhook to change its settings,
+	// e.g. " FOR NO KEY UPDATE": it serialises changes of one webhook without waiting for the
+	// transactions that hold it ForKeyShare (publishing ones) nor making them wait. It is ""
+	// where writes are serialised anyway (SQLite).
+	ForNoKeyUpdate string
+
 	// ForKeyShare is appended to the SELECTs that read a webhook, or an event, before
 	// deliveries referring to it are inserted, e.g. " FOR KEY SHARE": the lock a foreign key
 	// would take, so that the row is not deleted before the transaction ends (PostgreSQL's

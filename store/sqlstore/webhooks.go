@@ -538,7 +538,7 @@ func (s *Store) updateWebhook(ctx context.Context, projectID string, w *promptd.
 			revision   int64
 		)
 		err := tx.QueryRowContext(ctx,
-			`SELECT enabled, disabled_reason, disabled_at, revision FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForUpdate,
+			`SELECT enabled, disabled_reason, disabled_at, revision FROM webhooks WHERE project_id = $1 AND id = $2`+s.d.ForNoKeyUpdate,
 			projectID, in.ID).Scan(&enabled, &reason, &disabledAt, &revision)
 		if errors.Is(err, sql.ErrNoRows) {
 			return webhookNotFound(in.ID)
