@@ -50,6 +50,10 @@ type Config struct {
 	// Destinations builds and judges the requests of each webhook type (default
 	// DefaultDestinations()).
 	Destinations Destinations
+	// Journal, when set, keeps each result from its decision to its commit, so that a kill
+	// does not send answered requests again (see OpenJournal); Run first replays the
+	// journals of stopped instances. Nil journals nothing.
+	Journal *Journal
 }
 
 func (c *Config) setDefaults() error {
@@ -188,12 +192,23 @@ func New(cfg Config) (*Engine, error) {
 		freed: make(chan struct{}, 1),
 	}
 	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics, cfg.RecordCalls)
+	e.recorder.journal = cfg.Journal
 	return e, nil
 }
 
 // Run delivers until ctx ends, then stops claiming, waits up to ShutdownTimeout for the
-// requests in flight, releases the rest and flushes the results.
+// requests in flight, releases the rest and flushes the results. With a Journal, it first
+// records the results journaled by stopped instances (Journal.Replay).
 func (e *Engine) Run(ctx context.Context) error {
+	if j := e.cfg.Journal; j != nil {
+		n, err := j.Replay(ctx, e.cfg.Queue)
+		switch {
+		case err != nil:
+			e.cfg.Logger.Error("replaying the results journal of a stopped instance; its deliveries are sent again once their leases run out", "err", err)
+		case n > 0:
+			e.cfg.Logger.Info("recorded the results journaled by a stopped instance", "results", n)
+		}
+	}
 	// Requests run under their own context so that they can finish after ctx ends.
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
@@ -356,7 +371,7 @@ func (e *Engine) start(ctx context.Context, wg *sync.WaitGroup, h *hookState, jo
 			began := time.Now()
 			res := e.attempt(ctx, h, job)
 			if res != nil {
-				e.recorder.add(res)
+				e.recorder.add(res, e.cfg.Journal.add(res))
 			}
 			job = e.next(h, time.Since(began))
 		}

@@ -41,8 +41,9 @@ const (
 
 // pendingResult is a result waiting to be recorded, with when it was handed over.
 type pendingResult struct {
-	res *promptd.JobResult
-	at  time.Time
+	res   *promptd.JobResult
+	at    time.Time
+	entry uint64 // its number in the journal, 0 when not journaled
 }
 
 // recorder collects attempt results and stores them in batches: one transaction for many
@@ -53,14 +54,18 @@ type recorder struct {
 	metrics *Metrics
 	calls   int // Record calls at once, at most
 	ch      chan pendingResult
+	journal *Journal // marked committed after each Record; nil: none
 }
 
 func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics, calls int) *recorder {
 	return &recorder{q: q, log: log, metrics: m, calls: max(1, calls), ch: make(chan pendingResult)}
 }
 
-// add queues a result; it blocks while the recorder is behind (back pressure on senders).
-func (r *recorder) add(res *promptd.JobResult) { r.ch <- pendingResult{res: res, at: time.Now()} }
+// add queues a result, journaled as entry (0: not journaled); it blocks while the recorder
+// is behind (back pressure on senders).
+func (r *recorder) add(res *promptd.JobResult, entry uint64) {
+	r.ch <- pendingResult{res: res, at: time.Now(), entry: entry}
+}
 
 // close ends run once every queued result is stored. No add may follow.
 func (r *recorder) close() { close(r.ch) }
@@ -137,10 +142,15 @@ func (r *recorder) store(batch []pendingResult) {
 		cancel()
 		if err == nil {
 			now := time.Now()
+			var entries []uint64
 			for _, p := range batch {
 				r.metrics.recorded(p.res, now.Sub(p.at))
 				logDisabled(r.log, p.res)
+				if p.entry != 0 {
+					entries = append(entries, p.entry)
+				}
 			}
+			r.journal.committed(entries)
 			return
 		}
 		if time.Now().After(deadline) {

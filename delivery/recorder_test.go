@@ -50,7 +50,7 @@ func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 
-	r.add(result("slow"))
+	r.add(result("slow"), 0)
 	// Wait until the slow call has started (it holds its batch), then hand over more.
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		q.mu.Lock()
@@ -64,8 +64,8 @@ func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r.add(result("fast-1"))
-	r.add(result("fast-2"))
+	r.add(result("fast-1"), 0)
+	r.add(result("fast-2"), 0)
 	got := map[string]bool{}
 	for len(got) < 2 {
 		select {
@@ -93,7 +93,7 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
-	r.add(result("slow"))
+	r.add(result("slow"), 0)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		q.mu.Lock()
 		calls := q.calls
@@ -106,8 +106,8 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r.add(result("next-1"))
-	r.add(result("next-2"))
+	r.add(result("next-1"), 0)
+	r.add(result("next-2"), 0)
 	time.Sleep(50 * time.Millisecond) // well past recordLinger: a second call would have started
 	q.mu.Lock()
 	calls := q.calls
@@ -138,7 +138,7 @@ func TestRecorderFlushesOnClose(t *testing.T) {
 	go func() { r.run(); close(done) }()
 	const n = recordQueue + 10
 	for range n {
-		r.add(result("d"))
+		r.add(result("d"), 0)
 	}
 	r.close()
 	<-done

@@ -140,6 +140,16 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 				"webhook", fe.WebhookID, "revision", fe.Revision, "event", fe.EventID, "eventType", fe.EventType, "error", fe.Err)
 		}
 	})
+	// The results journal (see delivery.OpenJournal) keeps what this instance's engine
+	// learns until the store has it: a kill -9 then sends again only the requests in flight.
+	var journal *delivery.Journal
+	if c.Deliver {
+		dir := filepath.Join(c.DataDir, "journal")
+		if journal, err = delivery.OpenJournal(dir, logger); err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		defer journal.Close() // after the engine has stopped (workers.Wait runs first); once
+	}
 	engine, err := delivery.New(delivery.Config{
 		Queue:           st,
 		Client:          delivery.NewHTTPClient(delivery.ClientConfig{AllowCIDRs: allow, Proxy: proxy}),
@@ -150,6 +160,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
 		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
+		Journal:         journal,
 	})
 	if err != nil {
 		return err
@@ -227,7 +238,12 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	if c.Deliver {
-		workers.Go(func() { _ = engine.Run(workCtx) })
+		workers.Go(func() {
+			_ = engine.Run(workCtx)
+			if err := journal.Close(); err != nil {
+				logger.Warn("closing the results journal", "err", err)
+			}
+		})
 	} else {
 		logger.Warn("the delivery engine is off in this instance (--no-deliver): deliveries queue up until an instance with it runs")
 	}
