@@ -40,7 +40,7 @@ import (
 // flock on it while it runs (the system drops the lock when the process dies, however it
 // dies). At start-up, before it claims anything, the engine replays (Replay) every journal
 // file whose lock it can take — its writer is dead — through Queue.Record: the results
-// without a committed mark, each (delivery, attempt) once, then removes the files. Record
+// without a committed mark, each once (by its entry number), then removes the files. Record
 // fences each result on the claim that made its attempt, so a result whose delivery was
 // claimed again meanwhile only logs its attempt and never overwrites the newer state; a
 // result is never lost and never applied twice to a delivery's state.
@@ -223,7 +223,8 @@ func (j *Journal) fail(err error) {
 }
 
 // rotate moves the uncommitted entries to a new file and removes the old one. A kill in
-// between leaves both, which Replay reads together (and deduplicates). Callers hold j.mu.
+// between leaves both, which Replay reads together: an entry in both is the same number,
+// replayed once. Callers hold j.mu.
 func (j *Journal) rotate() {
 	f, name, err := j.create()
 	if err != nil {
@@ -344,19 +345,12 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 	if torn > 0 {
 		j.log.Warn("results journal: unreadable lines skipped (a write cut short by a kill)", "lines", torn)
 	}
-	type key struct {
-		id      string
-		attempt int
-	}
-	seen := map[key]bool{}
 	var results []*promptd.JobResult
 	for _, n := range slices.Sorted(maps.Keys(entries)) {
 		r := entries[n]
-		k := key{r.DeliveryID, r.Attempt}
-		if marked[n] || seen[k] {
+		if marked[n] {
 			continue
 		}
-		seen[k] = true
 		results = append(results, &promptd.JobResult{
 			Job: &promptd.Job{
 				DeliveryID: r.DeliveryID, ProjectID: r.ProjectID, EventID: r.EventID, EventType: r.EventType,

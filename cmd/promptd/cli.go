@@ -40,7 +40,7 @@ type cli struct {
 
 // storeFlags choose the store: SQLite in --data-dir unless --database-url names PostgreSQL.
 type storeFlags struct {
-	DataDir     string `name:"data-dir" env:"PROMPTD_DATA_DIR" default:"./promptd-data" help:"Directory of the embedded SQLite store (created if missing)."`
+	DataDir     string `name:"data-dir" env:"PROMPTD_DATA_DIR" default:"./promptd-data" help:"Directory of the embedded SQLite store, the master key file and the delivery engine's results journal (journal/; also with --database-url) (created if missing)."`
 	DatabaseURL string `name:"database-url" env:"PROMPTD_DATABASE_URL" help:"A postgres:// URL selects PostgreSQL instead of SQLite."`
 }
 
