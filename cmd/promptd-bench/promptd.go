@@ -122,8 +122,9 @@ type proc struct {
 // parent's death signal), so an interrupted bench leaves nothing running.
 func startPromptd(ctx context.Context, c procConfig) (*proc, error) {
 	args := []string{"serve", "--dev", "--addr", "127.0.0.1:0"}
-	// --data-dir also with PostgreSQL: promptd keeps nothing else there, but it must not
-	// be the working directory's ./promptd-data.
+	// --data-dir also with PostgreSQL: promptd keeps its results journal there (a restarted
+	// instance replays the journal of the one killed; instances sharing it each write their
+	// own file), and it must not be the working directory's ./promptd-data.
 	args = append(args, "--data-dir", c.DataDir)
 	if c.DatabaseURL != "" {
 		args = append(args, "--database-url", c.DatabaseURL)

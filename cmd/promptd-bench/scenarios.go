@@ -72,7 +72,6 @@ func (b *bench) start(ctx context.Context, name, dataDir, dbURL string, noDelive
 	}
 	if dbURL != "" {
 		c.MasterKey = b.masterKey
-		c.DataDir = filepath.Join(b.work, name+"-data")
 	}
 	p, err := startPromptd(ctx, c)
 	if err != nil {
