@@ -148,7 +148,9 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		if journal, err = delivery.OpenJournal(dir, logger); err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
-		defer journal.Close() // after the engine has stopped (workers.Wait runs first); once
+		// Closed where the engine's goroutine ends below; this covers a return before it
+		// starts (Close is idempotent).
+		defer journal.Close()
 	}
 	engine, err := delivery.New(delivery.Config{
 		Queue:           st,

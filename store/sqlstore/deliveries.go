@@ -136,23 +136,11 @@ func (s *Store) FindDelivery(ctx context.Context, projectID, id string) (*prompt
 
 // resendsOf returns the ids of the resends of a delivery, oldest first (nil for none).
 func resendsOf(ctx context.Context, q querier, deliveryID string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id FROM deliveries WHERE resend_of = $1 ORDER BY id`, deliveryID)
+	ids, err := queryStrings(ctx, q, `SELECT id FROM deliveries WHERE resend_of = $1 ORDER BY id`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("loading resends: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("loading resends: %w", err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("loading resends: %w", err)
-	}
-	return out, nil
+	return ids, nil
 }
 
 func getAttempts(ctx context.Context, q querier, deliveryID string) ([]promptd.Attempt, error) {

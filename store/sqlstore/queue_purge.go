@@ -42,23 +42,10 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		func(tx *writeTx, _ time.Time) (int64, error) {
 			// Walk the primary key from the oldest: a delivery last updated before the
 			// cutoff was created before it, and ids (UUIDv7) sort by creation time.
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries
+			ids, err := queryStrings(ctx, tx, `SELECT id FROM deliveries
 				WHERE id < $1 AND status IN ('succeeded', 'failed', 'cancelled') AND updated_at < $2
 				ORDER BY id LIMIT `+strconv.Itoa(purgeBatch), idBefore(before), millis(before))
-			if err != nil {
-				return 0, err
-			}
-			var ids []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return 0, err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil || len(ids) == 0 {
+			if err != nil || len(ids) == 0 {
 				return 0, err
 			}
 			var a args
@@ -123,22 +110,9 @@ const unreferenced = `NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = 
 // commits, so the lock waits for it and the check then sees its delivery. (A batch that
 // loses some of its events so ends the purge's event step early; the next round goes on.)
 func (s *Store) purgeEvents(ctx context.Context, tx *writeTx, before time.Time) (int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT e.id FROM events e WHERE e.created_at < $1 AND `+unreferenced+`
+	ids, err := queryStrings(ctx, tx, `SELECT e.id FROM events e WHERE e.created_at < $1 AND `+unreferenced+`
 		LIMIT `+strconv.Itoa(purgeBatch)+s.d.ForUpdate, millis(before))
-	if err != nil {
-		return 0, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	var a args

@@ -28,6 +28,25 @@ const promptColumns = `id, project_id, name, tags, last_version, created_at, upd
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryStrings runs query, whose rows have one text column, and returns its values in row
+// order (nil for no rows).
+func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func scanPrompt(row scanner, extra ...any) (*promptRow, error) {
 	var (
 		p                promptRow
