@@ -264,6 +264,35 @@ type ClaimRequest struct {
 	Free map[string]int
 }
 
+// Handoff takes new deliveries straight from the transaction that creates them: a Queue
+// that accepts one (see HandoffQueue) inserts the deliveries the Handoff reserved already
+// leased to it — status delivering, the attempt counted, exactly as a claim leaves them —
+// and, once the transaction has committed, hands them over as jobs. The claim round trip
+// (a transaction that rewrites each delivery a second time) is saved; everything else is
+// as for claimed jobs: Record and Release are fenced on the same lease, and a lease that
+// runs out (the process died) makes the delivery due again for any engine.
+//
+// The engine (delivery.Engine) implements it.
+type Handoff interface {
+	// Reserve asks to take up to n new deliveries of the webhook and returns how many it
+	// takes (0 to n). Each reservation ends with Deliver of its job or Unreserve.
+	Reserve(webhookID string, n int) int
+	// Unreserve gives back n reservations of the webhook that no job came of (the
+	// transaction rolled back).
+	Unreserve(webhookID string, n int)
+	// Lease is how long a delivery handed over is leased for.
+	Lease() time.Duration
+	// Deliver takes the jobs of committed deliveries, one per reservation.
+	Deliver(jobs []*Job)
+}
+
+// HandoffQueue is a Queue that hands new deliveries to a Handoff (nil: to none, they wait
+// for a claim).
+type HandoffQueue interface {
+	Queue
+	SetHandoff(h Handoff)
+}
+
 // Queue is the engine's view of the deliveries table.
 type Queue interface {
 	// Claim leases up to r.Limit due deliveries (pending and due, or delivering with an

@@ -54,6 +54,10 @@ type Config struct {
 	// does not send answered requests again (see OpenJournal); Run first replays the
 	// journals of stopped instances. Nil journals nothing.
 	Journal *Journal
+	// Handoff, when the Queue is a promptd.HandoffQueue, has the deliveries of newly
+	// published events handed to this engine at publish, leased, while it has room for
+	// them, instead of claimed afterwards (see promptd.Handoff). Run sets and unsets it.
+	Handoff bool
 }
 
 func (c *Config) setDefaults() error {
@@ -118,8 +122,13 @@ type Engine struct {
 	mu       sync.Mutex
 	inFlight int // requests in flight
 	waiting  int // jobs claimed ahead, over all webhooks
+	reserved int // deliveries reserved for a handoff (promptd.Handoff), over all webhooks
 	hooks    map[string]*hookState
 	freed    chan struct{} // a slot was freed, or a waiting job started
+	// running is set while Run dispatches jobs, under reqCtx and wg.
+	running bool
+	reqCtx  context.Context
+	wg      *sync.WaitGroup
 }
 
 // hookState is what the engine knows of one webhook: its requests in flight, its cap and
@@ -128,7 +137,11 @@ type hookState struct {
 	inFlight int
 	max      int
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
-	waiting  []waitingJob  // claimed ahead, oldest first
+	waiting  []waitingJob // claimed ahead, oldest first
+	reserved int          // reserved for a handoff, not yet delivered
+	// drained says that the last claim found none of the webhook's deliveries due beyond
+	// what it took: handed over, new deliveries then overtake nothing (see Reserve).
+	drained  bool
 	avg      time.Duration // moving average of its requests' durations
 	samples  int
 	openedAt atomic.Int64 // when the circuit last opened, Unix nanoseconds (see Circuit)
@@ -216,7 +229,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	recDone := make(chan struct{})
 	go func() { e.recorder.run(); close(recDone) }()
 
-	e.loop(ctx, reqCtx, &wg)
+	e.mu.Lock()
+	e.running, e.reqCtx, e.wg = true, reqCtx, &wg
+	e.mu.Unlock()
+	hq, handoff := e.cfg.Queue.(promptd.HandoffQueue)
+	handoff = handoff && e.cfg.Handoff
+	if handoff {
+		hq.SetHandoff(e)
+	}
+	e.loop(ctx)
+	if handoff {
+		hq.SetHandoff(nil)
+	}
+	e.mu.Lock()
+	e.running = false // jobs handed over from now on are released (see dispatch)
+	e.mu.Unlock()
 	e.releaseWaiting()
 
 	allDone := make(chan struct{})
@@ -234,7 +261,7 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // loop claims and dispatches work until ctx ends.
-func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
+func (e *Engine) loop(ctx context.Context) {
 	notify := e.cfg.Queue.Notify()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -256,7 +283,7 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 			now := e.cfg.Now()
 			var excess []*promptd.Job
 			for _, job := range jobs {
-				if !e.dispatch(reqCtx, wg, job, now) {
+				if !e.dispatch(job, now, false) {
 					excess = append(excess, job)
 				}
 			}
@@ -264,6 +291,7 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 				e.releaseAll(excess)
 			}
 			claimed = len(jobs)
+			e.claimed(jobs, free, claimed == limit)
 			if claimed == limit {
 				continue // there may be more due right now
 			}
@@ -273,18 +301,56 @@ func (e *Engine) loop(ctx, reqCtx context.Context, wg *sync.WaitGroup) {
 		if at, ok, err := e.cfg.Queue.NextDue(ctx); err == nil && ok {
 			wait = max(0, at.Sub(e.cfg.Now()))
 		}
+		var freed <-chan struct{}
 		if wait == 0 {
 			// Due work exists that could not be claimed: its webhooks are saturated or
 			// their circuits are open, or the engine is full. A freed slot wakes us; the
-			// timer only bounds the wait for a circuit to half-open.
+			// timer only bounds the wait for a circuit to half-open. (With nothing due, a
+			// freed slot has nothing to claim: jobs claimed ahead start by themselves.)
 			wait = 100 * time.Millisecond
+			freed = e.freed
+			e.saturated(free)
 		}
 		resetTimer(timer, wait)
 		select {
 		case <-ctx.Done():
 		case <-notify:
-		case <-e.freed:
+		case <-freed:
 		case <-timer.C:
+		}
+	}
+}
+
+// claimed notes, after a claim that asked for free of each webhook's deliveries (a webhook
+// without an entry: its MaxInFlight), which webhooks it drained: those it took fewer of than
+// it could, unless the claim's overall limit cut it short (cut).
+func (e *Engine) claimed(jobs []*promptd.Job, free map[string]int, cut bool) {
+	took := make(map[string]int, len(free))
+	for _, j := range jobs {
+		took[j.Webhook.ID]++
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, h := range e.hooks {
+		quota, ok := free[id]
+		if !ok {
+			quota = h.max
+		}
+		if quota > 0 {
+			h.drained = !cut && took[id] < quota
+		}
+	}
+}
+
+// saturated notes that due deliveries wait which the last claim, asking for free of each
+// webhook's, could not take: a webhook that had no room may be one of those whose due
+// deliveries wait, so deliveries are no longer handed to it until a claim drains it.
+func (e *Engine) saturated(free map[string]int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, n := range free {
+		if h := e.hooks[id]; h != nil && n == 0 {
+			h.drained = false
 		}
 	}
 }
@@ -299,11 +365,78 @@ func (e *Engine) capacity() (limit int, free map[string]int) {
 	for id, h := range e.hooks {
 		n := 0
 		if h.breaker.State() != gobreaker.StateOpen {
-			n = h.limit() + h.ahead() - h.inFlight - len(h.waiting)
+			n = h.room()
 		}
 		free[id] = max(0, n)
 	}
-	return 2*e.cfg.Concurrency - e.inFlight - e.waiting, free
+	return e.room(), free
+}
+
+// room returns how many more jobs the webhook may have in flight and waiting. Callers hold
+// e.mu.
+func (h *hookState) room() int {
+	return h.limit() + h.ahead() - h.inFlight - len(h.waiting) - h.reserved
+}
+
+// room returns how many more jobs the engine may have in flight and waiting. Callers hold
+// e.mu.
+func (e *Engine) room() int {
+	return 2*e.cfg.Concurrency - e.inFlight - e.waiting - e.reserved
+}
+
+// Reserve takes up to n new deliveries of a webhook at their publish (see promptd.Handoff):
+// as many as it has room for, while its circuit is closed and the last claim drained it
+// (so that new deliveries overtake none that are due). A webhook this engine has not
+// claimed for yet gets none.
+func (e *Engine) Reserve(webhookID string, n int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.hooks[webhookID]
+	if !e.running || h == nil || !h.drained || h.breaker.State() != gobreaker.StateClosed {
+		return 0
+	}
+	k := min(n, h.room(), e.room())
+	if k <= 0 {
+		return 0
+	}
+	h.reserved += k
+	e.reserved += k
+	return k
+}
+
+// Unreserve gives back reservations that no job came of. See promptd.Handoff.
+func (e *Engine) Unreserve(webhookID string, n int) {
+	e.mu.Lock()
+	if h := e.hooks[webhookID]; h != nil {
+		h.reserved -= n
+	}
+	e.reserved -= n
+	e.mu.Unlock()
+	select {
+	case e.freed <- struct{}{}:
+	default:
+	}
+}
+
+// Lease is how long deliveries handed over are leased for: Config.Lease. See
+// promptd.Handoff.
+func (e *Engine) Lease() time.Duration { return e.cfg.Lease }
+
+// Deliver starts, or queues behind their webhooks' requests in flight, jobs handed over at
+// publish, each under a reservation. Once Run has stopped dispatching, they are released.
+// See promptd.Handoff.
+func (e *Engine) Deliver(jobs []*promptd.Job) {
+	now := e.cfg.Now()
+	var excess []*promptd.Job
+	for _, job := range jobs {
+		if !e.dispatch(job, now, true) {
+			excess = append(excess, job)
+		}
+	}
+	e.cfg.Metrics.handedOver(len(jobs))
+	if len(excess) > 0 {
+		e.releaseAll(excess)
+	}
 }
 
 // hook returns the state of a webhook, creating it on first sight. Callers hold e.mu.
@@ -334,14 +467,23 @@ func (e *Engine) hook(w *promptd.Webhook) *hookState {
 	return h
 }
 
-// dispatch starts a job claimed at claimedAt in its own goroutine when its webhook has a
-// free slot (and the engine one), or queues it behind the webhook's requests in flight. It
-// returns false, and the caller gives the job back, when the webhook already has as many
-// jobs waiting as it may (its cap was lowered, or its circuit opened, since the claim was
-// asked for).
-func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.Job, claimedAt time.Time) bool {
+// dispatch starts a job claimed (or handed over, reserved: under a reservation) at
+// claimedAt in its own goroutine when its webhook has a free slot (and the engine one), or
+// queues it behind the webhook's requests in flight. It returns false, and the caller gives
+// the job back, when the webhook already has as many jobs waiting as it may (its cap was
+// lowered, or its circuit opened, since the claim was asked for), or Run has stopped
+// dispatching.
+func (e *Engine) dispatch(job *promptd.Job, claimedAt time.Time, reserved bool) bool {
 	e.mu.Lock()
 	h := e.hook(job.Webhook)
+	if reserved {
+		h.reserved--
+		e.reserved--
+	}
+	if !e.running {
+		e.mu.Unlock()
+		return false
+	}
 	if len(h.waiting) > 0 || h.inFlight >= h.limit() || e.inFlight >= e.cfg.Concurrency {
 		if len(h.waiting) >= h.ahead() {
 			e.mu.Unlock()
@@ -353,7 +495,7 @@ func (e *Engine) dispatch(ctx context.Context, wg *sync.WaitGroup, job *promptd.
 		e.mu.Unlock()
 		return true
 	}
-	e.start(ctx, wg, h, job)
+	e.start(e.reqCtx, e.wg, h, job)
 	e.mu.Unlock()
 	return true
 }

@@ -16,13 +16,14 @@ import (
 // status class), never a webhook id, so cardinality does not grow with the number of
 // webhooks. A nil *Metrics is valid and records nothing.
 type Metrics struct {
-	events     *prometheus.CounterVec
-	deliveries *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	recordLag  prometheus.Histogram
-	inFlightG  prometheus.Gauge
-	waitingG   prometheus.Gauge
-	filterErrs prometheus.Counter
+	events      *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	recordLag   prometheus.Histogram
+	inFlightG   prometheus.Gauge
+	waitingG    prometheus.Gauge
+	handedOverC prometheus.Counter
+	filterErrs  prometheus.Counter
 }
 
 // NewMetrics registers the engine's metrics, and a collector that reads queue depth and
@@ -55,6 +56,10 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Name: "promptd_delivery_claimed_waiting",
 			Help: "Deliveries this instance claimed ahead of its webhooks' free slots and has not started yet.",
 		}),
+		handedOverC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "promptd_delivery_handed_over_total",
+			Help: "Deliveries handed to this instance's engine at publish, leased, instead of claimed afterwards.",
+		}),
 		filterErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promptd_filter_errors_total",
 			Help: "Evaluations of webhooks' CEL filters that failed at fan-out in this instance (a field the event lacks, a wrong type, the cost limit); the event did not match the webhook.",
@@ -67,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 	for _, outcome := range []string{"succeeded", "retry", "failed"} {
 		m.deliveries.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.recordLag, m.inFlightG, m.waitingG, m.filterErrs, &queueCollector{q: q}} {
+	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.latency, m.recordLag, m.inFlightG, m.waitingG, m.handedOverC, m.filterErrs, &queueCollector{q: q}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -114,6 +119,13 @@ func (m *Metrics) FilterFailed() {
 func (m *Metrics) inFlight(n int) {
 	if m != nil {
 		m.inFlightG.Set(float64(n))
+	}
+}
+
+// handedOver counts jobs handed over at publish (Engine.Deliver).
+func (m *Metrics) handedOver(n int) {
+	if m != nil && n > 0 {
+		m.handedOverC.Add(float64(n))
 	}
 }
 

@@ -45,6 +45,7 @@ type serveCmd struct {
 	MasterKey         string        `name:"master-key" env:"PROMPTD_MASTER_KEY" help:"Key that encrypts secrets at rest: 64 hex digits or base64 of 32 bytes. Default: a key file created in --data-dir (set it through the environment; all instances sharing a database need the same key)."`
 	Retention         time.Duration `name:"retention" env:"PROMPTD_RETENTION" default:"720h" help:"How long finished deliveries, their attempts and events are kept."`
 	Concurrency       int           `name:"delivery-concurrency" env:"PROMPTD_DELIVERY_CONCURRENCY" default:"512" help:"Webhook requests in flight at most, across all webhooks."`
+	Handoff           bool          `name:"delivery-handoff" env:"PROMPTD_DELIVERY_HANDOFF" default:"true" negatable:"" help:"Hand the deliveries of published events to this instance's engine as they are stored, leased, while it has room for them, instead of claiming them afterwards (saves a transaction per batch and a rewrite of each delivery)."`
 	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
 
 	// Operations (harden, issue 15).
@@ -163,6 +164,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		Metrics:         metrics,
 		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
 		Journal:         journal,
+		Handoff:         c.Handoff,
 	})
 	if err != nil {
 		return err

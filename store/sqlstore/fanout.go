@@ -70,8 +70,16 @@ func (s *Store) fanOut(ctx context.Context, tx *writeTx, events []*promptd.Event
 				}
 			}
 		}
+		if tx.handoff != nil {
+			tx.handoff.reserveFor(out)
+		}
 		if err := s.insertDeliveries(ctx, tx, projectID, out); err != nil {
 			return err
+		}
+		if tx.handoff != nil {
+			if err := s.handoffJobs(ctx, tx, hooks, out); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -166,12 +174,16 @@ func deliveryTargetsOf(h *hookMatch, ev *promptd.Event) []string {
 // webhook is disabled. An ordered one joins the line of its event's ordering key (see
 // ordering.go): pending, it waits until it is the head.
 type newDelivery struct {
+	id        string // set by insertDeliveries
 	webhookID string
 	event     *promptd.Event
 	pending   bool
 	ordered   bool
-	target    string
-	sequence  int64 // set by insertDeliveries
+	// leased says that the delivery is inserted leased to this process's engine, which
+	// reserved it (see handoff.go): delivering, its first attempt counted.
+	leased   bool
+	target   string
+	sequence int64 // set by insertDeliveries
 	// format and formatOptions are the webhook's payload format and its options (as stored)
 	// now: the delivery is rendered in them on every attempt (see queuedFormat).
 	format, formatOptions string
@@ -212,13 +224,17 @@ func insertDeliveryRows(ctx context.Context, tx *writeTx, projectID string, ds [
 		var a args
 		project, now := a.add(projectID), a.add(millis(tx.now))
 		values := make([]string, len(chunk))
-		for i, d := range chunk {
-			status, next, lastError := any(promptd.StatusPending), any(millis(tx.now)), ""
+		for i := range chunk {
+			d := &chunk[i]
+			d.id = newID()
+			status, next, lastError, attempts := any(promptd.StatusPending), any(millis(tx.now)), "", 0
 			switch {
 			case !d.pending:
 				status, next, lastError = promptd.StatusCancelled, nil, webhookDisabledError
 			case d.ordered:
 				next = nil // waits in its line; advanceLines makes the head due
+			case d.leased:
+				status, next, attempts = promptd.StatusDelivering, millis(tx.now.Add(tx.handoff.lease)), 1
 			default:
 				queued = true
 			}
@@ -226,13 +242,14 @@ func insertDeliveryRows(ctx context.Context, tx *writeTx, projectID string, ds [
 			if d.ordered {
 				key, seq = d.event.OrderingKey, d.sequence
 			}
-			values[i] = "(" + a.add(newID()) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
+			values[i] = "(" + a.add(d.id) + ", " + project + ", " + a.add(d.webhookID) + ", " + a.add(d.event.ID) + ", " +
 				a.add(d.event.Type) + ", " + a.add(status) + ", " + a.add(next) + ", " + a.add(lastError) + ", " + now + ", " + now +
-				", " + a.add(key) + ", " + a.add(seq) + ", " + a.add(d.target) + ", " + a.add(d.format) + ", " + a.add(d.formatOptions) + ")"
+				", " + a.add(key) + ", " + a.add(seq) + ", " + a.add(d.target) + ", " + a.add(d.format) + ", " + a.add(d.formatOptions) +
+				", " + a.add(attempts) + ")"
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
-				ordering_key, sequence, target, format, format_options)
+				ordering_key, sequence, target, format, format_options, attempt_count)
 			 VALUES `+strings.Join(values, ", "), a...); err != nil {
 			return false, fmt.Errorf("inserting deliveries: %w", err)
 		}
@@ -255,17 +272,26 @@ func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds
 		formats, formatOptions    = make([]string, n), make([]string, n)
 		nexts, sequences          = make([]*int64, n), make([]*int64, n)
 		keys                      = make([]*string, n)
+		attempts                  = make([]int32, n)
 		queued                    bool
 		now                       = millis(tx.now)
+		leaseEnd                  int64
 	)
-	for i, d := range ds {
-		ids[i], webhookIDs[i], eventIDs[i], types[i], targets[i] = newID(), d.webhookID, d.event.ID, d.event.Type, d.target
+	if tx.handoff != nil {
+		leaseEnd = millis(tx.now.Add(tx.handoff.lease))
+	}
+	for i := range ds {
+		d := &ds[i]
+		d.id = newID()
+		ids[i], webhookIDs[i], eventIDs[i], types[i], targets[i] = d.id, d.webhookID, d.event.ID, d.event.Type, d.target
 		formats[i], formatOptions[i] = d.format, d.formatOptions
 		switch {
 		case !d.pending:
 			statuses[i], errs[i] = promptd.StatusCancelled, webhookDisabledError
 		case d.ordered:
 			statuses[i] = promptd.StatusPending // waits in its line; advanceLines makes the head due
+		case d.leased:
+			statuses[i], nexts[i], attempts[i] = promptd.StatusDelivering, &leaseEnd, 1
 		default:
 			statuses[i], nexts[i], queued = promptd.StatusPending, &now, true
 		}
@@ -276,12 +302,12 @@ func insertDeliveryArrays(ctx context.Context, tx *writeTx, projectID string, ds
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO deliveries (id, project_id, webhook_id, event_id, event_type, status, next_attempt_at, last_error, created_at, updated_at,
-			ordering_key, sequence, target, format, format_options)
-		 SELECT v.id, $1, v.webhook_id, v.event_id, v.event_type, v.status, v.next, v.err, $2, $2, v.key, v.seq, v.target, v.format, v.format_options
+			ordering_key, sequence, target, format, format_options, attempt_count)
+		 SELECT v.id, $1, v.webhook_id, v.event_id, v.event_type, v.status, v.next, v.err, $2, $2, v.key, v.seq, v.target, v.format, v.format_options, v.attempts
 		 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::text[],
-			$13::text[], $14::text[])
-			AS v(id, webhook_id, event_id, event_type, status, next, err, key, seq, target, format, format_options)`,
-		projectID, now, ids, webhookIDs, eventIDs, types, statuses, nexts, errs, keys, sequences, targets, formats, formatOptions); err != nil {
+			$13::text[], $14::text[], $15::integer[])
+			AS v(id, webhook_id, event_id, event_type, status, next, err, key, seq, target, format, format_options, attempts)`,
+		projectID, now, ids, webhookIDs, eventIDs, types, statuses, nexts, errs, keys, sequences, targets, formats, formatOptions, attempts); err != nil {
 		return false, fmt.Errorf("inserting deliveries: %w", err)
 	}
 	return queued, nil

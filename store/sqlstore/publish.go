@@ -17,7 +17,8 @@ import (
 // transaction and four statements per call. A call arriving at an idle publisher is written
 // at once, alone; batches only form when calls queue up anyway. Each caller is answered
 // after its batch commits, with its own event, so an acknowledged event is as durable as
-// before.
+// before. The deliveries this process's engine has room for are handed to it (handoff.go)
+// when the batch has committed.
 
 // maxPublishBatch bounds the events of one batch.
 const maxPublishBatch = 256
@@ -114,7 +115,11 @@ func (p *batchPublisher) write(batch []*publishReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var events []*promptd.Event
+	plan := p.s.newHandoffPlan()
 	err := p.s.write(ctx, "publish events", func(tx *writeTx, now time.Time) error {
+		plan.undo() // a try before this one did not commit
+		tx.handoff = plan
+		defer func() { tx.handoff = nil }()
 		events = make([]*promptd.Event, 0, len(live))
 		for _, r := range live {
 			r.ev, r.err = promptd.NewCompactDataEvent(r.projectID, r.typ, r.data, now)
@@ -125,6 +130,11 @@ func (p *batchPublisher) write(batch []*publishReq) {
 		}
 		return p.s.insertEvents(ctx, tx, events)
 	})
+	if err != nil {
+		plan.undo()
+	} else {
+		plan.deliver()
+	}
 	for _, r := range live {
 		if err != nil && r.err == nil {
 			r.ev, r.err = nil, err

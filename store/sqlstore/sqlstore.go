@@ -168,6 +168,7 @@ type Store struct {
 
 	eventCounter atomic.Pointer[func(eventType string)]    // SetEventCounter
 	filterErrors atomic.Pointer[func(promptd.FilterError)] // SetFilterErrorHandler
+	handoff      atomic.Pointer[promptd.Handoff]           // SetHandoff
 
 	notify     chan struct{} // Notify's channel: buffered 1, sent to without blocking
 	stopListen context.CancelFunc
@@ -310,6 +311,8 @@ type writeTx struct {
 	// events are the types of the events the write inserted, for the EventCounter once
 	// it has committed.
 	events []string
+	// handoff, when set, takes the new deliveries it reserves (see handoff.go).
+	handoff *handoffPlan
 
 	// anonymous rewrites $N placeholders to "?" (Dialect.AnonymousParams).
 	anonymous bool

@@ -103,6 +103,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"AutoDisable", su.testAutoDisable},
 		{"DisableReason", su.testDisableReason},
 		{"Release", su.testRelease},
+		{"Handoff", su.testHandoff},
 		{"ClaimDelivery", su.testClaimDelivery},
 		{"NextDueAndStats", su.testNextDueAndStats},
 		{"Purge", su.testPurge},
