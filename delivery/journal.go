@@ -15,10 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/promptd/promptd"
 )
@@ -64,7 +67,7 @@ type Journal struct {
 	f    *os.File // nil once closed, or after a write failed
 	name string
 	size int64
-	open map[uint64][]byte // uncommitted entries: their lines by number
+	open map[uint64]*[]byte // uncommitted entries: their lines by number
 }
 
 // journalLine is one line of a journal file: a result (N and R) or a committed mark (C, the
@@ -100,7 +103,7 @@ func OpenJournal(dir string, log *slog.Logger) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("results journal: %w", err)
 	}
-	j := &Journal{dir: dir, log: log, open: map[uint64][]byte{}}
+	j := &Journal{dir: dir, log: log, open: map[uint64]*[]byte{}}
 	f, name, err := j.create()
 	if err != nil {
 		return nil, err
@@ -145,27 +148,39 @@ func (j *Journal) add(res *promptd.JobResult) uint64 {
 	if j == nil {
 		return 0
 	}
-	job := res.Job
 	n := j.seq.Add(1)
-	line, err := json.Marshal(journalLine{N: n, R: &journalResult{
-		DeliveryID: job.DeliveryID, ProjectID: job.ProjectID, WebhookID: job.Webhook.ID,
-		EventID: job.EventID, EventType: job.EventType, Target: job.Target,
-		Attempt: job.Attempt, AttemptBase: job.AttemptBase,
-		Status: res.Status, NextAttemptAt: res.NextAttemptAt, DisableReason: res.DisableReason,
-		Log: res.Attempt,
-	}})
+	line := journalBuffers.Get().(*[]byte)
+	b, err := appendResultLine((*line)[:0], n, res)
 	if err != nil {
-		j.log.Error("results journal: encoding a result", "delivery_id", job.DeliveryID, "err", err)
+		j.log.Error("results journal: encoding a result", "delivery_id", res.Job.DeliveryID, "err", err)
+		putJournalBuffer(line)
 		return 0
 	}
-	line = append(line, '\n')
+	*line = b
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if !j.write(line) {
+	if !j.write(b) {
+		putJournalBuffer(line)
 		return 0
 	}
 	j.open[n] = line
 	return n
+}
+
+// journalBuffers holds the buffers of journal lines: a line is encoded into one, kept in
+// Journal.open until its result is committed, then given back.
+var journalBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledLine is the largest buffer given back to journalBuffers; a result with large
+// bodies leaves its buffer to the collector.
+const maxPooledLine = 32 << 10
+
+// putJournalBuffer gives a line's buffer back to journalBuffers.
+func putJournalBuffer(line *[]byte) {
+	if cap(*line) <= maxPooledLine {
+		*line = (*line)[:0]
+		journalBuffers.Put(line)
+	}
 }
 
 // committed marks entries as committed by the store (numbers 0 are skipped), and truncates
@@ -178,12 +193,17 @@ func (j *Journal) committed(ns []uint64) {
 	if len(ns) == 0 {
 		return
 	}
-	line, _ := json.Marshal(journalLine{C: ns}) // numbers always encode
-	line = append(line, '\n')
+	buf := journalBuffers.Get().(*[]byte)
+	defer putJournalBuffer(buf)
+	line := appendMarkLine((*buf)[:0], ns)
+	*buf = line
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, n := range ns {
-		delete(j.open, n)
+		if l, ok := j.open[n]; ok {
+			delete(j.open, n)
+			putJournalBuffer(l)
+		}
 	}
 	if !j.write(line) {
 		return
@@ -219,7 +239,7 @@ func (j *Journal) fail(err error) {
 	j.log.Error("results journal: writing failed; results are no longer journaled", "file", j.name, "err", err)
 	j.f.Close()
 	j.f = nil
-	j.open = map[uint64][]byte{}
+	j.open = map[uint64]*[]byte{}
 }
 
 // rotate moves the uncommitted entries to a new file and removes the old one. A kill in
@@ -233,7 +253,7 @@ func (j *Journal) rotate() {
 	}
 	var buf bytes.Buffer
 	for _, line := range j.open {
-		buf.Write(line)
+		buf.Write(*line)
 	}
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		j.log.Warn("results journal: rotating", "err", err)
@@ -378,4 +398,214 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 		return len(results), fmt.Errorf("results journal: %w", err)
 	}
 	return len(results), nil
+}
+
+// The journal's lines are encoded by hand, on the sender's goroutine, into pooled buffers:
+// appendResultLine and appendMarkLine write the bytes json.Marshal writes for the same
+// journalLine (field order, omitempty, map keys sorted, strings escaped as encoding/json
+// escapes them), without its reflection and allocations. Replay reads them with
+// json.Unmarshal; TestJournalEncodingIsJSONs checks that both encoders agree byte for byte.
+
+// appendResultLine appends to b the line of entry n, the result res: what json.Marshal
+// gives for journalLine{N: n, R: journalEntry(res)}, and a newline. It fails only on a time
+// that JSON cannot carry (a year outside 0–9999), as json.Marshal does.
+func appendResultLine(b []byte, n uint64, res *promptd.JobResult) ([]byte, error) {
+	job, a := res.Job, &res.Attempt
+	var err error
+	b = append(b, '{')
+	if n != 0 {
+		b = append(b, `"n":`...)
+		b = strconv.AppendUint(b, n, 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"r":{"d":`...)
+	b = appendJSONString(b, job.DeliveryID)
+	b = append(b, `,"p":`...)
+	b = appendJSONString(b, job.ProjectID)
+	b = append(b, `,"w":`...)
+	b = appendJSONString(b, job.Webhook.ID)
+	if job.EventID != "" {
+		b = append(b, `,"e":`...)
+		b = appendJSONString(b, job.EventID)
+	}
+	if job.EventType != "" {
+		b = append(b, `,"t":`...)
+		b = appendJSONString(b, job.EventType)
+	}
+	if job.Target != "" {
+		b = append(b, `,"tg":`...)
+		b = appendJSONString(b, job.Target)
+	}
+	b = append(b, `,"a":`...)
+	b = strconv.AppendInt(b, int64(job.Attempt), 10)
+	if job.AttemptBase != 0 {
+		b = append(b, `,"ab":`...)
+		b = strconv.AppendInt(b, int64(job.AttemptBase), 10)
+	}
+	b = append(b, `,"s":`...)
+	b = appendJSONString(b, res.Status)
+	b = append(b, `,"next":`...)
+	if b, err = appendJSONTime(b, res.NextAttemptAt); err != nil {
+		return b, err
+	}
+	if res.DisableReason != "" {
+		b = append(b, `,"dr":`...)
+		b = appendJSONString(b, res.DisableReason)
+	}
+	b = append(b, `,"log":{"number":`...)
+	b = strconv.AppendInt(b, int64(a.Number), 10)
+	b = append(b, `,"startedAt":`...)
+	if b, err = appendJSONTime(b, a.StartedAt); err != nil {
+		return b, err
+	}
+	b = append(b, `,"durationMs":`...)
+	b = strconv.AppendInt(b, a.DurationMs, 10)
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, a.URL)
+	b = append(b, `,"requestHeaders":`...)
+	b = appendJSONHeaders(b, a.RequestHeaders)
+	if a.RequestBody != "" {
+		b = append(b, `,"requestBody":`...)
+		b = appendJSONString(b, a.RequestBody)
+	}
+	if a.StatusCode != 0 {
+		b = append(b, `,"statusCode":`...)
+		b = strconv.AppendInt(b, int64(a.StatusCode), 10)
+	}
+	if len(a.ResponseHeaders) != 0 {
+		b = append(b, `,"responseHeaders":`...)
+		b = appendJSONHeaders(b, a.ResponseHeaders)
+	}
+	if a.ResponseBody != "" {
+		b = append(b, `,"responseBody":`...)
+		b = appendJSONString(b, a.ResponseBody)
+	}
+	if a.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, a.Error)
+	}
+	return append(b, "}}}\n"...), nil
+}
+
+// journalEntry is res as a journal line carries it (what appendResultLine encodes).
+func journalEntry(res *promptd.JobResult) *journalResult {
+	job := res.Job
+	return &journalResult{
+		DeliveryID: job.DeliveryID, ProjectID: job.ProjectID, WebhookID: job.Webhook.ID,
+		EventID: job.EventID, EventType: job.EventType, Target: job.Target,
+		Attempt: job.Attempt, AttemptBase: job.AttemptBase,
+		Status: res.Status, NextAttemptAt: res.NextAttemptAt, DisableReason: res.DisableReason,
+		Log: res.Attempt,
+	}
+}
+
+// appendMarkLine appends to b the committed mark of the entries ns: what json.Marshal gives
+// for journalLine{C: ns}, and a newline. ns is not empty.
+func appendMarkLine(b []byte, ns []uint64) []byte {
+	b = append(b, `{"c":[`...)
+	for i, n := range ns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, n, 10)
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendJSONTime appends t as json.Marshal encodes a time.Time: RFC 3339 with nanoseconds,
+// quoted.
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, '"')
+	b, err := t.AppendText(b)
+	if err != nil {
+		return b, fmt.Errorf("encoding a time: %w", err)
+	}
+	return append(b, '"'), nil
+}
+
+// appendJSONHeaders appends h as json.Marshal encodes a map[string]string: null when nil,
+// else an object with its keys in increasing order.
+func appendJSONHeaders(b []byte, h map[string]string) []byte {
+	if h == nil {
+		return append(b, "null"...)
+	}
+	var arr [16]struct{ k, v string }
+	kv := arr[:0]
+	for k, v := range h {
+		kv = append(kv, struct{ k, v string }{k, v})
+	}
+	slices.SortFunc(kv, func(x, y struct{ k, v string }) int { return strings.Compare(x.k, y.k) })
+	b = append(b, '{')
+	for i, e := range kv {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e.k)
+		b = append(b, ':')
+		b = appendJSONString(b, e.v)
+	}
+	return append(b, '}')
+}
+
+// jsonSafe[c] is whether the ASCII byte c stands for itself in a string json.Marshal
+// encodes: not a control character, a quote, a backslash, or one of <, >, & (which
+// json.Marshal escapes for HTML).
+var jsonSafe = func() (safe [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		safe[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return safe
+}()
+
+// appendJSONString appends s quoted as json.Marshal quotes a string: \", \\, \b, \f, \n,
+// \r, \t, other control characters and <, >, & as \u00XX, invalid UTF-8 as \ufffd, U+2028
+// and U+2029 as \u2028 and \u2029, everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

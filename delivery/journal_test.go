@@ -1,11 +1,17 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -268,5 +274,209 @@ func TestJournalCloseRemovesCommittedFile(t *testing.T) {
 	q := &recordingQueue{}
 	if n, err := openJournal(t, dir).Replay(t.Context(), q); err != nil || n != 1 {
 		t.Fatalf("replay of a stop with a result not committed: %d %v, want 1", n, err)
+	}
+}
+
+// journalStrings are strings that exercise JSON escaping: quotes, backslashes, every control
+// character, the characters json.Marshal escapes for HTML, invalid UTF-8, U+2028 and U+2029,
+// multi-byte runes, and the empty string.
+var journalStrings = func() []string {
+	s := []string{
+		"", "plain", `"quoted"`, `back\slash`, "tab\there", "nl\nand\rcr", "\b\f", "<script>&amp;</script>",
+		"\xff", "a\xffb", "\xc3", "\xc3(", "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok \u00e9\u4e16\U0001F600",
+		"line\u2028sep\u2029par", "\u007f", "\x00nul", "end\\", `\u0041`, "\ufffd", "héllo wörld",
+	}
+	var ctl []byte
+	for c := range 0x20 {
+		ctl = append(ctl, byte(c), 'x')
+	}
+	s = append(s, string(ctl))
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	return append(s, string(all), strings.Repeat("big body \"\\\n\xfe ", 8<<10))
+}()
+
+// journalResultsToEncode are results with every field of journalResult set, each to each of
+// journalStrings in turn, and with fields empty, zero, nil or extreme.
+func journalResultsToEncode() []*promptd.JobResult {
+	var out []*promptd.JobResult
+	ny := time.FixedZone("", -5*3600)
+	odd := time.FixedZone("odd", 5*3600+30*60+17)
+	for i, s := range journalStrings {
+		r := journalResultFor(s)
+		r.Job.ProjectID, r.Job.Webhook.ID, r.Job.EventID, r.Job.EventType, r.Job.Target = s, s, s, s, s
+		r.Status, r.DisableReason = s, s
+		a := &r.Attempt
+		a.URL, a.RequestBody, a.ResponseBody, a.Error = s, s, s, s
+		a.RequestHeaders = map[string]string{s: s, "z": s, "a": "1", "B": "", "x-" + s: "v"}
+		a.ResponseHeaders = map[string]string{s: "v", "retry-after": s}
+		r.Job.Attempt, r.Job.AttemptBase, a.Number, a.StatusCode, a.DurationMs = i+1, i, i+1, 200+i, int64(i)*1000
+		switch i % 4 {
+		case 1:
+			a.StartedAt, r.NextAttemptAt = a.StartedAt.In(ny), r.NextAttemptAt.In(odd)
+		case 2:
+			a.StartedAt = a.StartedAt.Truncate(time.Second)
+		case 3:
+			r.NextAttemptAt = time.Now() // with a monotonic reading
+		}
+		out = append(out, r)
+	}
+	zero := &promptd.JobResult{Job: &promptd.Job{Webhook: &promptd.Webhook{}}}
+	empty := journalResultFor("d")
+	empty.Job.EventID, empty.Job.EventType, empty.Job.Target, empty.Job.AttemptBase = "", "", "", 0
+	empty.DisableReason = ""
+	empty.Attempt = promptd.Attempt{Number: 1, RequestHeaders: map[string]string{}, ResponseHeaders: map[string]string{}}
+	many := journalResultFor("many")
+	many.Attempt.RequestHeaders = map[string]string{}
+	for i := range 40 {
+		many.Attempt.RequestHeaders[fmt.Sprintf("h-%02d", 40-i)] = fmt.Sprint(i)
+	}
+	extreme := journalResultFor("extreme")
+	extreme.Job.Attempt, extreme.Job.AttemptBase = math.MaxInt, math.MinInt
+	extreme.Attempt.Number, extreme.Attempt.StatusCode, extreme.Attempt.DurationMs = -1, -599, math.MinInt64
+	extreme.Attempt.StartedAt = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	extreme.NextAttemptAt = time.Date(0, 1, 1, 0, 0, 0, 1, time.UTC)
+	return append(out, zero, empty, many, extreme)
+}
+
+// TestJournalEncodingIsJSONs checks that the journal's hand-written encoder writes the bytes
+// json.Marshal writes for the same lines, and that Replay's decoding gives back the same
+// values from both, for results with every field set to strings that need escaping, and
+// empty, zero and extreme values; and the same for committed marks.
+func TestJournalEncodingIsJSONs(t *testing.T) {
+	t.Parallel()
+	for i, res := range journalResultsToEncode() {
+		for _, n := range []uint64{0, 1, uint64(i) << 40, math.MaxUint64} {
+			want, err := json.Marshal(journalLine{N: n, R: journalEntry(res)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, '\n')
+			got, err := appendResultLine([]byte("prefix"), n, res)
+			if err != nil {
+				t.Fatalf("result %d: %v", i, err)
+			}
+			if !bytes.HasPrefix(got, []byte("prefix")) {
+				t.Fatalf("result %d: the bytes before were overwritten", i)
+			}
+			got = got[len("prefix"):]
+			if !bytes.Equal(got, want) {
+				t.Errorf("result %d, entry %d:\n got %.300q\nwant %.300q", i, n, got, want)
+				continue
+			}
+			var fromOld, fromNew journalLine
+			if err := json.Unmarshal(want[:len(want)-1], &fromOld); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got[:len(got)-1], &fromNew); err != nil {
+				t.Fatalf("result %d: decoding the new encoding: %v", i, err)
+			}
+			if !reflect.DeepEqual(fromOld, fromNew) || fromNew.N != n || fromNew.R == nil {
+				t.Errorf("result %d: decoded %+v, want %+v", i, fromNew, fromOld)
+			}
+		}
+	}
+	for _, ns := range [][]uint64{{1}, {0, 7, math.MaxUint64}, {1 << 62, 1<<62 + 1, 1<<62 + 2}} {
+		want, _ := json.Marshal(journalLine{C: ns})
+		want = append(want, '\n')
+		if got := appendMarkLine(nil, ns); !bytes.Equal(got, want) {
+			t.Errorf("mark %v: got %q, want %q", ns, got, want)
+		}
+	}
+}
+
+// TestJournalEncodingOfTimesJSONCannotCarry checks that a time json.Marshal refuses is
+// refused too (the result is then not journaled), not written wrong.
+func TestJournalEncodingOfTimesJSONCannotCarry(t *testing.T) {
+	t.Parallel()
+	for _, tm := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600)),
+	} {
+		res := journalResultFor("d")
+		res.NextAttemptAt = tm
+		if _, err := json.Marshal(journalLine{N: 1, R: journalEntry(res)}); err == nil {
+			t.Fatalf("json.Marshal of %v: no error", tm)
+		}
+		if _, err := appendResultLine(nil, 1, res); err == nil {
+			t.Errorf("time %v: no error", tm)
+		}
+		j := openJournal(t, t.TempDir())
+		if n := j.add(res); n != 0 {
+			t.Errorf("time %v: journaled as %d, want not journaled", tm, n)
+		}
+	}
+}
+
+// TestJournalReplaysEveryEncodedResult journals every result of journalResultsToEncode, as
+// a killed instance leaves them, and checks that Replay records each as json.Marshal's
+// encoding of it decodes.
+func TestJournalReplaysEveryEncodedResult(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dead := openJournal(t, dir)
+	results := journalResultsToEncode()
+	want := map[int]*journalResult{}
+	for _, res := range results {
+		res.Job.DeliveryID = fmt.Sprint(len(want)) // Replay orders by entry, the test by id
+		if dead.add(res) == 0 {
+			t.Fatal("a result was not journaled")
+		}
+		line, err := json.Marshal(journalEntry(res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r journalResult
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		want[len(want)] = &r
+	}
+	kill(t, dead)
+	q := &recordingQueue{}
+	if n, err := openJournal(t, dir).Replay(t.Context(), q); err != nil || n != len(results) {
+		t.Fatalf("replay: %d %v, want %d", n, err, len(results))
+	}
+	for _, got := range q.results {
+		var i int
+		fmt.Sscan(got.Job.DeliveryID, &i)
+		w := want[i]
+		g := journalEntry(got)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("result %d: replayed %+v, want %+v", i, g, w)
+		}
+		if got.Job.Webhook.ProjectID != w.ProjectID {
+			t.Errorf("result %d: webhook project %q, want %q", i, got.Job.Webhook.ProjectID, w.ProjectID)
+		}
+	}
+}
+
+// BenchmarkJournalAdd measures journaling a typical result and committing it, as the
+// engine and the recorder do, in batches of 64.
+func BenchmarkJournalAdd(b *testing.B) {
+	j, err := OpenJournal(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	res := journalResultFor("0198f0c2-8a3e-7c41-9d6b-3f2e1a0b9c8d")
+	res.Attempt.RequestHeaders = map[string]string{
+		"content-type": "application/json", "user-agent": "promptd/1", "webhook-id": "msg_0198f0c2",
+		"webhook-timestamp": "1764770400", "webhook-signature": "v1,********",
+	}
+	res.Attempt.ResponseHeaders = map[string]string{"content-length": "0", "date": "Thu, 03 Dec 2026 14:00:00 GMT"}
+	res.Attempt.RequestBody, res.Attempt.ResponseBody, res.Attempt.Error, res.DisableReason = "", "", "", ""
+	res.Attempt.StatusCode, res.Status = 200, promptd.StatusSucceeded
+	ns := make([]uint64, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		ns = append(ns, j.add(res))
+		if len(ns) == cap(ns) {
+			j.committed(ns)
+			ns = ns[:0]
+		}
 	}
 }
