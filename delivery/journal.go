@@ -407,8 +407,9 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 // json.Unmarshal; TestJournalEncodingIsJSONs checks that both encoders agree byte for byte.
 
 // appendResultLine appends to b the line of entry n, the result res: what json.Marshal
-// gives for journalLine{N: n, R: journalEntry(res)}, and a newline. It fails only on a time
-// that JSON cannot carry (a year outside 0–9999), as json.Marshal does.
+// gives for journalLine{N: n, R: r}, r the journalResult of res (the one Replay turns back
+// into a result), and a newline. It fails only on a time that JSON cannot carry (a year
+// outside 0–9999, a zone offset of a day or more), as json.Marshal does.
 func appendResultLine(b []byte, n uint64, res *promptd.JobResult) ([]byte, error) {
 	job, a := res.Job, &res.Attempt
 	var err error
@@ -485,18 +486,6 @@ func appendResultLine(b []byte, n uint64, res *promptd.JobResult) ([]byte, error
 		b = appendJSONString(b, a.Error)
 	}
 	return append(b, "}}}\n"...), nil
-}
-
-// journalEntry is res as a journal line carries it (what appendResultLine encodes).
-func journalEntry(res *promptd.JobResult) *journalResult {
-	job := res.Job
-	return &journalResult{
-		DeliveryID: job.DeliveryID, ProjectID: job.ProjectID, WebhookID: job.Webhook.ID,
-		EventID: job.EventID, EventType: job.EventType, Target: job.Target,
-		Attempt: job.Attempt, AttemptBase: job.AttemptBase,
-		Status: res.Status, NextAttemptAt: res.NextAttemptAt, DisableReason: res.DisableReason,
-		Log: res.Attempt,
-	}
 }
 
 // appendMarkLine appends to b the committed mark of the entries ns: what json.Marshal gives

@@ -67,6 +67,19 @@ func journalResultFor(id string) *promptd.JobResult {
 	}
 }
 
+// journalEntry is res as a journal line carries it: what appendResultLine encodes, and
+// what the journal encoded with json.Marshal before it.
+func journalEntry(res *promptd.JobResult) *journalResult {
+	job := res.Job
+	return &journalResult{
+		DeliveryID: job.DeliveryID, ProjectID: job.ProjectID, WebhookID: job.Webhook.ID,
+		EventID: job.EventID, EventType: job.EventType, Target: job.Target,
+		Attempt: job.Attempt, AttemptBase: job.AttemptBase,
+		Status: res.Status, NextAttemptAt: res.NextAttemptAt, DisableReason: res.DisableReason,
+		Log: res.Attempt,
+	}
+}
+
 // kill makes j as a killed process leaves it: the file stays, unlocked, as written.
 func kill(t *testing.T, j *Journal) {
 	t.Helper()
