@@ -467,8 +467,8 @@ func TestJournalReplaysEveryEncodedResult(t *testing.T) {
 	}
 }
 
-// BenchmarkJournalAdd measures journaling a typical result and committing it, as the
-// engine and the recorder do, in batches of 64.
+// BenchmarkJournalAdd measures journaling a typical result (a 200 with the headers promptd
+// sends) and committing it, as the engine and the recorder do, in batches of 64.
 func BenchmarkJournalAdd(b *testing.B) {
 	j, err := OpenJournal(b.TempDir(), nil)
 	if err != nil {
@@ -476,9 +476,11 @@ func BenchmarkJournalAdd(b *testing.B) {
 	}
 	defer j.Close()
 	res := journalResultFor("0198f0c2-8a3e-7c41-9d6b-3f2e1a0b9c8d")
-	res.Attempt.RequestHeaders = map[string]string{
+	res.Attempt.RequestHeaders = map[string]string{ // as promptd sends them
 		"content-type": "application/json", "user-agent": "promptd/1", "webhook-id": "msg_0198f0c2",
-		"webhook-timestamp": "1764770400", "webhook-signature": "v1,********",
+		"webhook-timestamp": "1764770400", "webhook-signature": "********", "x-promptd-signature": "********",
+		"x-promptd-event": "prompt.updated", "x-promptd-delivery": "0198f0c2-8a3e-7c41-9d6b-3f2e1a0b9c8d",
+		"x-promptd-attempt": "1",
 	}
 	res.Attempt.ResponseHeaders = map[string]string{"content-length": "0", "date": "Thu, 03 Dec 2026 14:00:00 GMT"}
 	res.Attempt.RequestBody, res.Attempt.ResponseBody, res.Attempt.Error, res.DisableReason = "", "", "", ""
