@@ -115,6 +115,10 @@ func (c *Config) setDefaults() error {
 // for a webhook that answers fast), so that a webhook's next request starts as soon as one
 // ends instead of after a claim round trip to the store; a claimed delivery that waited too
 // long for its lease is given back unsent.
+//
+// With Config.Handoff, the store hands the engine the deliveries of newly published events
+// as it writes them, already leased (Reserve, Deliver): the claim is skipped while the
+// engine has room for them and nothing older is due for their webhook.
 type Engine struct {
 	cfg      Config
 	recorder *recorder
