@@ -126,6 +126,20 @@ func (c *apiClient) metric(ctx context.Context, name string) (float64, bool) {
 	return parseMetric(resp.Body, name)
 }
 
+// handedOver sums promptd_delivery_handed_over_total over the instances behind clients
+// (one client per instance); nil when an instance does not export it.
+func handedOver(ctx context.Context, clients []*apiClient) *int64 {
+	var n int64
+	for _, c := range clients {
+		v, ok := c.metric(ctx, "promptd_delivery_handed_over_total")
+		if !ok {
+			return nil
+		}
+		n += int64(v)
+	}
+	return &n
+}
+
 // parseMetric finds the sample of an unlabelled metric in the Prometheus text format.
 func parseMetric(r io.Reader, name string) (float64, bool) {
 	sc := bufio.NewScanner(r)

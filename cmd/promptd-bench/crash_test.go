@@ -40,3 +40,23 @@ func TestAwaitInFlight(t *testing.T) {
 		t.Errorf("awaitInFlight on unreadable metrics = %d, want -1", got)
 	}
 }
+
+// handedOver sums the counter over the instances, and reports nothing when one of them
+// does not export it (an older promptd).
+func TestHandedOver(t *testing.T) {
+	t.Parallel()
+	serve := func(body string) *apiClient {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) }))
+		t.Cleanup(srv.Close)
+		return newAPIClient(srv.URL, "k", 1)
+	}
+	a := serve("# TYPE promptd_delivery_handed_over_total counter\npromptd_delivery_handed_over_total 1200\n")
+	b := serve("promptd_delivery_handed_over_total 34\n")
+	old := serve("promptd_delivery_requests_in_flight 3\n")
+	if got := handedOver(context.Background(), []*apiClient{a, b}); got == nil || *got != 1234 {
+		t.Errorf("handedOver of two instances = %v, want 1234", got)
+	}
+	if got := handedOver(context.Background(), []*apiClient{a, old}); got != nil {
+		t.Errorf("handedOver with an instance that lacks the counter = %d, want nil", *got)
+	}
+}

@@ -75,6 +75,10 @@ type Result struct {
 	// DrainPerSec is the delivery rate after publishing stopped, while deliveries were
 	// still queued (at least a second of them): the engine without the API beside it.
 	DrainPerSec *float64 `json:"drain_per_sec,omitempty"`
+	// HandedOver is how many deliveries the instances' engines took at publish instead of
+	// claiming them (promptd_delivery_handed_over_total, summed); absent when promptd does
+	// not export it.
+	HandedOver *int64 `json:"handed_over,omitempty"`
 	// ReferencePerSec is the figure this one is compared with (filter10: the same webhooks
 	// without filters; hang: the healthy webhooks without a hanging one; backlog: the drain
 	// of a small queue); ReferenceRatio the ratio.
@@ -246,6 +250,9 @@ func writeTable(w io.Writer, rs []*Result) {
 			fmt.Fprintf(w, " at %.0f/s", *r.DrainPerSec)
 		}
 		fmt.Fprintf(w, "; %.3f ms promptd CPU per delivery; bench CPU %.1fs; steal %.0f%%", r.CPUMsPerDelivery, r.BenchCPUSeconds, r.StealPct)
+		if r.HandedOver != nil {
+			fmt.Fprintf(w, "; %d deliveries handed over at publish", *r.HandedOver)
+		}
 		if r.Unexpected > 0 {
 			fmt.Fprintf(w, "; %d unexpected requests", r.Unexpected)
 		}
