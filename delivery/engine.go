@@ -285,6 +285,7 @@ func (e *Engine) loop(ctx context.Context) {
 				continue
 			}
 			now := e.cfg.Now()
+			e.cfg.Journal.leased(jobs)
 			var excess []*promptd.Job
 			for _, job := range jobs {
 				if !e.dispatch(job, now, false) {
@@ -431,6 +432,7 @@ func (e *Engine) Lease() time.Duration { return e.cfg.Lease }
 // See promptd.Handoff.
 func (e *Engine) Deliver(jobs []*promptd.Job) {
 	now := e.cfg.Now()
+	e.cfg.Journal.leased(jobs)
 	var excess []*promptd.Job
 	for _, job := range jobs {
 		if !e.dispatch(job, now, true) {
@@ -685,8 +687,10 @@ func decide(job *promptd.Job, att promptd.Attempt, r Result, jitter float64, now
 
 func (e *Engine) release(job *promptd.Job) { e.releaseAll([]*promptd.Job{job}) }
 
-// releaseAll gives claimed deliveries back without counting an attempt.
+// releaseAll gives claimed deliveries back without counting an attempt (journaled first:
+// see Journal.ended).
 func (e *Engine) releaseAll(jobs []*promptd.Job) {
+	e.cfg.Journal.ended(jobs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.cfg.Queue.Release(ctx, jobs); err != nil {

@@ -68,6 +68,9 @@ type Journal struct {
 	name string
 	size int64
 	open map[uint64]*[]byte // uncommitted entries: their lines by number
+	// leases are the deliveries leased to this instance that neither a result nor a
+	// release has ended yet (see journal_leases.go).
+	leases map[leaseKey]struct{}
 }
 
 // journalLine is one line of a journal file: a result (N and R) or a committed mark (C, the
@@ -76,6 +79,9 @@ type journalLine struct {
 	N uint64         `json:"n,omitempty"`
 	R *journalResult `json:"r,omitempty"`
 	C []uint64       `json:"c,omitempty"`
+	// L are leases taken, X leases ended without a result (see journal_leases.go).
+	L []journalLease `json:"l,omitempty"`
+	X []journalLease `json:"x,omitempty"`
 }
 
 // journalResult is what Queue.Record needs of a result.
@@ -103,7 +109,7 @@ func OpenJournal(dir string, log *slog.Logger) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("results journal: %w", err)
 	}
-	j := &Journal{dir: dir, log: log, open: map[uint64]*[]byte{}}
+	j := &Journal{dir: dir, log: log, open: map[uint64]*[]byte{}, leases: map[leaseKey]struct{}{}}
 	f, name, err := j.create()
 	if err != nil {
 		return nil, err
@@ -159,6 +165,7 @@ func (j *Journal) add(res *promptd.JobResult) uint64 {
 	*line = b
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	delete(j.leases, leaseKey{res.Job.DeliveryID, res.Job.Attempt}) // the result ends the lease
 	if !j.write(b) {
 		putJournalBuffer(line)
 		return 0
@@ -209,7 +216,7 @@ func (j *Journal) committed(ns []uint64) {
 		return
 	}
 	switch {
-	case len(j.open) == 0:
+	case len(j.open) == 0 && len(j.leases) == 0:
 		if err := j.f.Truncate(0); err != nil {
 			j.fail(err)
 			return
@@ -240,6 +247,7 @@ func (j *Journal) fail(err error) {
 	j.f.Close()
 	j.f = nil
 	j.open = map[uint64]*[]byte{}
+	j.leases = map[leaseKey]struct{}{}
 }
 
 // rotate moves the uncommitted entries to a new file and removes the old one. A kill in
@@ -255,6 +263,7 @@ func (j *Journal) rotate() {
 	for _, line := range j.open {
 		buf.Write(*line)
 	}
+	buf.Write(j.appendOpenLeases(nil))
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		j.log.Warn("results journal: rotating", "err", err)
 		f.Close()
@@ -279,10 +288,10 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	var err error
-	if len(j.open) == 0 {
+	if len(j.open) == 0 && len(j.leases) == 0 {
 		err = os.Remove(j.name)
 	} else {
-		j.log.Warn("results journal: results not committed are left for the next start", "results", len(j.open), "file", j.name)
+		j.log.Warn("results journal: results not committed, or leases not ended, are left for the next start", "results", len(j.open), "leases", len(j.leases), "file", j.name)
 	}
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
@@ -312,6 +321,7 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 		heldNames []string
 		entries   = map[uint64]*journalResult{}
 		marked    = map[uint64]bool{}
+		leases    = map[leaseKey]bool{} // left open by the files
 		torn      int
 	)
 	defer func() {
@@ -343,6 +353,7 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("results journal: reading %s: %w", name, err)
 		}
+		fl := fileLeases{}
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
@@ -350,17 +361,20 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 				break
 			}
 			var l journalLine
-			if err := json.Unmarshal(data[:i], &l); err != nil || (l.R == nil && l.C == nil) {
+			if err := json.Unmarshal(data[:i], &l); err != nil || (l.R == nil && l.C == nil && l.L == nil && l.X == nil) {
 				torn++
-			} else if l.R != nil {
-				entries[l.N] = l.R
 			} else {
+				if l.R != nil {
+					entries[l.N] = l.R
+				}
 				for _, n := range l.C {
 					marked[n] = true
 				}
+				fl.line(&l)
 			}
 			data = data[i+1:]
 		}
+		maps.Copy(leases, fl)
 	}
 	if torn > 0 {
 		j.log.Warn("results journal: unreadable lines skipped (a write cut short by a kill)", "lines", torn)
@@ -387,6 +401,13 @@ func (j *Journal) Replay(ctx context.Context, q promptd.Queue) (int, error) {
 		for _, res := range batch {
 			logDisabled(j.log, res)
 		}
+	}
+	released, err := releaseOpen(ctx, q, leases)
+	if err != nil {
+		return len(results), err
+	}
+	if released > 0 {
+		j.log.Info("results journal: gave back the deliveries a stopped instance had leased, so that they are sent again now rather than when their leases run out", "deliveries", released)
 	}
 	var errs []error
 	for _, name := range heldNames {
