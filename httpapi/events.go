@@ -14,27 +14,7 @@ import (
 )
 
 func (s *server) registerEvents() {
-	register(s, huma.Operation{
-		OperationID:   "publish-event",
-		Method:        http.MethodPost,
-		Path:          "/api/v1/events",
-		Summary:       "Publish a custom event",
-		Description:   "Records a custom event and delivers it to every matching webhook. With an `Idempotency-Key`, a retry with the same key, type and data within 24 hours answers 200 with the first event and `Idempotent-Replayed: true`; the same key with other type or data is a 409.",
-		Tags:          []string{tagEvents},
-		DefaultStatus: http.StatusCreated,
-		Errors:        []int{http.StatusConflict},
-		Responses: map[string]*huma.Response{
-			"200": {
-				Description: "A replay: the event first published with this Idempotency-Key",
-				Headers: map[string]*huma.Header{
-					"Idempotent-Replayed": {Description: "true", Schema: &huma.Schema{Type: huma.TypeString, Enum: []any{"true"}}},
-				},
-				Content: map[string]*huma.MediaType{
-					"application/json": {Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[promptd.Event](), true, "Event")},
-				},
-			},
-		},
-	}, editor, s.publishEvent)
+	register(s, s.publishEventOperation(), editor, s.publishEvent)
 
 	register(s, huma.Operation{
 		OperationID: "list-events",
@@ -54,6 +34,31 @@ func (s *server) registerEvents() {
 		Tags:        []string{tagEvents},
 		Errors:      []int{http.StatusNotFound},
 	}, viewer, s.getEvent)
+}
+
+// publishEventOperation declares POST /api/v1/events on s.api.
+func (s *server) publishEventOperation() huma.Operation {
+	return huma.Operation{
+		OperationID:   "publish-event",
+		Method:        http.MethodPost,
+		Path:          "/api/v1/events",
+		Summary:       "Publish a custom event",
+		Description:   "Records a custom event and delivers it to every matching webhook. With an `Idempotency-Key`, a retry with the same key, type and data within 24 hours answers 200 with the first event and `Idempotent-Replayed: true`; the same key with other type or data is a 409.",
+		Tags:          []string{tagEvents},
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusConflict},
+		Responses: map[string]*huma.Response{
+			"200": {
+				Description: "A replay: the event first published with this Idempotency-Key",
+				Headers: map[string]*huma.Header{
+					"Idempotent-Replayed": {Description: "true", Schema: &huma.Schema{Type: huma.TypeString, Enum: []any{"true"}}},
+				},
+				Content: map[string]*huma.MediaType{
+					"application/json": {Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[promptd.Event](), true, "Event")},
+				},
+			},
+		},
+	}
 }
 
 // publishEventBody is the body of POST /api/v1/events.
@@ -77,12 +82,17 @@ type publishEventResponse struct {
 }
 
 func (s *server) publishEvent(ctx context.Context, in *publishEventRequest) (*publishEventResponse, error) {
+	return s.publish(ctx, in.IdempotencyKey, &in.Body)
+}
+
+// publish publishes body, decoded and valid by its schema, for publish-event.
+func (s *server) publish(ctx context.Context, idempotencyKey string, body *publishEventBody) (*publishEventResponse, error) {
 	key := keyFrom(ctx)
-	if err := promptd.ValidateCustomEventType("body.type", in.Body.Type); err != nil {
+	if err := promptd.ValidateCustomEventType("body.type", body.Type); err != nil {
 		return nil, err
 	}
 	ev, replayed, err := s.store.PublishEvent(ctx, key.ProjectID, promptd.PublishEventInput{
-		Type: in.Body.Type, Data: in.Body.Data, IdempotencyKey: in.IdempotencyKey, OrderingKey: in.Body.OrderingKey,
+		Type: body.Type, Data: body.Data, IdempotencyKey: idempotencyKey, OrderingKey: body.OrderingKey,
 	})
 	if err != nil {
 		return nil, err

@@ -50,6 +50,12 @@ func newWiredEnv(t *testing.T, cfg Config, wire func(e *testEnv, cfg *Config)) *
 // migrates, bootstraps and closes when the test ends.
 func newEnvOn(t *testing.T, st *sqlstore.Store, cfg Config, wire func(e *testEnv, cfg *Config)) *testEnv {
 	t.Helper()
+	return newEnvBuilt(t, st, cfg, wire, New)
+}
+
+// newEnvBuilt is newEnvOn with the handler built by build (New, or a variant of it).
+func newEnvBuilt(t *testing.T, st *sqlstore.Store, cfg Config, wire func(e *testEnv, cfg *Config), build func(Config) http.Handler) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	e := &testEnv{t: t, store: st, logs: &syncBuffer{}}
 	t.Cleanup(func() {
@@ -74,7 +80,7 @@ func newEnvOn(t *testing.T, st *sqlstore.Store, cfg Config, wire func(e *testEnv
 	if wire != nil {
 		wire(e, &cfg)
 	}
-	h := New(cfg)
+	h := build(cfg)
 	e.srv = httptest.NewServer(newConformance(t, h).wrap(t, h))
 	t.Cleanup(e.srv.Close)
 	return e

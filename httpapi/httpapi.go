@@ -115,11 +115,21 @@ type server struct {
 	mux          *http.ServeMux
 	api          huma.API
 	descriptions func() (*descriptions, error) // rendered on first use (docs.go)
+
+	// publishValidated and publishChecked serve POST /api/v1/events behind
+	// servePublishEvent (publish.go); nil when huma serves the route directly.
+	publishValidated, publishChecked http.HandlerFunc
 }
 
 // New returns the handler serving the API described in the package documentation. It
 // panics when cfg is invalid (see Config.Validate), which is a programming error.
 func New(cfg Config) http.Handler {
+	return newHandler(cfg, true)
+}
+
+// newHandler is New; with checkedPublish false, POST /api/v1/events is left entirely to
+// huma's decoding and validation (publish.go), as the differential test's reference.
+func newHandler(cfg Config, checkedPublish bool) http.Handler {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
@@ -138,13 +148,20 @@ func New(cfg Config) http.Handler {
 		urlPolicy:    cfg.URLPolicy,
 		mux:          http.NewServeMux(),
 	}
-	s.api = humago.New(s.mux, s.humaConfig())
+	var mux humago.Mux = s.mux
+	if checkedPublish {
+		mux = publishMux{s}
+	}
+	s.api = humago.New(mux, s.humaConfig())
 	s.api.UseMiddleware(s.authorize)
 
 	s.registerHealth()
 	s.registerPrompts()
 	s.registerPromptDiff()
 	s.registerEvents()
+	if checkedPublish {
+		s.registerCheckedPublish()
+	}
 	if s.webhooks != nil {
 		s.registerWebhooks()
 		s.registerFilterPreview()
