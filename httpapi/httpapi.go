@@ -3,7 +3,9 @@
 // (/healthz, /readyz).
 //
 // Every operation is registered once with huma, which generates both the handler's
-// decoding and validation and the OpenAPI document from the same declaration. Each
+// decoding and validation and the OpenAPI document from the same declaration (POST
+// /api/v1/events takes a certainly valid body around huma's validation, with the same
+// answers: see publish.go). Each
 // resource lives in its own file (prompts.go, events.go, projects.go, health.go); access
 // control is in access.go and the mapping of domain errors to HTTP problems in problem.go.
 package httpapi

@@ -2,15 +2,19 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/promptd/promptd"
 	"github.com/promptd/promptd/store/sqlite"
 )
 
@@ -247,4 +251,46 @@ func withoutEventIdentity(t *testing.T, b []byte) []byte {
 		}
 	}
 	return out
+}
+
+// publishStubStore answers the two calls a publish makes, from memory: enough to measure
+// the route without a database.
+type publishStubStore struct {
+	promptd.Store
+	key *promptd.APIKey
+}
+
+func (s publishStubStore) Authenticate(context.Context, string) (*promptd.APIKey, error) {
+	return s.key, nil
+}
+
+func (s publishStubStore) PublishEvent(_ context.Context, projectID string, in promptd.PublishEventInput) (*promptd.Event, bool, error) {
+	ev, err := promptd.NewCompactDataEvent(projectID, in.Type, in.Data, time.Now())
+	return ev, false, err
+}
+
+// BenchmarkPublishEvent serves promptd-bench's publish (its 400-byte event) with a store
+// in memory, through huma's validation alone and through servePublishEvent.
+func BenchmarkPublishEvent(b *testing.B) {
+	body := fmt.Appendf(nil, `{"type":"bench.event","data":{"bench":"promptd-bench","pad":%q}}`, strings.Repeat("x", 340))
+	st := publishStubStore{key: &promptd.APIKey{ID: "k1", ProjectID: "p1", Role: promptd.RoleEditor}}
+	for _, v := range []struct {
+		name    string
+		checked bool
+	}{{"huma", false}, {"checked", true}} {
+		b.Run(v.name, func(b *testing.B) {
+			h := newHandler(Config{Store: st, Logger: slog.New(slog.DiscardHandler)}, v.checked)
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(body))
+				r.Header.Set("Authorization", "Bearer pd_bench")
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusCreated {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
