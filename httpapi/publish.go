@@ -96,9 +96,8 @@ func (s *server) servePublishEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = huma.SetReadDeadline(w, time.Now().Add(publishBodyReadTimeout))
 	body, err := readAtMost(r.Body, s.maxBodyBytes+1, r.ContentLength)
-	if err == nil && len(body) > 0 && int64(len(body)) <= s.maxBodyBytes {
-		in := new(publishEventBody)
-		if json.Unmarshal(body, in) == nil && schemaAccepts(body, in) {
+	if err == nil && int64(len(body)) <= s.maxBodyBytes {
+		if in, ok := decodeCertain(body); ok {
 			s.publishChecked(w, r.WithContext(context.WithValue(r.Context(), checkedBodyKey{}, in)))
 			return
 		}
@@ -157,28 +156,30 @@ type replayBody struct {
 	io.Closer
 }
 
-// schemaAccepts reports whether huma's validation certainly accepts body, which
-// json.Unmarshal decoded into in: a JSON object whose keys, each once and spelt without
-// escapes, are among type (present, a string), data (any JSON an any can hold: numbers
-// within float64) and orderingKey (a string of at most 255 characters, counted as huma
-// counts them). False means "not certain": huma decides.
-func schemaAccepts(body []byte, in *publishEventBody) bool {
+// decodeCertain decodes body as json.Unmarshal decodes it into a publishEventBody, when
+// huma's validation certainly accepts it: valid JSON, an object whose keys, each once and
+// spelt without escapes, are among type (present, a string), data (any JSON an any can
+// hold: numbers within float64) and orderingKey (a string of at most 255 characters,
+// counted as huma counts them). Its Data is a slice of body. False means "not certain":
+// huma decides.
+func decodeCertain(body []byte) (*publishEventBody, bool) {
+	if !json.Valid(body) {
+		return nil, false
+	}
 	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return false
+	if body[i] != '{' {
+		return nil, false
 	}
 	i = skipSpace(body, i+1)
 	const hasType, hasData, hasOrderingKey = 1, 2, 4
 	seen := 0
-	for i < len(body) && body[i] != '}' {
+	in := new(publishEventBody)
+	for body[i] != '}' {
 		if body[i] == ',' {
 			i = skipSpace(body, i+1)
 		}
 		end := skipString(body, i)
 		key := body[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
 		var field int
 		switch string(key) {
 		case "type":
@@ -187,25 +188,51 @@ func schemaAccepts(body []byte, in *publishEventBody) bool {
 			field = hasData
 		case "orderingKey":
 			field = hasOrderingKey
-		default:
-			return false
+		default: // unknown, or spelt with escapes or another case: huma decides
+			return nil, false
 		}
 		if seen&field != 0 {
-			return false
+			return nil, false
 		}
 		seen |= field
 		i = skipSpace(body, end)
 		i = skipSpace(body, i+1) // past ':'
-		if field != hasData && body[i] != '"' {
-			return false
-		}
+		start := i
 		var ok bool
 		if i, ok = skipValue(body, i); !ok {
-			return false
+			return nil, false
+		}
+		value := body[start:i]
+		switch field {
+		case hasData:
+			in.Data = value // json.RawMessage holds the value's bytes as they are
+		case hasType:
+			if in.Type, ok = jsonString(value); !ok {
+				return nil, false
+			}
+		case hasOrderingKey:
+			if in.OrderingKey, ok = jsonString(value); !ok || utf8.RuneCountInString(in.OrderingKey) > 255 {
+				return nil, false
+			}
 		}
 		i = skipSpace(body, i)
 	}
-	return seen&hasType != 0 && utf8.RuneCountInString(in.OrderingKey) <= 255
+	return in, seen&hasType != 0
+}
+
+// jsonString decodes the JSON value v (valid JSON) as json.Unmarshal decodes it into a
+// string; false when v is not a string.
+func jsonString(v []byte) (string, bool) {
+	if v[0] != '"' {
+		return "", false
+	}
+	raw := v[1 : len(v)-1]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), true // valid JSON holds no control characters: raw is the string
+	}
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err == nil
 }
 
 // skipSpace returns the index of the first byte at or after i that is not JSON whitespace.
