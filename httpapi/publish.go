@@ -19,9 +19,9 @@ import (
 // body decodes the body twice: into an any (every value of the event's data allocated),
 // validated against the schema, then into publishEventBody. servePublishEvent takes
 // the common case around the first decode: a body that publishEventBody's schema
-// certainly accepts, with a header and query that certainly pass, is decoded once (by the
-// same json.Unmarshal huma calls) and handed to publishChecked, publish-event registered
-// without a body on an API of its own. Every other request — not JSON, invalid, too large,
+// certainly accepts, with a header and query that certainly pass, is decoded once, into
+// what json.Unmarshal (huma's second decode) makes of it, by decodeCertain, and handed to
+// publishChecked: publish-event registered without a body on an API of its own. Every other request — not JSON, invalid, too large,
 // a duplicate key, an unusual content type, a query — goes, its body replayed byte for
 // byte, to publishValidated: the operation as huma registered it, validation and all, so
 // every answer is the one huma gives (TestPublishEventFastPathAnswersAsHuma compares them).
