@@ -303,7 +303,11 @@ func (e *Engine) loop(ctx context.Context) {
 		}
 		// Wait for new work, a freed slot, or the next due time.
 		wait := time.Minute
-		if at, ok, err := e.cfg.Queue.NextDue(ctx); err == nil && ok {
+		at, ok, err := e.cfg.Queue.NextDue(ctx)
+		switch {
+		case err != nil:
+			wait = 0 // not known: look again soon, and at every freed slot
+		case ok:
 			wait = max(0, at.Sub(e.cfg.Now()))
 		}
 		var freed <-chan struct{}
