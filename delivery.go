@@ -282,6 +282,14 @@ type Handoff interface {
 	Unreserve(webhookID string, n int)
 	// Lease is how long a delivery handed over is leased for.
 	Lease() time.Duration
+	// Prepare is told, in the transaction that creates the deliveries and just before it
+	// commits, the jobs Deliver will get if it does (the engine journals their leases, so
+	// that a kill between the commit and Deliver does not leave them to run out). Deliver
+	// or Abandon follows with the same jobs.
+	Prepare(jobs []*Job)
+	// Abandon ends the reservations of prepared jobs whose transaction did not commit:
+	// their deliveries do not exist.
+	Abandon(jobs []*Job)
 	// Deliver takes the jobs of committed deliveries, one per reservation.
 	Deliver(jobs []*Job)
 }

@@ -431,12 +431,33 @@ func (e *Engine) Unreserve(webhookID string, n int) {
 // promptd.Handoff.
 func (e *Engine) Lease() time.Duration { return e.cfg.Lease }
 
+// Prepare journals the leases of jobs about to be handed over (see Journal), before their
+// transaction commits. See promptd.Handoff.
+func (e *Engine) Prepare(jobs []*promptd.Job) { e.cfg.Journal.leased(jobs) }
+
+// Abandon ends the reservations of prepared jobs whose transaction did not commit, and
+// their leases in the journal. See promptd.Handoff.
+func (e *Engine) Abandon(jobs []*promptd.Job) {
+	e.mu.Lock()
+	for _, job := range jobs {
+		if h := e.hooks[job.Webhook.ID]; h != nil {
+			h.reserved--
+		}
+		e.reserved--
+	}
+	e.mu.Unlock()
+	e.cfg.Journal.ended(jobs)
+	select {
+	case e.freed <- struct{}{}:
+	default:
+	}
+}
+
 // Deliver starts, or queues behind their webhooks' requests in flight, jobs handed over at
-// publish, each under a reservation. Once Run has stopped dispatching, they are released.
-// See promptd.Handoff.
+// publish (their leases journaled by Prepare), each under a reservation. Once Run has
+// stopped dispatching, they are released. See promptd.Handoff.
 func (e *Engine) Deliver(jobs []*promptd.Job) {
 	now := e.cfg.Now()
-	e.cfg.Journal.leased(jobs)
 	var excess []*promptd.Job
 	for _, job := range jobs {
 		if !e.dispatch(job, now, true) {

@@ -14,8 +14,10 @@ import (
 //
 // A kill -9 leaves the deliveries the instance had leased — in flight, or waiting for a
 // slot — delivering until their lease (40 s) runs out. The journal also keeps those leases,
-// so that the next start gives them back at once instead: when the engine takes jobs (a
-// claim, or a handoff at publish) it appends one line naming them ({"l": …}); a lease ends
+// so that the next start gives them back at once instead: when the engine takes jobs it
+// appends one line naming them ({"l": …}) — after a claim, or for a handoff at publish
+// before the publishing transaction commits (Engine.Prepare; should it not commit, the
+// deliveries never exist and releasing them does nothing); a lease ends
 // with the job's result line, or with a line written before the job is released unsent
 // ({"x": …}). Replay then releases (Queue.Release) every lease a dead instance's file
 // leaves open, after recording its results; Release is fenced on the delivery still being
@@ -27,7 +29,8 @@ import (
 // The file is truncated only when neither an uncommitted result nor a lease is open; while
 // leases are open it grows until it rotates (journalRotate), which rewrites the open leases
 // as one line beside the uncommitted results. A lease whose line is lost (the journal
-// failed) only falls back to running out.
+// failed, or a kill came between a claim's commit and its line) only falls back to running
+// out.
 
 // leaseKey names one lease: a delivery at the attempt count its claim gave it.
 type leaseKey struct {

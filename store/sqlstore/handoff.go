@@ -39,6 +39,7 @@ type handoffPlan struct {
 	lease    time.Duration
 	reserved map[string]int // by webhook
 	jobs     []*promptd.Job
+	prepared bool // the Handoff was told of jobs (Prepare)
 }
 
 // newHandoffPlan returns a plan for one publishing transaction, or nil when no Handoff is
@@ -63,17 +64,39 @@ func (p *handoffPlan) reserve(webhookID string, n int) int {
 	return k
 }
 
+// prepare tells the Handoff of the jobs, last thing before the commit.
+func (p *handoffPlan) prepare() {
+	if p == nil || len(p.jobs) == 0 {
+		return
+	}
+	p.h.Prepare(p.jobs)
+	p.prepared = true
+}
+
 // undo gives back every reservation and forgets the jobs: the transaction did not commit,
 // or is about to be run again.
 func (p *handoffPlan) undo() {
 	if p == nil {
 		return
 	}
+	if p.prepared {
+		p.h.Abandon(p.jobs)
+		for _, j := range p.jobs {
+			p.reserved[j.Webhook.ID]--
+		}
+	}
+	p.giveBack()
+	p.jobs, p.prepared = p.jobs[:0], false
+}
+
+// giveBack ends the reservations no job came of.
+func (p *handoffPlan) giveBack() {
 	for id, n := range p.reserved {
-		p.h.Unreserve(id, n)
+		if n > 0 {
+			p.h.Unreserve(id, n)
+		}
 	}
 	clear(p.reserved)
-	p.jobs = p.jobs[:0]
 }
 
 // deliver hands the jobs over once the transaction committed; a reservation without a job
@@ -85,16 +108,11 @@ func (p *handoffPlan) deliver() {
 	for _, j := range p.jobs {
 		p.reserved[j.Webhook.ID]--
 	}
-	for id, n := range p.reserved {
-		if n > 0 {
-			p.h.Unreserve(id, n)
-		}
-	}
-	clear(p.reserved)
+	p.giveBack()
 	if len(p.jobs) > 0 {
 		p.h.Deliver(p.jobs)
 	}
-	p.jobs = nil
+	p.jobs, p.prepared = nil, false
 }
 
 // reserveFor marks, of the deliveries ds about to be inserted, those the engine takes:

@@ -128,7 +128,11 @@ func (p *batchPublisher) write(batch []*publishReq) {
 				events = append(events, r.ev)
 			}
 		}
-		return p.s.insertEvents(ctx, tx, events)
+		if err := p.s.insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		plan.prepare()
+		return nil
 	})
 	if err != nil {
 		plan.undo()

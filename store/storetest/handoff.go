@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ type recordingHandoff struct {
 	reserved   map[string]int
 	unreserved int
 	jobs       []*promptd.Job
+	// prepared are the jobs Prepare was told of, abandoned those Abandon got.
+	prepared, abandoned []*promptd.Job
 }
 
 func (h *recordingHandoff) Reserve(webhookID string, n int) int {
@@ -38,6 +41,22 @@ func (h *recordingHandoff) Unreserve(webhookID string, n int) {
 
 func (h *recordingHandoff) Lease() time.Duration { return testLease }
 
+func (h *recordingHandoff) Prepare(jobs []*promptd.Job) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.prepared = append(h.prepared, jobs...)
+}
+
+func (h *recordingHandoff) Abandon(jobs []*promptd.Job) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, j := range jobs {
+		h.room[j.Webhook.ID]++
+		h.reserved[j.Webhook.ID]--
+	}
+	h.abandoned = append(h.abandoned, jobs...)
+}
+
 func (h *recordingHandoff) Deliver(jobs []*promptd.Job) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -56,6 +75,11 @@ func (h *recordingHandoff) take(t *testing.T) []*promptd.Job {
 	for id, n := range h.reserved {
 		if n != 0 {
 			t.Errorf("handoff: %d reservations of webhook %s neither delivered nor given back", n, id)
+		}
+	}
+	for _, j := range h.jobs {
+		if !slices.Contains(h.prepared, j) {
+			t.Errorf("handoff: job of delivery %s delivered without Prepare before the commit", j.DeliveryID)
 		}
 	}
 	jobs := h.jobs
@@ -163,10 +187,11 @@ func (su suite) testHandoff(t *testing.T) {
 		t.Errorf("a publish that rolled back handed over %d jobs", len(jobs))
 	}
 	h.mu.Lock()
-	room, unreserved := h.room[w.ID], h.unreserved
+	room, unreserved, abandoned := h.room[w.ID], h.unreserved, len(h.abandoned)
 	h.mu.Unlock()
 	checkEq(t, "rolled-back publish", "room given back", room, 1)
-	checkEq(t, "rolled-back publish", "reservations given back", unreserved, 1)
+	checkEq(t, "rolled-back publish", "prepared jobs abandoned", abandoned, 1)
+	checkEq(t, "rolled-back publish", "reservations given back without a job", unreserved, 0)
 
 	// Without a handoff, deliveries are pending again.
 	hq.SetHandoff(nil)
