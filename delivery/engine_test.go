@@ -414,22 +414,7 @@ func TestHangingEndpointDoesNotStarveOthers(t *testing.T) {
 func TestClaimAheadKeepsTheCap(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	var (
-		inFlight, maxInFlight atomic.Int32
-		mu                    sync.Mutex
-		seen                  = map[string]int{}
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
-		}
-		time.Sleep(time.Millisecond)
-		mu.Lock()
-		seen[r.Header.Get("webhook-id")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
+	srv := newCapServer(t)
 	f.webhook(t, srv.URL, func(w *promptd.Webhook) { w.MaxInFlight = 3 })
 	f.start(t)
 	const n = 300
@@ -437,12 +422,48 @@ func TestClaimAheadKeepsTheCap(t *testing.T) {
 	for i := range n {
 		ids[i] = f.publish(t, "burst.test").ID
 	}
+	srv.await(t, n)
+	srv.checkOnce(t, ids)
+	if m := srv.maxInFlight.Load(); m > 3 || m < 2 {
+		t.Errorf("at most %d requests were in flight; the cap is 3", m)
+	}
+}
+
+// capServer answers each request after a millisecond, keeping the most requests it had in
+// flight at once and how often each event (webhook-id) arrived.
+type capServer struct {
+	*httptest.Server
+	inFlight, maxInFlight atomic.Int32
+	mu                    sync.Mutex
+	seen                  map[string]int
+}
+
+func newCapServer(t *testing.T) *capServer {
+	c := &capServer{seen: map[string]int{}}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := c.inFlight.Add(1)
+		defer c.inFlight.Add(-1)
+		for m := c.maxInFlight.Load(); n > m && !c.maxInFlight.CompareAndSwap(m, n); m = c.maxInFlight.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		c.mu.Lock()
+		c.seen[r.Header.Get("webhook-id")]++
+		c.mu.Unlock()
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// await waits until n distinct events arrived, then a little longer for a duplicate to
+// show.
+func (c *capServer) await(t *testing.T, n int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		mu.Lock()
-		got := len(seen)
-		mu.Unlock()
-		if got == n {
+		c.mu.Lock()
+		got := len(c.seen)
+		c.mu.Unlock()
+		if got >= n {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -450,15 +471,17 @@ func TestClaimAheadKeepsTheCap(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // room for a duplicate to show
-	mu.Lock()
-	defer mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+}
+
+// checkOnce checks that each event of ids arrived exactly once.
+func (c *capServer) checkOnce(t *testing.T, ids []string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, id := range ids {
-		if seen[id] != 1 {
-			t.Errorf("event %s arrived %d times", id, seen[id])
+		if c.seen[id] != 1 {
+			t.Errorf("event %s arrived %d times", id, c.seen[id])
 		}
-	}
-	if m := maxInFlight.Load(); m > 3 || m < 2 {
-		t.Errorf("at most %d requests were in flight; the cap is 3", m)
 	}
 }

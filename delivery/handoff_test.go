@@ -37,32 +37,9 @@ func handedOver(t *testing.T, reg *prometheus.Registry) float64 {
 func TestHandoffSendsOnceWithinTheCap(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	var (
-		inFlight, maxInFlight atomic.Int32
-		mu                    sync.Mutex
-		seen                  = map[string]int{}
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
-		}
-		time.Sleep(time.Millisecond)
-		mu.Lock()
-		seen[r.Header.Get("webhook-id")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
+	srv := newCapServer(t)
 	w := f.webhook(t, srv.URL, func(w *promptd.Webhook) { w.MaxInFlight = 3 })
-	reg := prometheus.NewRegistry()
-	metrics, err := delivery.NewMetrics(reg, f.st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.start(t, func(c *delivery.Config) { c.Handoff, c.Metrics = true, metrics })
-	// The engine takes deliveries at publish only once a claim drained the webhook.
-	first := f.publish(t, "first.test")
-	f.waitDelivery(t, w, first, promptd.StatusSucceeded)
+	reg := startHandoff(t, f, w)
 
 	const publishers, each = 4, 100
 	var (
@@ -78,28 +55,13 @@ func TestHandoffSendsOnceWithinTheCap(t *testing.T) {
 	}
 	wg.Wait()
 	close(ids)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		got := len(seen)
-		mu.Unlock()
-		if got == publishers*each+1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events arrived", got, publishers*each+1)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // room for a duplicate to show
-	mu.Lock()
-	defer mu.Unlock()
+	srv.await(t, publishers*each+1)
+	var all []string
 	for id := range ids {
-		if seen[id] != 1 {
-			t.Errorf("event %s arrived %d times", id, seen[id])
-		}
+		all = append(all, id)
 	}
-	if m := maxInFlight.Load(); m > 3 {
+	srv.checkOnce(t, all)
+	if m := srv.maxInFlight.Load(); m > 3 {
 		t.Errorf("at most %d requests were in flight; the cap is 3", m)
 	}
 	if n := handedOver(t, reg); n == 0 {
@@ -107,6 +69,22 @@ func TestHandoffSendsOnceWithinTheCap(t *testing.T) {
 	} else {
 		t.Logf("%.0f of %d deliveries handed over at publish", n, publishers*each+1)
 	}
+}
+
+// startHandoff runs an engine that takes deliveries at publish, with its metrics in the
+// registry it returns, and sends one event to w first: the engine takes w's deliveries at
+// publish only once a claim has drained it.
+func startHandoff(t *testing.T, f *fixture, w *promptd.Webhook) *prometheus.Registry {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	metrics, err := delivery.NewMetrics(reg, f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, func(c *delivery.Config) { c.Handoff, c.Metrics = true, metrics })
+	first := f.publish(t, "first.test")
+	f.waitDelivery(t, w, first, promptd.StatusSucceeded)
+	return reg
 }
 
 // TestHandoffDoesNotOvertakeDueDeliveries saturates a webhook, whose engine takes
@@ -135,14 +113,7 @@ func TestHandoffDoesNotOvertakeDueDeliveries(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	w := f.webhook(t, srv.URL, func(w *promptd.Webhook) { w.MaxInFlight = 1 })
-	reg := prometheus.NewRegistry()
-	metrics, err := delivery.NewMetrics(reg, f.st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.start(t, func(c *delivery.Config) { c.Handoff, c.Metrics = true, metrics })
-	first := f.publish(t, "first.test")
-	f.waitDelivery(t, w, first, promptd.StatusSucceeded)
+	reg := startHandoff(t, f, w)
 	blocked := make(chan struct{})
 	var unblock sync.Once
 	release := func() { unblock.Do(func() { close(blocked) }) }
