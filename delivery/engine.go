@@ -421,10 +421,7 @@ func (e *Engine) Unreserve(webhookID string, n int) {
 	}
 	e.reserved -= n
 	e.mu.Unlock()
-	select {
-	case e.freed <- struct{}{}:
-	default:
-	}
+	e.signalFreed()
 }
 
 // Lease is how long deliveries handed over are leased for: Config.Lease. See
@@ -447,10 +444,7 @@ func (e *Engine) Abandon(jobs []*promptd.Job) {
 	}
 	e.mu.Unlock()
 	e.cfg.Journal.ended(jobs)
-	select {
-	case e.freed <- struct{}{}:
-	default:
-	}
+	e.signalFreed()
 }
 
 // Deliver starts, or queues behind their webhooks' requests in flight, jobs handed over at
@@ -563,12 +557,7 @@ func (e *Engine) next(h *hookState, took time.Duration) *promptd.Job {
 	}()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	defer func() {
-		select {
-		case e.freed <- struct{}{}:
-		default:
-		}
-	}()
+	defer e.signalFreed()
 	h.took(took)
 	open := h.breaker.State() == gobreaker.StateOpen
 	for len(h.waiting) > 0 && !open && h.inFlight <= h.limit() && e.inFlight <= e.cfg.Concurrency {
@@ -628,10 +617,7 @@ func (e *Engine) finish(h *hookState) {
 	e.inFlight--
 	e.cfg.Metrics.inFlight(e.inFlight)
 	e.mu.Unlock()
-	select {
-	case e.freed <- struct{}{}:
-	default:
-	}
+	e.signalFreed()
 }
 
 // attempt sends one job through the webhook's circuit breaker and decides what follows. It
@@ -748,6 +734,15 @@ func (e *Engine) SendNow(ctx context.Context, deliveryID string) (*promptd.JobRe
 	e.cfg.Metrics.recorded(res, time.Since(ended))
 	logDisabled(e.cfg.Logger, res)
 	return res, nil
+}
+
+// signalFreed wakes the claim loop without blocking (one pending signal is enough): a slot
+// was freed, a waiting job started, or a reservation ended.
+func (e *Engine) signalFreed() {
+	select {
+	case e.freed <- struct{}{}:
+	default:
+	}
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

@@ -1,11 +1,13 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/promptd/promptd"
 )
@@ -46,13 +48,21 @@ type journalLease struct {
 
 // leased journals the leases of jobs just taken (claimed, or handed over at publish), with
 // one write.
-func (j *Journal) leased(jobs []*promptd.Job) {
+func (j *Journal) leased(jobs []*promptd.Job) { j.writeLeases('l', jobs) }
+
+// ended journals that jobs are given back unsent (Queue.Release), before they are: from
+// then on Replay leaves their deliveries alone.
+func (j *Journal) ended(jobs []*promptd.Job) { j.writeLeases('x', jobs) }
+
+// writeLeases writes the line of kind ('l' leased, 'x' ended) naming the jobs' leases and
+// notes them open or ended. A journal that failed keeps nothing (see fail).
+func (j *Journal) writeLeases(kind byte, jobs []*promptd.Job) {
 	if j == nil || len(jobs) == 0 {
 		return
 	}
 	buf := journalBuffers.Get().(*[]byte)
 	defer putJournalBuffer(buf)
-	line := appendLeaseLine((*buf)[:0], 'l', jobs)
+	line := appendLeaseLine((*buf)[:0], kind, jobs)
 	*buf = line
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -60,28 +70,13 @@ func (j *Journal) leased(jobs []*promptd.Job) {
 		return
 	}
 	for _, job := range jobs {
-		j.leases[leaseKey{job.DeliveryID, job.Attempt}] = struct{}{}
+		k := leaseKey{job.DeliveryID, job.Attempt}
+		if kind == 'l' {
+			j.leases[k] = struct{}{}
+		} else {
+			delete(j.leases, k)
+		}
 	}
-}
-
-// ended journals that jobs are given back unsent (Queue.Release), before they are: from
-// then on Replay leaves their deliveries alone.
-func (j *Journal) ended(jobs []*promptd.Job) {
-	if j == nil || len(jobs) == 0 {
-		return
-	}
-	buf := journalBuffers.Get().(*[]byte)
-	defer putJournalBuffer(buf)
-	line := appendLeaseLine((*buf)[:0], 'x', jobs)
-	*buf = line
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	// Whether or not the line is written, the lease is no longer this journal's to
-	// rewrite: a journal that failed keeps nothing.
-	for _, job := range jobs {
-		delete(j.leases, leaseKey{job.DeliveryID, job.Attempt})
-	}
-	j.write(line)
 }
 
 // appendLeaseLine appends to b the line of kind ('l' leased, 'x' ended) naming the jobs'
@@ -146,13 +141,7 @@ func releaseOpen(ctx context.Context, q promptd.Queue, open map[leaseKey]bool) (
 		return 0, nil
 	}
 	keys := slices.SortedFunc(maps.Keys(open), func(a, b leaseKey) int {
-		if a.id != b.id {
-			if a.id < b.id {
-				return -1
-			}
-			return 1
-		}
-		return a.attempt - b.attempt
+		return cmp.Or(strings.Compare(a.id, b.id), cmp.Compare(a.attempt, b.attempt))
 	})
 	jobs := make([]*promptd.Job, len(keys))
 	for i, k := range keys {

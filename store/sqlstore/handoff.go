@@ -73,8 +73,7 @@ func (p *handoffPlan) prepare() {
 	p.prepared = true
 }
 
-// undo gives back every reservation and forgets the jobs: the transaction did not commit,
-// or is about to be run again.
+// undo gives back every reservation and forgets the jobs: the transaction did not commit.
 func (p *handoffPlan) undo() {
 	if p == nil {
 		return
@@ -142,66 +141,38 @@ func (p *handoffPlan) reserveFor(ds []newDelivery) {
 }
 
 // handoffJobs builds, in the publishing transaction, the jobs of the deliveries of ds that
-// were inserted leased, as a claim would (buildJobs): the webhooks' settings at the
-// revisions the fan-out read, their secrets, the payload format the delivery was queued in.
+// were inserted leased, as a claim would (jobsOf) but from the events in hand: the
+// webhooks' settings at the revisions the fan-out read, their secrets, the payload format
+// the delivery was queued in.
 func (s *Store) handoffJobs(ctx context.Context, tx *writeTx, hooks []hookMatch, ds []newDelivery) error {
-	var ids []string
+	var leased []claimedRow
+	payloads := map[string][]byte{}
 	for _, d := range ds {
-		if d.leased {
-			ids = append(ids, d.webhookID)
+		if !d.leased {
+			continue
 		}
+		leased = append(leased, claimedRow{
+			id: d.id, projectID: d.event.ProjectID, webhookID: d.webhookID, eventID: d.event.ID, eventType: d.event.Type,
+			attempt: 1, target: d.target,
+			format: sql.NullString{String: d.format, Valid: true}, formatOptions: sql.NullString{String: d.formatOptions, Valid: true},
+		})
+		payloads[d.event.ID] = d.event.Payload
 	}
-	if len(ids) == 0 {
+	if len(leased) == 0 {
 		return nil
-	}
-	box, err := s.secretBox()
-	if err != nil {
-		return err
 	}
 	revisions := make(map[string]int64, len(hooks))
 	for _, h := range hooks {
 		revisions[h.id] = h.revision
 	}
-	configs, err := s.hookConfigs(ctx, tx, box, uniq(ids), revisions)
+	jobs, err := s.jobsOf(ctx, tx, leased, payloads, revisions, tx.now)
 	if err != nil {
 		return err
 	}
-	secrets := make(map[string][]string, len(configs))
-	for _, d := range ds {
-		if !d.leased {
-			continue
-		}
-		cfg := configs[d.webhookID]
-		if cfg == nil {
-			return fmt.Errorf("handing over delivery %s: webhook %s is gone", d.id, d.webhookID)
-		}
-		ks, ok := secrets[d.webhookID]
-		if !ok {
-			ks = cfg.secretsAt(tx.now)
-			secrets[d.webhookID] = ks
-		}
-		w, err := queuedFormat(cfg, claimedRow{id: d.id,
-			format: sql.NullString{String: d.format, Valid: true}, formatOptions: sql.NullString{String: d.formatOptions, Valid: true}})
-		if err != nil {
-			return err
-		}
-		tx.handoff.jobs = append(tx.handoff.jobs, &promptd.Job{
-			DeliveryID: d.id, ProjectID: d.event.ProjectID, EventID: d.event.ID, EventType: d.event.Type,
-			Attempt: 1, Target: d.target, Payload: d.event.Payload, Webhook: w, Secrets: ks,
-		})
+	if len(jobs) != len(leased) {
+		// The fan-out locked the webhooks against deletion: this cannot happen.
+		return fmt.Errorf("handing over deliveries: %d of %d have no webhook", len(leased)-len(jobs), len(leased))
 	}
+	tx.handoff.jobs = append(tx.handoff.jobs, jobs...)
 	return nil
-}
-
-// uniq returns ids without repeats, in first-seen order.
-func uniq(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := ids[:0]
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

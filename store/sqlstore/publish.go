@@ -117,7 +117,6 @@ func (p *batchPublisher) write(batch []*publishReq) {
 	var events []*promptd.Event
 	plan := p.s.newHandoffPlan()
 	err := p.s.write(ctx, "publish events", func(tx *writeTx, now time.Time) error {
-		plan.undo() // a try before this one did not commit
 		tx.handoff = plan
 		defer func() { tx.handoff = nil }()
 		events = make([]*promptd.Event, 0, len(live))

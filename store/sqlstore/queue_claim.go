@@ -339,25 +339,16 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, now time.Time, lea
 }
 
 // buildJobs turns leased deliveries into jobs, in the claim's transaction: it reads the
-// events' payloads and takes the webhooks' settings and secrets from the cache when it holds
-// their revision (revisions, when given, are the webhooks' current ones), decrypting only
-// the others. A delivery whose webhook is gone yields no job.
+// events' payloads, then makes the jobs (jobsOf).
 func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow, revisions map[string]int64, now time.Time) ([]*promptd.Job, error) {
-	box, err := s.secretBox()
-	if err != nil {
-		return nil, err
-	}
 	var (
-		eventIDs, hookIDs []string
-		payloads          = map[string][]byte{}
+		eventIDs []string
+		payloads = map[string][]byte{}
 	)
 	for _, c := range claimed {
 		if _, ok := payloads[c.eventID]; !ok {
 			payloads[c.eventID] = nil
 			eventIDs = append(eventIDs, c.eventID)
-		}
-		if !slices.Contains(hookIDs, c.webhookID) {
-			hookIDs = append(hookIDs, c.webhookID)
 		}
 	}
 	for chunk := range slices.Chunk(eventIDs, idsPerStatement) {
@@ -380,6 +371,25 @@ func (s *Store) buildJobs(ctx context.Context, tx *writeTx, claimed []claimedRow
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("loading payloads: %w", err)
+		}
+	}
+	return s.jobsOf(ctx, tx, claimed, payloads, revisions, now)
+}
+
+// jobsOf makes the jobs of leased deliveries whose events' payloads are known: the
+// webhooks' settings and secrets come from the cache when it holds their revision
+// (revisions, when given, are the webhooks' current ones), decrypting only the others, in
+// the payload format each delivery was queued in. A delivery whose webhook is gone yields
+// no job.
+func (s *Store) jobsOf(ctx context.Context, tx *writeTx, claimed []claimedRow, payloads map[string][]byte, revisions map[string]int64, now time.Time) ([]*promptd.Job, error) {
+	box, err := s.secretBox()
+	if err != nil {
+		return nil, err
+	}
+	var hookIDs []string
+	for _, c := range claimed {
+		if !slices.Contains(hookIDs, c.webhookID) {
+			hookIDs = append(hookIDs, c.webhookID)
 		}
 	}
 	configs, err := s.hookConfigs(ctx, tx, box, hookIDs, revisions)
