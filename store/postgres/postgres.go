@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
@@ -76,6 +77,7 @@ func Dialect() sqlstore.Dialect {
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		NotifyQueued:      notifyStatement(""), // Open names the instance
 		ArrayParams:       true,
+		PlanEachTime:      pgx.QueryExecModeExec,
 		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
 		PartitionLock:     `SELECT pg_advisory_xact_lock(hashtext('promptd.partitions.' || ` + schemaExpr + `))`,
 		// Listen is set by Open, which knows how to connect.

@@ -87,20 +87,33 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 	}
 	var statements []statement
 	if tx.arrays {
+		// The fence's status comes with each row (v.held) rather than as a constant: from a
+		// constant the planner proves the rows to be in the partial queue index
+		// (deliveries_due_idx) and, with statistics that count the queue small, reads that
+		// index whole in a bitmap scan, the entries of every recently finished delivery
+		// included (dead until vacuum), where the primary key finds each row at once: under
+		// load that scan took milliseconds per batch. The ids also come as one array
+		// (id = ANY($2)), which the primary key looks up one by one and which bounds the
+		// statement to the partitions that hold them, and the statement is planned with
+		// its values every time (Dialect.PlanEachTime).
 		var (
 			ids, statuses, errs = make([]string, len(results)), make([]string, len(results)), make([]string, len(results))
+			held                = make([]string, len(results))
 			nexts               = make([]*int64, len(results))
 			codes, attempts     = make([]int32, len(results)), make([]int32, len(results))
 		)
 		for i, res := range results {
 			ids[i], statuses[i], nexts[i] = res.Job.DeliveryID, res.Status, next(res)
 			codes[i], errs[i], attempts[i] = int32(res.Attempt.StatusCode), storedText(res.Attempt.Error), int32(res.Job.Attempt)
+			held[i] = promptd.StatusDelivering
 		}
 		statements = append(statements, statement{`UPDATE deliveries SET status = v.status, next_attempt_at = v.next,
 				last_status_code = v.code, last_error = v.err, updated_at = $1
-			FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::integer[]) AS v(id, status, next, code, err, attempt)
-			WHERE deliveries.id = v.id AND deliveries.status = 'delivering' AND deliveries.attempt_count = v.attempt` + returning,
-			[]any{millis(now), ids, statuses, nexts, codes, errs, attempts}})
+			FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::integer[], $8::text[])
+				AS v(id, status, next, code, err, attempt, held)
+			WHERE deliveries.id = ANY($2) AND deliveries.id = v.id
+				AND deliveries.status = v.held AND deliveries.attempt_count = v.attempt` + returning,
+			tx.planned(millis(now), ids, statuses, nexts, codes, errs, attempts, held)})
 	} else {
 		for chunk := range inRowChunks(results) {
 			var a args

@@ -126,6 +126,15 @@ type Dialect struct {
 	// numbered ones by a linear search for each; see rebind.go).
 	AnonymousParams bool
 
+	// PlanEachTime, when not nil, is passed as the first argument of the statements whose
+	// best plan depends on their arguments (how many rows a batch holds, which partitions
+	// they lie in), to make the driver have them planned with those values on every
+	// execution rather than by a plan the database cached from earlier ones, e.g.
+	// pgx.QueryExecModeExec. PostgreSQL caches a generic plan after five executions, and one
+	// made while a new day's partition was nearly empty reads that partition whole once it
+	// has grown.
+	PlanEachTime any
+
 	// ArrayParams says that the database takes Go slices as array parameters and expands
 	// them into rows with unnest (PostgreSQL, through pgx): the hot multi-row writes (events,
 	// deliveries, attempts, result updates) are then one statement however many rows they
@@ -318,6 +327,8 @@ type writeTx struct {
 	anonymous bool
 	// arrays says that statements may take slices as array parameters (Dialect.ArrayParams).
 	arrays bool
+	// planEachTime is Dialect.PlanEachTime.
+	planEachTime any
 	// detach runs statements without their caller's cancellation (a group transaction
 	// must not be interrupted on behalf of one of its writes).
 	detach bool
@@ -325,6 +336,15 @@ type writeTx struct {
 	// transaction so far.
 	stmts   *stmtCache
 	txStmts map[string]*sql.Stmt
+}
+
+// planned returns the arguments of a statement that is to be planned with them on every
+// execution (Dialect.PlanEachTime).
+func (tx *writeTx) planned(args ...any) []any {
+	if tx.planEachTime == nil {
+		return args
+	}
+	return append([]any{tx.planEachTime}, args...)
 }
 
 // ExecContext runs a statement in the transaction, prepared when the store keeps prepared
@@ -450,7 +470,7 @@ func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, 
 	}
 	defer release()
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams, arrays: s.d.ArrayParams}
+	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams, arrays: s.d.ArrayParams, planEachTime: s.d.PlanEachTime}
 	if err := fn(tx, tx.now); err != nil {
 		return wrap(op, err)
 	}
