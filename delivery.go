@@ -262,6 +262,12 @@ type ClaimRequest struct {
 	// (0: none, e.g. it is at its in-flight cap or its circuit is open). A webhook without
 	// an entry gets at most its MaxInFlight.
 	Free map[string]int
+	// Leasing, when set, is called with the jobs inside the claim's transaction, last
+	// thing before it commits, so that a caller that must remember its leases (the
+	// delivery journal) has done so before a crash can come between the commit and its
+	// return. Should the transaction not commit, Claim returns an error and the jobs
+	// Leasing saw were never leased.
+	Leasing func(jobs []*Job)
 }
 
 // Handoff takes new deliveries straight from the transaction that creates them: a Queue

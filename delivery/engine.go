@@ -274,10 +274,18 @@ func (e *Engine) loop(ctx context.Context) {
 		limit = min(limit, e.cfg.BatchSize)
 		claimed := 0
 		if limit > 0 {
+			// The journal learns of the leases before the claim commits (see
+			// journal_leases.go); those of a claim that did not commit are ended again.
+			var journaled []*promptd.Job
 			jobs, err := e.cfg.Queue.Claim(ctx, promptd.ClaimRequest{
 				Now: e.cfg.Now(), Limit: limit, Lease: e.cfg.Lease, Free: free,
+				Leasing: func(jobs []*promptd.Job) {
+					e.cfg.Journal.leased(jobs)
+					journaled = append(journaled[:0], jobs...)
+				},
 			})
 			if err != nil {
+				e.cfg.Journal.ended(journaled)
 				if ctx.Err() == nil {
 					e.cfg.Logger.Error("claiming deliveries", "err", err)
 					sleep(ctx, time.Second)
@@ -285,7 +293,6 @@ func (e *Engine) loop(ctx context.Context) {
 				continue
 			}
 			now := e.cfg.Now()
-			e.cfg.Journal.leased(jobs)
 			var excess []*promptd.Job
 			for _, job := range jobs {
 				if !e.dispatch(job, now, false) {

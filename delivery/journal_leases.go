@@ -17,9 +17,11 @@ import (
 // A kill -9 leaves the deliveries the instance had leased — in flight, or waiting for a
 // slot — delivering until their lease (40 s) runs out. The journal also keeps those leases,
 // so that the next start gives them back at once instead: when the engine takes jobs it
-// appends one line naming them ({"l": …}) — after a claim, or for a handoff at publish
-// before the publishing transaction commits (Engine.Prepare; should it not commit, the
-// deliveries never exist and releasing them does nothing); a lease ends
+// appends one line naming them ({"l": …}) before the transaction that leases them commits —
+// a claim's (ClaimRequest.Leasing) or a publish's that hands them over (Engine.Prepare).
+// Should it not commit, the deliveries were never leased at that attempt count (or never
+// exist) and releasing them does nothing; the engine also ends them ({"x": …}) when it
+// learns of it. A lease ends
 // with the job's result line, or with a line written before the job is released unsent
 // ({"x": …}). Replay then releases (Queue.Release) every lease a dead instance's file
 // leaves open, after recording its results; Release is fenced on the delivery still being
@@ -31,8 +33,7 @@ import (
 // The file is truncated only when neither an uncommitted result nor a lease is open; while
 // leases are open it grows until it rotates (journalRotate), which rewrites the open leases
 // as one line beside the uncommitted results. A lease whose line is lost (the journal
-// failed, or a kill came between a claim's commit and its line) only falls back to running
-// out.
+// failed) only falls back to running out.
 
 // leaseKey names one lease: a delivery at the attempt count its claim gave it.
 type leaseKey struct {

@@ -151,8 +151,13 @@ func (s *Store) Claim(ctx context.Context, r promptd.ClaimRequest) ([]*promptd.J
 		for _, h := range hooks {
 			revisions[h.id] = h.revision
 		}
-		jobs, err = s.buildJobs(ctx, tx, claimed, revisions, now)
-		return err
+		if jobs, err = s.buildJobs(ctx, tx, claimed, revisions, now); err != nil {
+			return err
+		}
+		if r.Leasing != nil && len(jobs) > 0 {
+			r.Leasing(jobs)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +143,55 @@ func (su suite) testClaimLeases(t *testing.T) {
 	checkEq(t, "reclaimed delivery", "attemptCount", d.AttemptCount, 2)
 	if !d.NextAttemptAt.Equal(e.clock.Now().Add(testLease)) {
 		t.Errorf("reclaimed delivery: lease until %v", d.NextAttemptAt)
+	}
+}
+
+// testClaimLeasing checks that a claim calls ClaimRequest.Leasing with exactly the jobs
+// it returns, once, before its transaction commits (another connection still reads the
+// deliveries pending), and not at all when it leases nothing.
+func (su suite) testClaimLeasing(t *testing.T) {
+	e := su.env(t)
+	e.webhook(t, "hook")
+	e.publish(t, "a.b")
+	e.publish(t, "c.d")
+	var (
+		calls int
+		seen  []string
+		state []string
+		errs  []error
+	)
+	leasing := func(jobs []*promptd.Job) {
+		calls++
+		for _, j := range jobs {
+			seen = append(seen, j.DeliveryID)
+			// Called inside the transaction, possibly on another goroutine: no t.Fatal.
+			d, err := e.s.FindDelivery(context.Background(), e.project, j.DeliveryID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			state = append(state, d.Status)
+		}
+	}
+	jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: 10, Lease: testLease, Leasing: leasing})
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	var ids []string
+	for _, j := range jobs {
+		ids = append(ids, j.DeliveryID)
+	}
+	if calls != 1 || len(jobs) != 2 || !slices.Equal(seen, ids) {
+		t.Fatalf("Leasing called %d times with %v; the claim returned %v, want one call with the same two", calls, seen, ids)
+	}
+	if len(errs) > 0 || !slices.Equal(state, []string{promptd.StatusPending, promptd.StatusPending}) {
+		t.Errorf("deliveries read during Leasing: %v %v, want both still pending (not committed yet)", state, errs)
+	}
+	for _, id := range ids {
+		checkEq(t, "claimed delivery", "status", e.delivery(t, id).Status, promptd.StatusDelivering)
+	}
+	if jobs, err := e.s.Claim(t.Context(), promptd.ClaimRequest{Now: e.clock.Now(), Limit: 10, Lease: testLease, Leasing: leasing}); err != nil || len(jobs) != 0 || calls != 1 {
+		t.Errorf("a claim of nothing: %d jobs, %v, Leasing called %d times in all, want 0 jobs and no new call", len(jobs), err, calls)
 	}
 }
 

@@ -95,6 +95,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"RolledBackChangesQueueNothing", su.testRollback},
 		{"Claim", su.testClaim},
 		{"ClaimLeases", su.testClaimLeases},
+		{"ClaimLeasingBeforeCommit", su.testClaimLeasing},
 		{"ClaimPerWebhook", su.testClaimPerWebhook},
 		{"ClaimSkipsDisabledWebhooks", su.testClaimDisabled},
 		{"ConcurrentClaims", su.testConcurrentClaims},
