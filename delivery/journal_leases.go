@@ -19,9 +19,11 @@ import (
 // so that the next start gives them back at once instead: when the engine takes jobs it
 // appends one line naming them ({"l": …}) before the transaction that leases them commits —
 // a claim's (ClaimRequest.Leasing) or a publish's that hands them over (Engine.Prepare).
-// Should it not commit, the deliveries were never leased at that attempt count (or never
-// exist) and releasing them does nothing; the engine also ends them ({"x": …}) when it
-// learns of it. A lease ends
+// Should it not commit, the engine ends them ({"x": …}) as soon as it learns of it; a kill
+// in the instant before that leaves them open, and releasing them does nothing (the
+// deliveries were not leased at that attempt count, or do not exist) unless another
+// instance has meanwhile claimed one at the same attempt count: it is then sent once more,
+// the price of never leaving a committed lease unnamed. A lease ends
 // with the job's result line, or with a line written before the job is released unsent
 // ({"x": …}). Replay then releases (Queue.Release) every lease a dead instance's file
 // leaves open, after recording its results; Release is fenced on the delivery still being
