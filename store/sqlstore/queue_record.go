@@ -176,28 +176,48 @@ func updateDeliveries(ctx context.Context, tx *writeTx, results []*promptd.JobRe
 const attemptsPerInsert = 32
 
 // insertAttempts logs the attempts of the results whose delivery still exists (a delivery
-// whose webhook was deleted while it was in flight is gone, and so is its log).
+// whose webhook was deleted while it was in flight is gone, and so is its log), each
+// attempt once: a result that did not apply is logged only when its delivery has no
+// attempt of the same number started at the same time yet. That is a result recorded again
+// — the journal's replay of one whose commit a kill -9 overtook, or the same result twice —
+// not an attempt of a lease that ran out (logged, though it no longer moves the delivery).
 func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResult, applied []bool) error {
+	type attemptKey struct {
+		delivery string
+		number   int
+		started  int64
+	}
+	keyOf := func(res *promptd.JobResult) attemptKey {
+		return attemptKey{res.Job.DeliveryID, res.Attempt.Number, millis(res.Attempt.StartedAt)}
+	}
 	var stale []string
 	for i, res := range results {
 		if !applied[i] {
 			stale = append(stale, res.Job.DeliveryID)
 		}
 	}
-	exists := map[string]bool{}
+	exists, logged := map[string]bool{}, map[attemptKey]bool{}
 	for chunk := range slices.Chunk(stale, attemptsPerInsert) {
 		var a args
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE id IN `+a.in(chunk), a...)
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, a.number, a.started_at FROM deliveries d
+			LEFT JOIN attempts a ON a.delivery_id = d.id WHERE d.id IN `+a.in(chunk), a...)
 		if err != nil {
 			return fmt.Errorf("looking up stale deliveries: %w", err)
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var (
+				id      string
+				number  sql.NullInt64
+				started sql.NullInt64
+			)
+			if err := rows.Scan(&id, &number, &started); err != nil {
 				rows.Close()
 				return fmt.Errorf("looking up stale deliveries: %w", err)
 			}
 			exists[id] = true
+			if number.Valid {
+				logged[attemptKey{id, int(number.Int64), started.Int64}] = true
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -206,8 +226,10 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 	}
 	var keep []*promptd.JobResult
 	for i, res := range results {
-		if applied[i] || exists[res.Job.DeliveryID] {
+		k := keyOf(res)
+		if applied[i] || (exists[k.delivery] && !logged[k]) {
 			keep = append(keep, res)
+			logged[k] = true // the same result twice in one batch is logged once
 		}
 	}
 	if tx.arrays {

@@ -394,9 +394,22 @@ func (su suite) testRecordFencing(t *testing.T) {
 		t.Errorf("%d attempts logged, want 2", len(d.Attempts))
 	}
 
-	// A late duplicate changes nothing either.
+	// A late duplicate changes nothing either, and the attempt it repeats (same number,
+	// same start: the journal replaying a result whose commit a kill overtook) is logged
+	// once, also when it comes twice in one batch.
 	e.record(t, e.result(fresh, promptd.StatusSucceeded, 200))
-	checkEq(t, "after a duplicate result", "status", e.delivery(t, stale.DeliveryID).Status, promptd.StatusFailed)
+	e.record(t, e.result(fresh, promptd.StatusFailed, 500), e.result(stale, promptd.StatusSucceeded, 200))
+	d = e.delivery(t, stale.DeliveryID)
+	checkEq(t, "after a duplicate result", "status", d.Status, promptd.StatusFailed)
+	if len(d.Attempts) != 2 || d.Attempts[0].Number != 1 || d.Attempts[1].Number != 2 {
+		t.Errorf("after results recorded again: attempts %+v, want numbers 1 and 2 once each", d.Attempts)
+	}
+	e.publish(t, "a.b")
+	twice := e.claimOne(t)
+	e.record(t, e.result(twice, promptd.StatusFailed, 500), e.result(twice, promptd.StatusFailed, 500))
+	if d := e.delivery(t, twice.DeliveryID); len(d.Attempts) != 1 {
+		t.Errorf("a result twice in one batch: %d attempts logged, want 1", len(d.Attempts))
+	}
 }
 
 // testAutoDisable checks the health bookkeeping on the store clock: a webhook is disabled
