@@ -266,7 +266,8 @@ type ClaimRequest struct {
 	// thing before it commits, so that a caller that must remember its leases (the
 	// delivery journal) has done so before a crash can come between the commit and its
 	// return. Should the transaction not commit, Claim returns an error and the jobs
-	// Leasing saw were never leased.
+	// Leasing saw were never leased (unless the commit went through and only its answer
+	// was lost, when the leases run out as before).
 	Leasing func(jobs []*Job)
 }
 

@@ -281,7 +281,7 @@ func (e *Engine) loop(ctx context.Context) {
 				Now: e.cfg.Now(), Limit: limit, Lease: e.cfg.Lease, Free: free,
 				Leasing: func(jobs []*promptd.Job) {
 					e.cfg.Journal.leased(jobs)
-					journaled = append(journaled[:0], jobs...)
+					journaled = jobs
 				},
 			})
 			if err != nil {

@@ -152,7 +152,8 @@ func (c *committer) commit(group []*writeReq) {
 		return
 	}
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, stmts: c.stmts, detach: true, anonymous: c.s.d.AnonymousParams, arrays: c.s.d.ArrayParams, planEachTime: c.s.d.PlanEachTime}
+	tx := c.s.newWriteTx(sqlTx)
+	tx.stmts, tx.detach = c.stmts, true
 	savepoints := len(group) > 1
 	queued, committed := false, 0
 	var events []string

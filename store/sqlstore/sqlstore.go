@@ -338,6 +338,11 @@ type writeTx struct {
 	txStmts map[string]*sql.Stmt
 }
 
+// newWriteTx wraps a write transaction with what the dialect says of its statements.
+func (s *Store) newWriteTx(sqlTx *sql.Tx) *writeTx {
+	return &writeTx{Tx: sqlTx, anonymous: s.d.AnonymousParams, arrays: s.d.ArrayParams, planEachTime: s.d.PlanEachTime}
+}
+
 // planned returns the arguments of a statement that is to be planned with them on every
 // execution (Dialect.PlanEachTime).
 func (tx *writeTx) planned(args ...any) []any {
@@ -470,7 +475,8 @@ func (s *Store) writeAlone(ctx context.Context, op string, fn func(tx *writeTx, 
 	}
 	defer release()
 	defer sqlTx.Rollback() //nolint:errcheck // a no-op after Commit
-	tx := &writeTx{Tx: sqlTx, now: s.clock(), anonymous: s.d.AnonymousParams, arrays: s.d.ArrayParams, planEachTime: s.d.PlanEachTime}
+	tx := s.newWriteTx(sqlTx)
+	tx.now = s.clock()
 	if err := fn(tx, tx.now); err != nil {
 		return wrap(op, err)
 	}
