@@ -8,6 +8,7 @@
 //
 //	go run ./cmd/promptd-bench -scenario crash -store postgres -crashes 3
 //	go run ./cmd/promptd-bench -scenario postgres2 -pg-days 30   # with a 30-day retention's partitions
+//	go run ./cmd/promptd-bench -scenario postgres2 -runs 3 -compare old=/tmp/promptd-old,new=/tmp/promptd-new
 //
 // Scenarios: single, fanout10, filter10, latency, backlog, hang, postgres1, postgres2, crash,
 // and all (every one but postgres1, which postgres2 runs as its reference, and crash, which
@@ -50,6 +51,7 @@ type options struct {
 	drainTimeout     time.Duration
 	jsonOut          bool
 	bin              string
+	compare          string
 	databaseURL      string
 	backlog          int
 	pprofDir         string
@@ -73,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 3*time.Minute, "how long to wait for the last deliveries after publishing")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object per result instead of the table")
 	fs.StringVar(&o.bin, "bin", "", "promptd binary to run (default: go build ./cmd/promptd)")
+	fs.StringVar(&o.compare, "compare", "", "promptd binaries to compare, `label=path,label=path,…`: each scenario runs with each in turn, -runs times, and the table shows their medians side by side")
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for postgres1, postgres2 and crash -store postgres (a schema of its own is created and dropped)")
 	fs.StringVar(&o.store, "store", "sqlite", "store of the crash scenario: sqlite or postgres")
 	fs.IntVar(&o.crashes, "crashes", 3, "kill -9s in the crash scenario")
@@ -111,6 +114,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-payload-bytes must be between 0 and 524288, got %d", o.payloadBytes)
 	case o.drainTimeout < time.Second:
 		return o, fmt.Errorf("-drain-timeout must be at least 1s, got %s", o.drainTimeout)
+	case o.compare != "" && o.bin != "":
+		return o, errors.New("-compare names the binaries itself: leave out -bin")
+	case o.compare != "" && o.pprofDir != "":
+		return o, errors.New("-compare does not take -pprof: profile one binary at a time")
 	}
 	if o.baselineDuration == 0 {
 		o.baselineDuration = min(o.duration, 10*time.Second)
@@ -168,7 +175,12 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	if b.bin = o.bin; b.bin == "" {
+	var bins []binary
+	if o.compare != "" {
+		if bins, err = parseCompare(o.compare); err != nil {
+			return err
+		}
+	} else if b.bin = o.bin; b.bin == "" {
 		root, err := moduleRoot(ctx)
 		if err != nil {
 			return err
@@ -180,59 +192,84 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	b.noDeliver = noDeliverFlag(ctx, b.bin)
+	if bins == nil {
+		bins = []binary{{path: b.bin}}
+	}
+	noDeliver := make(map[string]string, len(bins))
+	for _, bin := range bins {
+		noDeliver[bin.path] = noDeliverFlag(ctx, bin.path)
+	}
 
 	names := []string{o.scenario}
 	if o.scenario == "all" {
 		names = scenarios
 	}
-	var all []*Result
+	var (
+		all         []*Result
+		comparisons []func()
+	)
 	for _, name := range names {
-		var runs []*Result
+		byBin := map[string][]*Result{}
 		for i := range o.runs {
-			if o.runs > 1 {
-				b.progress("%s: run %d of %d", name, i+1, o.runs)
-			}
-			// Each run measures its own bare sender, next to it in time: the machine's
-			// ceiling moves with its neighbours' load.
-			clear(b.baselines)
-			r, err := b.scenario(ctx, name)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err != nil {
-				if o.scenario != "all" {
-					return fmt.Errorf("%s: %w", name, err)
+			for _, bin := range bins {
+				b.bin, b.noDeliver = bin.path, noDeliver[bin.path]
+				switch {
+				case bin.label != "":
+					b.progress("%s: %s, run %d of %d", name, bin.label, i+1, o.runs)
+				case o.runs > 1:
+					b.progress("%s: run %d of %d", name, i+1, o.runs)
 				}
-				b.progress("%s: %v (skipped)", name, err)
-				r = &Result{Scenario: name, Store: "-"}
-				r.note("not measured: %v", err)
-			}
-			r.finish()
-			if o.runs > 1 {
-				r.note("run %d of %d", i+1, o.runs)
-			}
-			runs = append(runs, r)
-			if o.jsonOut {
-				if err := writeJSON(os.Stdout, r); err != nil {
-					return err
+				// Each run measures its own bare sender, next to it in time: the machine's
+				// ceiling moves with its neighbours' load.
+				clear(b.baselines)
+				r, err := b.scenario(ctx, name)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err != nil {
+					if o.scenario != "all" {
+						return fmt.Errorf("%s: %w", name, err)
+					}
+					b.progress("%s: %v (skipped)", name, err)
+					r = &Result{Scenario: name, Store: "-"}
+					r.note("not measured: %v", err)
+				}
+				r.finish()
+				r.Bin = bin.label
+				if o.runs > 1 {
+					r.note("run %d of %d", i+1, o.runs)
+				}
+				byBin[bin.label] = append(byBin[bin.label], r)
+				if o.jsonOut {
+					if err := writeJSON(os.Stdout, r); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		all = append(all, runs...)
-		if o.runs > 1 {
-			m := *medianRun(runs)
-			m.Notes = append(slices.Clone(m.Notes), fmt.Sprintf("median of %d runs by its headline figure", o.runs))
-			if o.jsonOut {
-				_ = writeJSON(os.Stdout, &m)
+		for _, bin := range bins {
+			runs := byBin[bin.label]
+			all = append(all, runs...)
+			if o.runs > 1 {
+				m := *medianRun(runs)
+				m.Notes = append(slices.Clone(m.Notes), fmt.Sprintf("median of %d runs by its headline figure", o.runs))
+				if o.jsonOut {
+					_ = writeJSON(os.Stdout, &m)
+				}
+				all = append(all, &m)
 			}
-			all = append(all, &m)
+		}
+		if len(bins) > 1 && !o.jsonOut {
+			comparisons = append(comparisons, func() { writeComparison(os.Stdout, name, bins, byBin) })
 		}
 	}
 	if !o.jsonOut {
 		fmt.Printf("\npromptd-bench: %s, %d CPUs, %s/%s, -duration %s, bare sender %s\n\n",
 			runtime.Version(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, o.duration, o.baselineDuration)
 		writeTable(os.Stdout, all)
+		for _, c := range comparisons {
+			c()
+		}
 	}
 	failed = false
 	return nil

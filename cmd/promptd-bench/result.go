@@ -15,6 +15,8 @@ import (
 // Result is one scenario's outcome: the table row and the -json object.
 type Result struct {
 	Scenario string `json:"scenario"`
+	// Bin is the label of the promptd binary that ran (-compare only).
+	Bin string `json:"bin,omitempty"`
 	// Store is "sqlite" or "postgres".
 	Store     string  `json:"store"`
 	DurationS float64 `json:"duration_s"`
@@ -84,6 +86,9 @@ type Result struct {
 	// of a small queue); ReferenceRatio the ratio.
 	ReferencePerSec *float64 `json:"reference_per_sec,omitempty"`
 	ReferenceRatio  *float64 `json:"reference_ratio,omitempty"`
+	// ReferenceSystemCPUMsPerDelivery is the reference's SystemCPUMsPerDelivery (postgres2:
+	// postgres1's, one instance in the same run).
+	ReferenceSystemCPUMsPerDelivery *float64 `json:"reference_system_cpu_ms_per_delivery,omitempty"`
 	// OrderViolations (ordered) counts requests for an earlier event of a prompt that arrived
 	// after a later one at the same endpoint, with ordering per-prompt; ReferenceViolations the
 	// same without ordering.
@@ -237,15 +242,23 @@ func writeTable(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tstore\tdeliv/s\tbaseline/s\tratio\tref/s\tref ratio\tp50 ms\tp99 ms\tdelivered\tmissing\tdup\tRSS MiB\tCPU s\tPG CPU s\tsys ms/deliv\tmet\t")
 	for _, r := range rs {
+		name := r.Scenario
+		if r.Bin != "" {
+			name += " [" + r.Bin + "]"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t\n",
-			r.Scenario, r.Store, r.DeliveriesPerSec, opt(r.BaselinePerSec, 0), opt(r.Ratio, 2),
+			name, r.Store, r.DeliveriesPerSec, opt(r.BaselinePerSec, 0), opt(r.Ratio, 2),
 			opt(r.ReferencePerSec, 0), opt(r.ReferenceRatio, 2), opt(r.P50ms, 1), opt(r.P99ms, 1),
 			r.Delivered, r.Missing, r.Duplicates, r.RSSMiB, r.CPUSeconds, opt(r.PGCPUSeconds, 1), opt(r.SystemCPUMsPerDelivery, 3), yesNo(r.Met))
 	}
 	tw.Flush()
 	for _, r := range rs {
+		name := r.Scenario
+		if r.Bin != "" {
+			name += " [" + r.Bin + "]"
+		}
 		fmt.Fprintf(w, "\n%s (target %s): published %d events (%.0f/s, %d errors) to %d webhooks; drain %.1fs",
-			r.Scenario, r.Target, r.Published, r.PublishPerSec, r.PublishErrors, r.Webhooks, r.DrainS)
+			name, r.Target, r.Published, r.PublishPerSec, r.PublishErrors, r.Webhooks, r.DrainS)
 		if r.DrainPerSec != nil {
 			fmt.Fprintf(w, " at %.0f/s", *r.DrainPerSec)
 		}

@@ -510,6 +510,7 @@ func (b *bench) postgres2(ctx context.Context) (*Result, error) {
 	}
 	r.BaselinePerSec = ptr(round(base.PerSec, 1))
 	r.against(one)
+	r.ReferenceSystemCPUMsPerDelivery = one.SystemCPUMsPerDelivery
 	r.note("two promptd processes on one schema; RSS is the larger one's, CPU the sum")
 	r.note("reference (postgres1, one instance, same run): %.0f/s, %d missing, %d duplicates, promptd CPU %.2fs, PostgreSQL CPU %s s, %s ms whole-system CPU per delivery; scaling factor (ref ratio) %s",
 		one.DeliveriesPerSec, one.Missing, one.Duplicates, one.CPUSeconds, opt(one.PGCPUSeconds, 2), opt(one.SystemCPUMsPerDelivery, 4), opt(r.ReferenceRatio, 3))
