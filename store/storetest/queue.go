@@ -412,6 +412,76 @@ func (su suite) testRecordFencing(t *testing.T) {
 	}
 }
 
+// testRecordSuccesses checks one batch of successes whose deliveries each take something
+// else of Record: a plain one; the head of an ordering line, whose end makes the next in
+// line due; and the result of a claim that was overtaken, logged without changing the
+// delivery. A second batch repeats the plain result (a replay, logged once) beside the
+// overtaking claim's success. Every attempt appears once, every delivery as it should.
+func (su suite) testRecordSuccesses(t *testing.T) {
+	e := su.env(t)
+	ctx := t.Context()
+	plain := e.webhook(t, "plain", events("p.ok"))
+	ordered := e.webhook(t, "ordered", events("o.ok"), func(w *promptd.Webhook) { w.Ordering = promptd.OrderingPerPrompt })
+	e.webhook(t, "late", events("l.ok"))
+	publishKey := func(typ, key string) {
+		t.Helper()
+		if _, _, err := e.s.PublishEvent(ctx, e.project, promptd.PublishEventInput{Type: typ, Data: json.RawMessage(`{}`), OrderingKey: key}); err != nil {
+			t.Fatalf("PublishEvent(%s): %v", typ, err)
+		}
+	}
+
+	// The late delivery's first claim runs out.
+	e.publish(t, "l.ok")
+	stale := e.claimOne(t)
+	e.clock.Advance(testLease)
+	fresh := e.claimOne(t)
+	e.publish(t, "p.ok")
+	publishKey("o.ok", "k")
+	publishKey("o.ok", "k")
+	jobs := e.claim(t, 10)
+	var plainJob, headJob *promptd.Job
+	for _, j := range jobs {
+		switch j.Webhook.ID {
+		case plain.ID:
+			plainJob = j
+		case ordered.ID:
+			headJob = j
+		}
+	}
+	if len(jobs) != 2 || plainJob == nil || headJob == nil {
+		t.Fatalf("claimed %d jobs, want the plain delivery and the head of the line", len(jobs))
+	}
+
+	e.clock.Advance(time.Second)
+	e.record(t, e.result(plainJob, promptd.StatusSucceeded, 200), e.result(headJob, promptd.StatusSucceeded, 200),
+		e.result(stale, promptd.StatusSucceeded, 200))
+	e.record(t, e.result(plainJob, promptd.StatusSucceeded, 200), e.result(fresh, promptd.StatusSucceeded, 201))
+
+	for _, c := range []struct {
+		name     string
+		id       string
+		status   string
+		code     int
+		attempts int
+	}{
+		{"plain", plainJob.DeliveryID, promptd.StatusSucceeded, 200, 1},
+		{"head of the line", headJob.DeliveryID, promptd.StatusSucceeded, 200, 1},
+		{"overtaken, then fresh", fresh.DeliveryID, promptd.StatusSucceeded, 201, 2},
+	} {
+		d := e.delivery(t, c.id)
+		checkEq(t, c.name, "status", d.Status, c.status)
+		checkEq(t, c.name, "lastStatusCode", d.LastStatusCode, c.code)
+		checkEq(t, c.name, "updatedAt", d.UpdatedAt.Equal(e.clock.Now()), true)
+		if len(d.Attempts) != c.attempts {
+			t.Errorf("%s: %d attempts logged, want %d: %+v", c.name, len(d.Attempts), c.attempts, d.Attempts)
+		}
+	}
+	next := e.claim(t, 10)
+	if len(next) != 1 || next[0].Webhook.ID != ordered.ID || next[0].DeliveryID == headJob.DeliveryID {
+		t.Errorf("after the head's success the next in its line is not due: claimed %d jobs", len(next))
+	}
+}
+
 // testAutoDisable checks the health bookkeeping on the store clock: a webhook is disabled
 // after AutoDisableFailures consecutive failed deliveries spanning at least AutoDisableSpan,
 // retries do not count, a success resets the count, enabling resets it too, and

@@ -101,6 +101,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) promptd.Store) {
 		{"ConcurrentClaims", su.testConcurrentClaims},
 		{"Record", su.testRecord},
 		{"RecordFencing", su.testRecordFencing},
+		{"RecordSuccesses", su.testRecordSuccesses},
 		{"AutoDisable", su.testAutoDisable},
 		{"DisableReason", su.testDisableReason},
 		{"Release", su.testRelease},
