@@ -227,6 +227,14 @@ func (r *Result) headline() float64 {
 	return r.DeliveriesPerSec
 }
 
+// name is how the table names r: its scenario, and the binary that ran it (-compare).
+func (r *Result) name() string {
+	if r.Bin == "" {
+		return r.Scenario
+	}
+	return r.Scenario + " [" + r.Bin + "]"
+}
+
 // writeJSON writes r as one line of JSON.
 func writeJSON(w io.Writer, r *Result) error {
 	b, err := json.Marshal(r)
@@ -242,23 +250,15 @@ func writeTable(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tstore\tdeliv/s\tbaseline/s\tratio\tref/s\tref ratio\tp50 ms\tp99 ms\tdelivered\tmissing\tdup\tRSS MiB\tCPU s\tPG CPU s\tsys ms/deliv\tmet\t")
 	for _, r := range rs {
-		name := r.Scenario
-		if r.Bin != "" {
-			name += " [" + r.Bin + "]"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t\n",
-			name, r.Store, r.DeliveriesPerSec, opt(r.BaselinePerSec, 0), opt(r.Ratio, 2),
+			r.name(), r.Store, r.DeliveriesPerSec, opt(r.BaselinePerSec, 0), opt(r.Ratio, 2),
 			opt(r.ReferencePerSec, 0), opt(r.ReferenceRatio, 2), opt(r.P50ms, 1), opt(r.P99ms, 1),
 			r.Delivered, r.Missing, r.Duplicates, r.RSSMiB, r.CPUSeconds, opt(r.PGCPUSeconds, 1), opt(r.SystemCPUMsPerDelivery, 3), yesNo(r.Met))
 	}
 	tw.Flush()
 	for _, r := range rs {
-		name := r.Scenario
-		if r.Bin != "" {
-			name += " [" + r.Bin + "]"
-		}
 		fmt.Fprintf(w, "\n%s (target %s): published %d events (%.0f/s, %d errors) to %d webhooks; drain %.1fs",
-			name, r.Target, r.Published, r.PublishPerSec, r.PublishErrors, r.Webhooks, r.DrainS)
+			r.name(), r.Target, r.Published, r.PublishPerSec, r.PublishErrors, r.Webhooks, r.DrainS)
 		if r.DrainPerSec != nil {
 			fmt.Fprintf(w, " at %.0f/s", *r.DrainPerSec)
 		}
