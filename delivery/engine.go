@@ -27,8 +27,9 @@ type Config struct {
 	Concurrency int
 	// BatchSize bounds one claim (default 256).
 	BatchSize int
-	// RecordCalls bounds the Record calls that store results at once (default 4): a second
-	// starts beside a slow one once a result has waited 5 ms for it. 1 stores results one
+	// RecordCalls bounds the Record calls that store results at once (default 4): a call
+	// starts once the oldest waiting result has waited 25 ms (recordGather), beside the
+	// calls still under way. 1 stores results one
 	// batch at a time, which suits a store with a single writer (SQLite), where concurrent
 	// calls only queue behind each other in smaller batches.
 	RecordCalls int

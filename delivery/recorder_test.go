@@ -108,7 +108,7 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 	}
 	r.add(result("next-1"), 0)
 	r.add(result("next-2"), 0)
-	time.Sleep(50 * time.Millisecond) // well past recordLinger: a second call would have started
+	time.Sleep(5 * recordGather) // well past recordGather: a second call would have started
 	q.mu.Lock()
 	calls := q.calls
 	q.mu.Unlock()
@@ -127,6 +127,102 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 	if !slices.Equal(got, []string{"slow", "next-1", "next-2"}) || q.calls != 2 {
 		t.Fatalf("stored %v in %d calls, want slow, then next-1 and next-2 together", got, q.calls)
 	}
+}
+
+// Results handed over one after the other go together in one Record call, once the oldest
+// has waited the gathering time: not one call for the first and another for the rest.
+func TestRecorderGathersResults(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
+	close(q.unblock)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r.gather = 300 * time.Millisecond
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	start := time.Now()
+	for _, id := range []string{"a", "b", "c"} {
+		r.add(result(id), 0)
+	}
+	var got []string
+	for len(got) < 3 {
+		select {
+		case id := <-q.recorded:
+			got = append(got, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stored %v, want a, b and c", got)
+		}
+	}
+	waited := time.Since(start)
+	r.close()
+	<-done
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.calls != 1 || !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("stored %v in %d Record calls, want a, b and c in one", got, q.calls)
+	}
+	if waited < r.gather {
+		t.Fatalf("stored after %s, before the oldest result had waited %s", waited, r.gather)
+	}
+}
+
+// The result that ends the head of an ordering line is stored at once, with the results
+// waiting before it: the line's next delivery becomes due only once it is recorded. A retry
+// of an ordered delivery, or a result of an unordered webhook, waits for company.
+func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
+	close(q.unblock)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r.gather = time.Hour
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	ordered := &promptd.Webhook{ID: "w", Ordering: promptd.OrderingPerPrompt}
+	retry := result("retry")
+	retry.Job.Webhook, retry.Status = ordered, promptd.StatusPending
+	r.add(result("unordered"), 0)
+	r.add(retry, 0)
+	select {
+	case id := <-q.recorded:
+		t.Fatalf("stored %s without gathering", id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	head := result("head")
+	head.Job.Webhook = ordered
+	r.add(head, 0)
+	var got []string
+	for len(got) < 3 {
+		select {
+		case id := <-q.recorded:
+			got = append(got, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stored %v within 10 s of the line's head's result, want unordered, retry and head", got)
+		}
+	}
+	r.close()
+	<-done
+	if !slices.Equal(got, []string{"unordered", "retry", "head"}) {
+		t.Fatalf("stored %v, want unordered, retry and head", got)
+	}
+}
+
+// A full batch is stored at once, without waiting for the gathering time.
+func TestRecorderStoresAFullBatchAtOnce(t *testing.T) {
+	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, recordBatch)}
+	close(q.unblock)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r.gather = time.Hour
+	done := make(chan struct{})
+	go func() { r.run(); close(done) }()
+	for range recordBatch {
+		r.add(result("d"), 0)
+	}
+	for i := range recordBatch {
+		select {
+		case <-q.recorded:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stored %d of a full batch of %d in 10 s", i, recordBatch)
+		}
+	}
+	r.close()
+	<-done
 }
 
 // close stores every result handed over before it, then run returns.
