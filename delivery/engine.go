@@ -33,6 +33,12 @@ type Config struct {
 	// batch at a time, which suits a store with a single writer (SQLite), where concurrent
 	// calls only queue behind each other in smaller batches.
 	RecordCalls int
+	// RecordGather is how long the oldest result waiting to be recorded waits for others
+	// before a Record call starts (default 25 ms): fewer, larger transactions, which on
+	// PostgreSQL cut the database's CPU per delivery by about a quarter under load. A
+	// negative value gathers none: a call starts as soon as a result waits and none is under
+	// way, which suits SQLite, whose group commit shares its transactions already.
+	RecordGather time.Duration
 	// Lease is how long a claim holds before the delivery is due again: after a crash,
 	// claimed deliveries are sent again once it runs out (default 40 s; it must exceed the
 	// longest request timeout, 30 s).
@@ -82,6 +88,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RecordCalls <= 0 {
 		c.RecordCalls = defaultRecordCalls
+	}
+	if c.RecordGather == 0 {
+		c.RecordGather = recordGather
 	}
 	if c.Lease <= 0 {
 		c.Lease = 40 * time.Second
@@ -209,7 +218,7 @@ func New(cfg Config) (*Engine, error) {
 		hooks: map[string]*hookState{},
 		freed: make(chan struct{}, 1),
 	}
-	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics, cfg.RecordCalls)
+	e.recorder = newRecorder(cfg.Queue, cfg.Logger, cfg.Metrics, cfg.RecordCalls, cfg.RecordGather)
 	e.recorder.journal = cfg.Journal
 	return e, nil
 }

@@ -17,7 +17,8 @@ import (
 // results cheaply and soon.
 //
 // Results are stored in batches, one Record call for every result waiting (up to
-// recordBatch). A call starts once the oldest waiting result has waited recordGather (or a
+// recordBatch). A call starts once the oldest waiting result has waited Config.RecordGather
+// (default recordGather) (or a
 // full batch waits, or a result that ends the head of an ordering line, whose next delivery
 // waits for it: see urgent): what a transaction costs beyond its rows (on PostgreSQL its round
 // trips, the planning of the UPDATE, the commit) is then shared by the results of
@@ -30,6 +31,12 @@ import (
 // beyond it senders wait (back pressure), their slots held. Senders never wait for the
 // gathering: a request's slot is free as soon as its result is handed over.
 //
+// Without gathering (a negative Config.RecordGather, as serve runs on SQLite) a call starts
+// as soon as a result waits and no call is under way, and another beside it once a result
+// has waited recordLinger: SQLite's group commit already shares each transaction among the
+// writes that queue up, and there the gathering measured slower (fewer deliveries handed over
+// at publish, a longer queue; docs/benchmarks.md).
+//
 // Concurrent Record calls are safe: each result is in one batch only, and the store locks
 // what batches share (webhooks, ordering lines) in a fixed order. On PostgreSQL they run
 // side by side on their own connections. SQLite has one writer: concurrent calls would only
@@ -41,9 +48,12 @@ const (
 	recordBatch = 512
 	// defaultRecordCalls is how many Record calls may run at once by default.
 	defaultRecordCalls = 4
-	// recordGather is how long the oldest waiting result waits for others before a Record
-	// call starts for them.
+	// recordGather is how long, by default, the oldest waiting result waits for others
+	// before a Record call starts for them (Config.RecordGather).
 	recordGather = 25 * time.Millisecond
+	// recordLinger is, without gathering (a negative Config.RecordGather), how long a
+	// result waits behind a Record call under way before another starts beside it.
+	recordLinger = 5 * time.Millisecond
 	// recordQueue bounds the results waiting for a Record call.
 	recordQueue = 4 * recordBatch
 )
@@ -72,13 +82,36 @@ type recorder struct {
 	log     *slog.Logger
 	metrics *Metrics
 	calls   int           // Record calls at once, at most
-	gather  time.Duration // how long the oldest result waits for others (recordGather)
+	gather  time.Duration // how long the oldest result waits for others; negative: not at all
 	ch      chan pendingResult
 	journal *Journal // marked committed after each Record; nil: none
 }
 
-func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics, calls int) *recorder {
-	return &recorder{q: q, log: log, metrics: m, calls: max(1, calls), gather: recordGather, ch: make(chan pendingResult)}
+func newRecorder(q promptd.Queue, log *slog.Logger, m *Metrics, calls int, gather time.Duration) *recorder {
+	return &recorder{q: q, log: log, metrics: m, calls: max(1, calls), gather: gather, ch: make(chan pendingResult)}
+}
+
+// wait is how long the oldest waiting result waits before a call starts for it: r.gather, or
+// without gathering, with a call under way, recordLinger.
+func (r *recorder) wait() time.Duration {
+	if r.gather < 0 {
+		return recordLinger
+	}
+	return r.gather
+}
+
+// startNow reports whether a Record call starts for the waiting results (n of them, urgents
+// of them urgent, the oldest waiting for waited) while running calls are under way: when
+// fewer than r.calls are, once the oldest has waited r.wait(), a full batch or an urgent
+// result waits, or the recorder is closed; without gathering, also whenever no call is.
+func (r *recorder) startNow(n, urgents, running int, waited time.Duration, closed bool) bool {
+	switch {
+	case n == 0 || running >= r.calls:
+		return false
+	case closed || urgents > 0 || n >= recordBatch || r.gather < 0 && running == 0:
+		return true
+	}
+	return waited >= r.wait()
 }
 
 // add queues a result, journaled as entry (0: not journaled); it blocks while the recorder
@@ -90,9 +123,8 @@ func (r *recorder) add(res *promptd.JobResult, entry uint64) {
 // close ends run once every queued result is stored. No add may follow.
 func (r *recorder) close() { close(r.ch) }
 
-// run stores results until close: while fewer than r.calls Record calls are under way, it
-// starts one for the waiting results once the oldest has waited r.gather, a full batch or
-// an urgent result waits, or close was called.
+// run stores results until close, starting a Record call for the waiting results whenever
+// startNow says so.
 func (r *recorder) run() {
 	var (
 		waiting []pendingResult
@@ -104,8 +136,7 @@ func (r *recorder) run() {
 	)
 	gather.Stop()
 	for !closed || len(waiting) > 0 || running > 0 {
-		if len(waiting) > 0 && running < r.calls &&
-			(closed || urgents > 0 || len(waiting) >= recordBatch || time.Since(waiting[0].at) >= r.gather) {
+		if len(waiting) > 0 && r.startNow(len(waiting), urgents, running, time.Since(waiting[0].at), closed) {
 			n := min(len(waiting), recordBatch)
 			batch := make([]pendingResult, n)
 			copy(batch, waiting)
@@ -130,7 +161,7 @@ func (r *recorder) run() {
 		}
 		var gathered <-chan time.Time
 		if len(waiting) > 0 && running < r.calls {
-			gather.Reset(max(0, r.gather-time.Since(waiting[0].at)))
+			gather.Reset(max(0, r.wait()-time.Since(waiting[0].at)))
 			gathered = gather.C
 		}
 		select {

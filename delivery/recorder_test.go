@@ -46,7 +46,7 @@ func result(id string) *promptd.JobResult {
 // the sum of the Record calls queued before it.
 func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 
@@ -90,7 +90,7 @@ func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 // together in the next.
 func TestRecorderOneCallAtATime(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1, recordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	r.add(result("slow"), 0)
@@ -134,7 +134,7 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 func TestRecorderGathersResults(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
 	r.gather = 300 * time.Millisecond
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -170,7 +170,7 @@ func TestRecorderGathersResults(t *testing.T) {
 func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
 	r.gather = time.Hour
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -207,7 +207,7 @@ func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
 func TestRecorderStoresAFullBatchAtOnce(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, recordBatch)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
 	r.gather = time.Hour
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -225,11 +225,40 @@ func TestRecorderStoresAFullBatchAtOnce(t *testing.T) {
 	<-done
 }
 
+// When a Record call starts, with and without gathering.
+func TestRecorderStartNow(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name                string
+		gather              time.Duration
+		n, urgents, running int
+		waited              time.Duration
+		closed, want        bool
+	}{
+		{"nothing waits", 25 * time.Millisecond, 0, 0, 0, time.Hour, false, false},
+		{"gathering", 25 * time.Millisecond, 3, 0, 0, 24 * time.Millisecond, false, false},
+		{"gathered", 25 * time.Millisecond, 3, 0, 0, 25 * time.Millisecond, false, true},
+		{"gathered beside a call", 25 * time.Millisecond, 3, 0, 1, 25 * time.Millisecond, false, true},
+		{"every call under way", 25 * time.Millisecond, 3, 0, 4, time.Hour, false, false},
+		{"urgent", 25 * time.Millisecond, 3, 1, 0, 0, false, true},
+		{"full batch", 25 * time.Millisecond, recordBatch, 0, 0, 0, false, true},
+		{"closed", 25 * time.Millisecond, 1, 0, 0, 0, true, true},
+		{"no gathering, no call under way", -1, 1, 0, 0, 0, false, true},
+		{"no gathering, behind a call", -1, 1, 0, 1, recordLinger - time.Millisecond, false, false},
+		{"no gathering, lingered behind a call", -1, 1, 0, 1, recordLinger, false, true},
+	} {
+		r := newRecorder(nil, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, c.gather)
+		if got := r.startNow(c.n, c.urgents, c.running, c.waited, c.closed); got != c.want {
+			t.Errorf("%s: startNow = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // close stores every result handed over before it, then run returns.
 func TestRecorderFlushesOnClose(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 2*recordQueue)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	const n = recordQueue + 10

@@ -160,6 +160,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		UserAgent:       "promptd/" + promptdVersion(),
 		Concurrency:     c.Concurrency,
 		RecordCalls:     recordCalls(c.storeFlags),
+		RecordGather:    recordGather(c.storeFlags),
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
 		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
@@ -278,6 +279,17 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 func recordCalls(f storeFlags) int {
 	if f.DatabaseURL == "" {
 		return 1
+	}
+	return 0
+}
+
+// recordGather is how long the engine gathers results before storing them, on the store the
+// flags name: not at all on SQLite, whose group commit shares each transaction among the
+// writes that queue up already (gathering there measured slower); the engine's default on
+// PostgreSQL, where each transaction's fixed cost is the larger share.
+func recordGather(f storeFlags) time.Duration {
+	if f.DatabaseURL == "" {
+		return -1
 	}
 	return 0
 }
