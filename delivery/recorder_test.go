@@ -37,6 +37,22 @@ func (q *stuckQueue) Record(_ context.Context, results []*promptd.JobResult) err
 	return nil
 }
 
+// receive returns the ids of the next n deliveries recorded, failing t when they take more
+// than 10 s.
+func (q *stuckQueue) receive(t *testing.T, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case id := <-q.recorded:
+			got = append(got, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d results stored within 10 s: %v", len(got), n, got)
+		}
+	}
+	return got
+}
+
 func result(id string) *promptd.JobResult {
 	return &promptd.JobResult{Job: &promptd.Job{DeliveryID: id, Webhook: &promptd.Webhook{ID: "w"}}, Status: promptd.StatusSucceeded}
 }
@@ -142,15 +158,7 @@ func TestRecorderGathersResults(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		r.add(result(id), 0)
 	}
-	var got []string
-	for len(got) < 3 {
-		select {
-		case id := <-q.recorded:
-			got = append(got, id)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("stored %v, want a, b and c", got)
-		}
-	}
+	got := q.receive(t, 3)
 	waited := time.Since(start)
 	r.close()
 	<-done
@@ -187,15 +195,7 @@ func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
 	head := result("head")
 	head.Job.Webhook = ordered
 	r.add(head, 0)
-	var got []string
-	for len(got) < 3 {
-		select {
-		case id := <-q.recorded:
-			got = append(got, id)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("stored %v within 10 s of the line's head's result, want unordered, retry and head", got)
-		}
-	}
+	got := q.receive(t, 3)
 	r.close()
 	<-done
 	if !slices.Equal(got, []string{"unordered", "retry", "head"}) {
