@@ -151,7 +151,7 @@ func TestRecorderGathersResults(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
 	close(q.unblock)
 	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
-	r.gather = 300 * time.Millisecond
+	r.gather = time.Second // long beside the three adds below, even on a loaded machine
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	start := time.Now()
