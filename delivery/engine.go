@@ -27,15 +27,14 @@ type Config struct {
 	Concurrency int
 	// BatchSize bounds one claim (default 256).
 	BatchSize int
-	// RecordCalls bounds the Record calls that store results at once (default 4): a call
-	// starts once the oldest waiting result has waited 25 ms (recordGather), beside the
-	// calls still under way. 1 stores results one
-	// batch at a time, which suits a store with a single writer (SQLite), where concurrent
-	// calls only queue behind each other in smaller batches.
+	// RecordCalls bounds the Record calls that store results at once (default 4; when one
+	// starts: RecordGather). 1 stores results one batch at a time, which suits a store with
+	// a single writer (SQLite), where concurrent calls only queue behind each other in
+	// smaller batches.
 	RecordCalls int
 	// RecordGather is how long the oldest result waiting to be recorded waits for others
 	// before a Record call starts (default 25 ms): fewer, larger transactions, which on
-	// PostgreSQL cut the database's CPU per delivery by about a quarter under load. A
+	// PostgreSQL lower the database's CPU per delivery under load (docs/benchmarks.md). A
 	// negative value gathers none: a call starts as soon as a result waits and none is under
 	// way, which suits SQLite, whose group commit shares its transactions already.
 	RecordGather time.Duration

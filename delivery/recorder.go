@@ -18,24 +18,24 @@ import (
 //
 // Results are stored in batches, one Record call for every result waiting (up to
 // recordBatch). A call starts once the oldest waiting result has waited Config.RecordGather
-// (default recordGather) (or a
-// full batch waits, or a result that ends the head of an ordering line, whose next delivery
-// waits for it: see urgent): what a transaction costs beyond its rows (on PostgreSQL its round
-// trips, the planning of the UPDATE, the commit) is then shared by the results of
-// recordGather instead of those of one call's duration, which under load cut PostgreSQL's
-// CPU per delivery by a quarter (docs/benchmarks.md, "Results gathered for 25 ms"). A result thus waits
-// about recordGather plus its own Record call. Calls run side by side (up to
-// Config.RecordCalls, default defaultRecordCalls) when one takes longer than recordGather: a
-// result never waits behind a backlog of full batches (which kept results up to 1.5 s from
-// their commit on PostgreSQL under load). The waiting results are bounded by recordQueue:
-// beyond it senders wait (back pressure), their slots held. Senders never wait for the
-// gathering: a request's slot is free as soon as its result is handed over.
+// (default recordGather), or at once when a full batch waits or a result ends the head of
+// an ordering line, whose next delivery waits for it (see urgent). What a transaction costs
+// beyond its rows (on PostgreSQL its round trips, the planning of the UPDATE, the commit) is
+// then shared by the results of the gathering time instead of those of one call's duration,
+// which under load lowered PostgreSQL's CPU per delivery by 6–37 % (docs/benchmarks.md,
+// "Results gathered for 25 ms"). A result thus waits about the gathering time plus its own
+// Record call. Calls run side by side (up to Config.RecordCalls, default
+// defaultRecordCalls) when one takes longer than that: a result never waits behind a
+// backlog of full batches (which kept results up to 1.5 s from their commit on PostgreSQL
+// under load). The waiting results are bounded by recordQueue: beyond it senders wait (back
+// pressure), their slots held. Senders never wait for the gathering: a request's slot is
+// free as soon as its result is handed over.
 //
 // Without gathering (a negative Config.RecordGather, as serve runs on SQLite) a call starts
 // as soon as a result waits and no call is under way, and another beside it once a result
 // has waited recordLinger: SQLite's group commit already shares each transaction among the
-// writes that queue up, and there the gathering measured slower (fewer deliveries handed over
-// at publish, a longer queue; docs/benchmarks.md).
+// writes that queue up, and there the gathering measured slower (fewer deliveries per
+// second and more CPU per delivery in two comparisons; docs/benchmarks.md).
 //
 // Concurrent Record calls are safe: each result is in one batch only, and the store locks
 // what batches share (webhooks, ordering lines) in a fixed order. On PostgreSQL they run

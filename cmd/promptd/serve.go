@@ -289,9 +289,9 @@ func recordCalls(f storeFlags) int {
 // PostgreSQL, where each transaction's fixed cost is the larger share.
 func recordGather(f storeFlags) time.Duration {
 	if f.DatabaseURL == "" {
-		return -1
+		return -1 // none
 	}
-	return 0
+	return 0 // the engine's default
 }
 
 // openStore opens the store the flags name, without migrating it, and describes it.
