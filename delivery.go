@@ -72,6 +72,12 @@ type Attempt struct {
 	// ResponseBody is the start of the response body (at most MaxStoredResponseBytes).
 	ResponseBody string `json:"responseBody,omitempty"`
 	Error        string `json:"error,omitempty"`
+	// RequestHeadersJSON and ResponseHeadersJSON, when not empty, are RequestHeaders and
+	// ResponseHeaders as json.Marshal encodes them: the delivery engine encodes an attempt's
+	// headers once, for its journal and for the store, which keeps them as given. They are
+	// neither stored apart nor read back.
+	RequestHeadersJSON  string `json:"-"`
+	ResponseHeadersJSON string `json:"-"`
 }
 
 // Response capture limits (spec §4).

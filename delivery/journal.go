@@ -485,7 +485,7 @@ func appendResultLine(b []byte, n uint64, res *promptd.JobResult) ([]byte, error
 	b = append(b, `,"url":`...)
 	b = appendJSONString(b, a.URL)
 	b = append(b, `,"requestHeaders":`...)
-	b = appendJSONHeaders(b, a.RequestHeaders)
+	b = appendHeaders(b, a.RequestHeaders, a.RequestHeadersJSON)
 	if a.RequestBody != "" {
 		b = append(b, `,"requestBody":`...)
 		b = appendJSONString(b, a.RequestBody)
@@ -496,7 +496,7 @@ func appendResultLine(b []byte, n uint64, res *promptd.JobResult) ([]byte, error
 	}
 	if len(a.ResponseHeaders) != 0 {
 		b = append(b, `,"responseHeaders":`...)
-		b = appendJSONHeaders(b, a.ResponseHeaders)
+		b = appendHeaders(b, a.ResponseHeaders, a.ResponseHeadersJSON)
 	}
 	if a.ResponseBody != "" {
 		b = append(b, `,"responseBody":`...)
@@ -531,6 +531,15 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 		return b, fmt.Errorf("encoding a time: %w", err)
 	}
 	return append(b, '"'), nil
+}
+
+// appendHeaders appends h, whose encoding (Attempt.RequestHeadersJSON) is encoded when the
+// engine made it already.
+func appendHeaders(b []byte, h map[string]string, encoded string) []byte {
+	if encoded != "" {
+		return append(b, encoded...)
+	}
+	return appendJSONHeaders(b, h)
 }
 
 // appendJSONHeaders appends h as json.Marshal encodes a map[string]string: null when nil,

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"encoding/json"
 	"maps"
 	"net/http"
 	"strings"
@@ -29,5 +30,25 @@ func TestLogHeadersLowersEveryName(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("logHeaders = %v, want %v", got, want)
+	}
+}
+
+// TestHeadersJSONIsJSONs checks that an attempt's headers are encoded as json.Marshal
+// encodes them, and not at all when there are none (the journal and the store then encode
+// the map).
+func TestHeadersJSONIsJSONs(t *testing.T) {
+	t.Parallel()
+	for _, h := range []map[string]string{
+		{"content-type": "application/json"},
+		{"webhook-signature": "v1,abc+/=", "user-agent": "promptd/1", "a": "", "x-html": "<b>&amp;</b>"},
+		{"x-bad": "bad\xffbyte", "x-nul": "nul\x00byte", "x-sep": "\u2028", "bad\xffkey": "1"},
+	} {
+		want, _ := json.Marshal(h)
+		if got := headersJSON(h); got != string(want) {
+			t.Errorf("headersJSON(%q) = %s, want %s", h, got, want)
+		}
+	}
+	if got := headersJSON(nil) + headersJSON(map[string]string{}); got != "" {
+		t.Errorf("headersJSON of no headers = %q, want empty", got)
 	}
 }

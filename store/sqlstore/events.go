@@ -92,6 +92,37 @@ func getEvent(ctx context.Context, q querier, projectID, id string) (*promptd.Ev
 	return ev, nil
 }
 
+// compactJSON returns data without insignificant whitespace, and whether it is valid JSON.
+// Data without whitespace outside its strings (what JSON encoders write) is returned as it
+// is, only validated: json.Compact would copy it.
+func compactJSON(data []byte) ([]byte, bool) {
+	if !hasSpace(data) {
+		return data, json.Valid(data)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, false
+	}
+	return compact.Bytes(), true
+}
+
+// hasSpace reports whether JSON text holds a space, tab, newline or carriage return outside
+// its strings. Its answer for text that is not valid JSON does not matter.
+func hasSpace(data []byte) bool {
+	inString := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return true
+		}
+	}
+	return false
+}
+
 // MaxIdempotencyKeyLength bounds the length of an Idempotency-Key.
 const MaxIdempotencyKeyLength = 255
 
@@ -108,11 +139,10 @@ func (s *Store) PublishEvent(ctx context.Context, projectID string, in promptd.P
 	if len(data) == 0 {
 		data = []byte(`{}`)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, data); err != nil {
+	data, ok := compactJSON(data)
+	if !ok {
 		return nil, false, promptd.Invalid("body.data", "must be a JSON value")
 	}
-	data = compact.Bytes()
 	key := in.IdempotencyKey
 	if len(key) > MaxIdempotencyKeyLength {
 		return nil, false, promptd.Invalid(idempotencyKeyField, "must be at most %d characters", MaxIdempotencyKeyLength)

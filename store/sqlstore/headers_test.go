@@ -28,3 +28,21 @@ func TestHeadersJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredHeaders checks that headers the engine encoded are stored as given, and encoded
+// by headersJSON when it did not or when they hold a NUL (which json.Marshal escapes).
+func TestStoredHeaders(t *testing.T) {
+	h := map[string]string{"content-type": "application/json", "x-nul": "a\x00b"}
+	for _, c := range []struct{ encoded, want string }{
+		{`{"content-type":"application/json"}`, `{"content-type":"application/json"}`},
+		{"", headersJSON(h)},
+		{`{"content-type":"application/json","x-nul":"a\u0000b"}`, headersJSON(h)},
+	} {
+		if got := storedHeaders(h, c.encoded); got != c.want {
+			t.Errorf("storedHeaders(h, %q) = %q, want %q", c.encoded, got, c.want)
+		}
+	}
+	if got := headersJSON(h); got != `{"content-type":"application/json","x-nul":"a�b"}` {
+		t.Errorf("headersJSON cleans a NUL as %q", got)
+	}
+}

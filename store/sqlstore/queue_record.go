@@ -242,8 +242,8 @@ func insertAttempts(ctx context.Context, tx *writeTx, results []*promptd.JobResu
 			at := res.Attempt
 			values[i] = "(" + strings.Join([]string{
 				a.add(newID()), a.add(res.Job.DeliveryID), a.add(at.Number), a.add(millis(at.StartedAt)), a.add(at.DurationMs),
-				a.add(storedText(at.URL)), a.add(headersJSON(at.RequestHeaders)), a.add(at.StatusCode),
-				a.add(headersJSON(at.ResponseHeaders)), a.add(storedText(at.ResponseBody)), a.add(storedText(at.Error)),
+				a.add(storedText(at.URL)), a.add(storedHeaders(at.RequestHeaders, at.RequestHeadersJSON)), a.add(at.StatusCode),
+				a.add(storedHeaders(at.ResponseHeaders, at.ResponseHeadersJSON)), a.add(storedText(at.ResponseBody)), a.add(storedText(at.Error)),
 				a.add(requestBody(at.RequestBody)),
 			}, ", ") + ")"
 		}
@@ -275,7 +275,8 @@ func insertAttemptArrays(ctx context.Context, tx *writeTx, results []*promptd.Jo
 		at := res.Attempt
 		ids[i], deliveryIDs[i], numbers[i] = newID(), res.Job.DeliveryID, int32(at.Number)
 		started[i], durations[i], urls[i] = millis(at.StartedAt), at.DurationMs, storedText(at.URL)
-		reqHeaders[i], codes[i], respHeaders[i] = headersJSON(at.RequestHeaders), int32(at.StatusCode), headersJSON(at.ResponseHeaders)
+		reqHeaders[i], codes[i], respHeaders[i] = storedHeaders(at.RequestHeaders, at.RequestHeadersJSON), int32(at.StatusCode),
+			storedHeaders(at.ResponseHeaders, at.ResponseHeadersJSON)
 		respBodies[i], errs[i] = storedText(at.ResponseBody), storedText(at.Error)
 		if at.RequestBody != "" {
 			reqBodies[i] = []byte(at.RequestBody)
@@ -308,6 +309,16 @@ func storedText(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// storedHeaders is how an attempt's headers h are stored: as the engine encoded them
+// (Attempt.RequestHeadersJSON: json.Marshal's bytes, valid UTF-8 already) unless it did not or
+// they hold a NUL, which json.Marshal escapes and headersJSON cleans; else headersJSON(h).
+func storedHeaders(h map[string]string, encoded string) string {
+	if encoded != "" && !strings.Contains(encoded, `\u0000`) {
+		return encoded
+	}
+	return headersJSON(h)
 }
 
 // headersJSON encodes logged headers as a JSON object with sorted keys, made storable (see
