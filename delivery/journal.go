@@ -533,8 +533,8 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// appendHeaders appends h, whose encoding (Attempt.RequestHeadersJSON) is encoded when the
-// engine made it already.
+// appendHeaders appends h as appendJSONHeaders does, or encoded instead when the engine
+// encoded h already (Attempt.RequestHeadersJSON: the same bytes).
 func appendHeaders(b []byte, h map[string]string, encoded string) []byte {
 	if encoded != "" {
 		return append(b, encoded...)
