@@ -326,7 +326,7 @@ func journalResultsToEncode() []*promptd.JobResult {
 		a.RequestHeaders = map[string]string{s: s, "z": s, "a": "1", "B": "", "x-" + s: "v"}
 		a.ResponseHeaders = map[string]string{s: "v", "retry-after": s}
 		if i%2 == 1 { // encoded by the engine already (send)
-			a.RequestHeadersJSON, a.ResponseHeadersJSON = headersJSON(a.RequestHeaders), headersJSON(a.ResponseHeaders)
+			a.RequestHeadersJSON, a.ResponseHeadersJSON = encodeHeaders(a.RequestHeaders), encodeHeaders(a.ResponseHeaders)
 		}
 		r.Job.Attempt, r.Job.AttemptBase, a.Number, a.StatusCode, a.DurationMs = i+1, i, i+1, 200+i, int64(i)*1000
 		switch i % 4 {

@@ -81,7 +81,7 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 		att.URL = req.URL.String() // a destination without a URL of its own (github)
 	}
 	att.RequestHeaders = logHeaders(req.Header, job.Webhook.Headers)
-	att.RequestHeadersJSON = headersJSON(att.RequestHeaders)
+	att.RequestHeadersJSON = encodeHeaders(att.RequestHeaders)
 	if sent := sentBody(req); sent != nil {
 		body = sent // a destination's own message (Slack, Discord, Teams, GitHub)
 	}
@@ -111,7 +111,7 @@ func send(ctx context.Context, client *http.Client, dests Destinations, job *pro
 	att.DurationMs = att.Duration.Milliseconds()
 	att.StatusCode = resp.StatusCode
 	att.ResponseHeaders = logHeaders(resp.Header, nil)
-	att.ResponseHeadersJSON = headersJSON(att.ResponseHeaders)
+	att.ResponseHeadersJSON = encodeHeaders(att.ResponseHeaders)
 	result := dest.Judge(job, Answer{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Now: now})
 	if len(body) > promptd.MaxStoredResponseBytes {
 		body = body[:promptd.MaxStoredResponseBytes]
@@ -168,9 +168,9 @@ func logHeaders(h http.Header, custom map[string]string) map[string]string {
 	return out
 }
 
-// headersJSON is h as json.Marshal encodes it (Attempt.RequestHeadersJSON), or empty for no
+// encodeHeaders is h as json.Marshal encodes it (Attempt.RequestHeadersJSON), or empty for no
 // headers.
-func headersJSON(h map[string]string) string {
+func encodeHeaders(h map[string]string) string {
 	if len(h) == 0 {
 		return ""
 	}

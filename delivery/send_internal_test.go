@@ -33,10 +33,10 @@ func TestLogHeadersLowersEveryName(t *testing.T) {
 	}
 }
 
-// TestHeadersJSONIsJSONs checks that an attempt's headers are encoded as json.Marshal
+// TestEncodeHeadersIsJSONs checks that an attempt's headers are encoded as json.Marshal
 // encodes them, and not at all when there are none (the journal and the store then encode
 // the map).
-func TestHeadersJSONIsJSONs(t *testing.T) {
+func TestEncodeHeadersIsJSONs(t *testing.T) {
 	t.Parallel()
 	for _, h := range []map[string]string{
 		{"content-type": "application/json"},
@@ -44,11 +44,11 @@ func TestHeadersJSONIsJSONs(t *testing.T) {
 		{"x-bad": "bad\xffbyte", "x-nul": "nul\x00byte", "x-sep": "\u2028", "bad\xffkey": "1"},
 	} {
 		want, _ := json.Marshal(h)
-		if got := headersJSON(h); got != string(want) {
-			t.Errorf("headersJSON(%q) = %s, want %s", h, got, want)
+		if got := encodeHeaders(h); got != string(want) {
+			t.Errorf("encodeHeaders(%q) = %s, want %s", h, got, want)
 		}
 	}
-	if got := headersJSON(nil) + headersJSON(map[string]string{}); got != "" {
-		t.Errorf("headersJSON of no headers = %q, want empty", got)
+	if got := encodeHeaders(nil) + encodeHeaders(map[string]string{}); got != "" {
+		t.Errorf("encodeHeaders of no headers = %q, want empty", got)
 	}
 }
