@@ -45,6 +45,11 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// PublishGather is how long a batch of published events waits for more calls under load
+// (sqlstore.Dialect.PublishGather): a few publishers' round trips, so that the calls
+// answered by one commit come back into the next batch together.
+const PublishGather = 3 * time.Millisecond
+
 // Connection pool limits of a store. Every open connection may stay idle (for up to
 // ConnMaxIdleTime): a pool that closes connections as soon as a burst ends opens them again
 // at the next one, and each new PostgreSQL connection forks a server process.
@@ -78,6 +83,7 @@ func Dialect() sqlstore.Dialect {
 		NotifyQueued:      notifyStatement(""), // Open names the instance
 		ArrayParams:       true,
 		PlanEachTime:      pgx.QueryExecModeExec,
+		PublishGather:     PublishGather,
 		TryPurgeLock:      `SELECT pg_try_advisory_xact_lock(hashtext('promptd.purge.' || ` + schemaExpr + `))`,
 		PartitionLock:     `SELECT pg_advisory_xact_lock(hashtext('promptd.partitions.' || ` + schemaExpr + `))`,
 		// Listen is set by Open, which knows how to connect.

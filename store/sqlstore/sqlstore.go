@@ -135,6 +135,13 @@ type Dialect struct {
 	// has grown.
 	PlanEachTime any
 
+	// PublishGather is how long a batch of published events (publish.go) waits for more
+	// calls to join it when the previous batch held more than one event: worth it where a
+	// transaction's fixed cost is large next to a row's (PostgreSQL). 0 never waits (SQLite,
+	// whose committer groups the writes that queue up). A call that finds the publisher idle
+	// never waits.
+	PublishGather time.Duration
+
 	// ArrayParams says that the database takes Go slices as array parameters and expands
 	// them into rows with unnest (PostgreSQL, through pgx): the hot multi-row writes (events,
 	// deliveries, attempts, result updates) are then one statement however many rows they
