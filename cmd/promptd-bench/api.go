@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,121 @@ func handedOver(ctx context.Context, clients []*apiClient) *int64 {
 		n += int64(v)
 	}
 	return &n
+}
+
+// recordDelayMetric is promptd's histogram of the time from the end of a delivery attempt to
+// the commit of its result.
+const recordDelayMetric = "promptd_delivery_record_delay_seconds"
+
+// histogram is a Prometheus histogram's cumulative buckets: counts[i] observations at most
+// bounds[i] seconds, then the total.
+type histogram struct {
+	bounds []float64
+	counts []float64
+	total  float64
+}
+
+// recordDelay sums promptd_delivery_record_delay_seconds over the instances behind clients;
+// nil when an instance does not export it or recorded nothing.
+func recordDelay(ctx context.Context, clients []*apiClient) *histogram {
+	var sum *histogram
+	for _, c := range clients {
+		h, ok := c.histogram(ctx, recordDelayMetric)
+		if !ok {
+			return nil
+		}
+		if sum == nil {
+			sum = h
+			continue
+		}
+		if !slices.Equal(sum.bounds, h.bounds) {
+			return nil
+		}
+		for i := range sum.counts {
+			sum.counts[i] += h.counts[i]
+		}
+		sum.total += h.total
+	}
+	if sum == nil || sum.total == 0 {
+		return nil
+	}
+	return sum
+}
+
+// histogram returns an unlabelled histogram from GET /metrics, and whether it was there.
+func (c *apiClient) histogram(ctx context.Context, name string) (*histogram, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return nil, false
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	return parseHistogram(resp.Body, name)
+}
+
+// parseHistogram reads the buckets (but +Inf) and the count of an unlabelled histogram in
+// the Prometheus text format.
+func parseHistogram(r io.Reader, name string) (*histogram, bool) {
+	h := &histogram{}
+	found := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+`_bucket{le="`); ok {
+			le, count, ok := strings.Cut(rest, `"} `)
+			if !ok || le == "+Inf" {
+				continue
+			}
+			b, err1 := strconv.ParseFloat(le, 64)
+			n, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+			if err1 != nil || err2 != nil {
+				return nil, false
+			}
+			h.bounds, h.counts = append(h.bounds, b), append(h.counts, n)
+		} else if rest, ok := strings.CutPrefix(line, name+"_count "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				return nil, false
+			}
+			h.total, found = n, true
+		}
+	}
+	return h, found && len(h.bounds) > 0
+}
+
+// within returns the share (0–1) of observations at most bound, which must be a bucket's.
+func (h *histogram) within(bound float64) (float64, bool) {
+	for i, b := range h.bounds {
+		if b == bound {
+			return h.counts[i] / h.total, true
+		}
+	}
+	return 0, false
+}
+
+// quantile estimates the q-quantile as Prometheus's histogram_quantile does: linearly within
+// the bucket it falls in (from 0 for the first); the last bound when it lies beyond.
+func (h *histogram) quantile(q float64) float64 {
+	rank := q * h.total
+	lower, below := 0.0, 0.0
+	for i, b := range h.bounds {
+		if h.counts[i] >= rank {
+			if h.counts[i] == below {
+				return b
+			}
+			return lower + (b-lower)*(rank-below)/(h.counts[i]-below)
+		}
+		lower, below = b, h.counts[i]
+	}
+	return lower
 }
 
 // parseMetric finds the sample of an unlabelled metric in the Prometheus text format.

@@ -128,6 +128,43 @@ func TestParseMetric(t *testing.T) {
 	}
 }
 
+// TestRecordDelayFigures reads a histogram as promptd's /metrics writes it and checks the
+// share within 100 ms and the quantiles interpolated within their buckets.
+func TestRecordDelayFigures(t *testing.T) {
+	t.Parallel()
+	text := `# TYPE promptd_delivery_record_delay_seconds histogram
+promptd_delivery_record_delay_seconds_bucket{le="0.025"} 0
+promptd_delivery_record_delay_seconds_bucket{le="0.05"} 600
+promptd_delivery_record_delay_seconds_bucket{le="0.1"} 990
+promptd_delivery_record_delay_seconds_bucket{le="0.25"} 1000
+promptd_delivery_record_delay_seconds_bucket{le="+Inf"} 1000
+promptd_delivery_record_delay_seconds_sum 45
+promptd_delivery_record_delay_seconds_count 1000
+promptd_delivery_record_delay_seconds_other 7
+`
+	h, ok := parseHistogram(strings.NewReader(text), recordDelayMetric)
+	if !ok || len(h.bounds) != 4 || h.total != 1000 {
+		t.Fatalf("got %+v, %v", h, ok)
+	}
+	var r Result
+	r.recordDelay(h)
+	// p50: rank 500 of the 600 in (0.025, 0.05] → 0.025 + 0.025·500/600; p99: rank 990,
+	// the top of (0.05, 0.1].
+	want := map[string]float64{"within": 99, "p50": 45.8, "p99": 100}
+	got := map[string]*float64{"within": r.RecordWithin100msPct, "p50": r.RecordP50ms, "p99": r.RecordP99ms}
+	for k, w := range want {
+		if got[k] == nil || *got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+	if _, ok := parseHistogram(strings.NewReader(text), "promptd_other_seconds"); ok {
+		t.Error("found a histogram that is not there")
+	}
+	if h.quantile(1.5) != 0.25 {
+		t.Errorf("a rank beyond the last bucket: %v, want its bound", h.quantile(1.5))
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	t.Parallel()
 	o, err := parseFlags([]string{"-scenario", "single", "-duration", "5s"})

@@ -98,6 +98,9 @@ var figures = []figure{
 		}
 		return float64(*r.HandedOver) * 100 / float64(r.Delivered), true
 	}, false},
+	{"results committed within 100 ms %", 1, func(r *Result) (float64, bool) { return some(r.RecordWithin100msPct) }, false},
+	{"result committed after p50 ms", 1, func(r *Result) (float64, bool) { return some(r.RecordP50ms) }, false},
+	{"result committed after p99 ms", 1, func(r *Result) (float64, bool) { return some(r.RecordP99ms) }, false},
 	{"p50 ms", 2, func(r *Result) (float64, bool) { return some(r.P50ms) }, false},
 	{"p99 ms", 2, func(r *Result) (float64, bool) { return some(r.P99ms) }, false},
 	{"missing (all runs)", 0, func(r *Result) (float64, bool) { return float64(r.Missing), true }, true},

@@ -81,6 +81,13 @@ type Result struct {
 	// claiming them (promptd_delivery_handed_over_total, summed); absent when promptd does
 	// not export it.
 	HandedOver *int64 `json:"handed_over,omitempty"`
+	// RecordWithin100msPct is the share of results committed within 100 ms of the end of
+	// their attempt, RecordP50ms/RecordP99ms the time estimated from the buckets of
+	// promptd_delivery_record_delay_seconds (summed over the instances, over the whole run:
+	// warm-up and drain too); absent when promptd does not export it.
+	RecordWithin100msPct *float64 `json:"record_within_100ms_pct,omitempty"`
+	RecordP50ms          *float64 `json:"record_p50_ms,omitempty"`
+	RecordP99ms          *float64 `json:"record_p99_ms,omitempty"`
 	// ReferencePerSec is the figure this one is compared with (filter10: the same webhooks
 	// without filters; hang: the healthy webhooks without a hanging one; backlog: the drain
 	// of a small queue); ReferenceRatio the ratio.
@@ -154,6 +161,19 @@ func round(v float64, decimals int) float64 {
 }
 
 // finish fills the ratio, the machine fields and the verdict against target.
+// recordDelay keeps the figures of the results' commit delay, h (nil: not measured).
+func (r *Result) recordDelay(h *histogram) {
+	if h == nil {
+		return
+	}
+	share, ok := h.within(0.1)
+	if !ok {
+		return
+	}
+	r.RecordWithin100msPct = ptr(round(share*100, 1))
+	r.RecordP50ms, r.RecordP99ms = ptr(round(h.quantile(0.5)*1000, 1)), ptr(round(h.quantile(0.99)*1000, 1))
+}
+
 func (r *Result) finish() {
 	r.GoVersion = runtime.Version()
 	r.NumCPU = runtime.NumCPU()
@@ -265,6 +285,10 @@ func writeTable(w io.Writer, rs []*Result) {
 		fmt.Fprintf(w, "; %.3f ms promptd CPU per delivery; bench CPU %.1fs; steal %.0f%%", r.CPUMsPerDelivery, r.BenchCPUSeconds, r.StealPct)
 		if r.HandedOver != nil {
 			fmt.Fprintf(w, "; %d deliveries handed over at publish", *r.HandedOver)
+		}
+		if r.RecordWithin100msPct != nil {
+			fmt.Fprintf(w, "; results committed %.1f ms (p50) / %.1f ms (p99) after their attempt, %.1f%% within 100 ms",
+				*r.RecordP50ms, *r.RecordP99ms, *r.RecordWithin100msPct)
 		}
 		if r.Unexpected > 0 {
 			fmt.Fprintf(w, "; %d unexpected requests", r.Unexpected)

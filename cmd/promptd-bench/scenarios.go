@@ -302,6 +302,7 @@ func (b *bench) runFlat(ctx context.Context, s flatSpec) (*Result, error) {
 	b.awaitDeliveries(ctx, rc, clients[0], healthy, want, res)
 	res.StealPct = round(stealPercent(mach0, machineCPU()), 1)
 	res.HandedOver = handedOver(ctx, clients)
+	res.recordDelay(recordDelay(ctx, clients))
 	res.BenchCPUSeconds = round((selfCPU() - self0).Seconds(), 2)
 	var cpu1 time.Duration
 	for _, p := range procs {
