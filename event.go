@@ -208,7 +208,8 @@ func NewDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*
 // NewCompactDataEvent is NewDataEvent for data that is compact JSON already, as json.Compact
 // writes it (the store checks a published event's data before its transaction, compacting it
 // where it holds whitespace, and hashes it for idempotency): data goes into the payload as it
-// is, without a second pass. data that is not valid compact JSON makes a payload that is not valid either.
+// is, without a second pass. data that is not valid compact JSON makes a payload that is not
+// valid either.
 func NewCompactDataEvent(projectID, typ string, data json.RawMessage, now time.Time) (*Event, error) {
 	return newDataEvent(projectID, typ, data, true, now)
 }

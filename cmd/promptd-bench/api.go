@@ -110,21 +110,26 @@ func (c *apiClient) publish(ctx context.Context, body []byte) (uuid.UUID, time.T
 
 // metric returns the value of an unlabelled Prometheus metric from GET /metrics, and
 // whether it was there.
-func (c *apiClient) metric(ctx context.Context, name string) (float64, bool) {
+func (c *apiClient) metric(ctx context.Context, name string) (v float64, ok bool) {
+	c.scrape(ctx, func(r io.Reader) { v, ok = parseMetric(r, name) })
+	return v, ok
+}
+
+// scrape calls read with the body of GET /metrics; not at all when the request fails.
+func (c *apiClient) scrape(ctx context.Context, read func(io.Reader)) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
 	if err != nil {
-		return 0, false
+		return
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, false
+		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false
+	if resp.StatusCode == http.StatusOK {
+		read(resp.Body)
 	}
-	return parseMetric(resp.Body, name)
 }
 
 // handedOver sums promptd_delivery_handed_over_total over the instances behind clients
@@ -181,21 +186,9 @@ func recordDelay(ctx context.Context, clients []*apiClient) *histogram {
 }
 
 // histogram returns an unlabelled histogram from GET /metrics, and whether it was there.
-func (c *apiClient) histogram(ctx context.Context, name string) (*histogram, bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
-	if err != nil {
-		return nil, false
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, false
-	}
-	return parseHistogram(resp.Body, name)
+func (c *apiClient) histogram(ctx context.Context, name string) (h *histogram, ok bool) {
+	c.scrape(ctx, func(r io.Reader) { h, ok = parseHistogram(r, name) })
+	return h, ok
 }
 
 // parseHistogram reads the buckets (but +Inf) and the count of an unlabelled histogram in

@@ -160,7 +160,6 @@ func round(v float64, decimals int) float64 {
 	return math.Round(v*p) / p
 }
 
-// finish fills the ratio, the machine fields and the verdict against target.
 // recordDelay keeps the figures of the results' commit delay, h (nil: not measured).
 func (r *Result) recordDelay(h *histogram) {
 	if h == nil {
@@ -174,6 +173,7 @@ func (r *Result) recordDelay(h *histogram) {
 	r.RecordP50ms, r.RecordP99ms = ptr(round(h.quantile(0.5)*1000, 1)), ptr(round(h.quantile(0.99)*1000, 1))
 }
 
+// finish fills the ratio, the machine fields and the verdict against target.
 func (r *Result) finish() {
 	r.GoVersion = runtime.Version()
 	r.NumCPU = runtime.NumCPU()

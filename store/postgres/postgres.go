@@ -46,8 +46,8 @@ import (
 var migrations embed.FS
 
 // PublishGather is how long a batch of published events waits for more calls under load
-// (sqlstore.Dialect.PublishGather): a few publishers' round trips, so that the calls
-// answered by one commit come back into the next batch together.
+// (sqlstore.Dialect.PublishGather), so that the calls answered by one commit come back into
+// the next batch together; chosen by measurement against 2 and 5 ms (docs/benchmarks.md).
 const PublishGather = 3 * time.Millisecond
 
 // Connection pool limits of a store. Every open connection may stay idle (for up to

@@ -17,9 +17,9 @@ import (
 // transaction and four statements per call. A call arriving at an idle publisher is written
 // at once, alone; batches form when calls queue up. Under load (the previous batch held
 // more than one event) a batch waits up to Dialect.PublishGather after the calls already
-// queued for more to join it, because calls that were answered together come back
-// together, a few hundred microseconds apart, and would otherwise be written a few at a
-// time (PostgreSQL, where each transaction's fixed cost is the larger share). Each caller is
+// queued for more to join it: the calls answered by one commit come back close together, and
+// without the wait the first of them is written alone or nearly so while the rest queue
+// behind it (PostgreSQL, where each transaction's fixed cost is the larger share). Each caller is
 // answered after its batch commits, with its own event, so an acknowledged event is as
 // durable as before. The deliveries this process's engine has room for are handed to it
 // (handoff.go) when the batch has committed.
