@@ -44,8 +44,8 @@ func NewMetrics(reg prometheus.Registerer, q promptd.Queue) (*Metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"class"}),
 		recordLag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "promptd_delivery_record_delay_seconds",
-			Help:    "Time from the end of a delivery attempt to the commit of its result: a delivery whose request ended within this window before a crash is sent again.",
+			Name: "promptd_delivery_record_delay_seconds",
+			Help: "Time from the end of a delivery attempt to the commit of its result: a delivery whose request ended within this window before a crash is sent again.",
 			// Finer between 10 and 150 ms, where results gathered for 25 ms (PostgreSQL)
 			// are committed, so that quantiles there are not read off 50 ms wide buckets.
 			Buckets: []float64{.001, .0025, .005, .01, .02, .03, .04, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10, 30},
