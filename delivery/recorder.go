@@ -43,6 +43,10 @@ import (
 // queue behind each other, in smaller batches, so serve runs one at a time there
 // (Config.RecordCalls).
 
+// DefaultRecordGather is Config.RecordGather's default: how long the oldest result waiting to
+// be recorded waits for others before a Record call starts for them.
+const DefaultRecordGather = 25 * time.Millisecond
+
 const (
 	// recordBatch bounds how many results one Record call stores.
 	recordBatch = 512
@@ -50,7 +54,7 @@ const (
 	defaultRecordCalls = 4
 	// recordGather is how long, by default, the oldest waiting result waits for others
 	// before a Record call starts for them (Config.RecordGather).
-	recordGather = 25 * time.Millisecond
+	recordGather = DefaultRecordGather
 	// recordLinger is, without gathering (a negative Config.RecordGather), how long a
 	// result waits behind a Record call under way before another starts beside it.
 	recordLinger = 5 * time.Millisecond

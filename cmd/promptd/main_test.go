@@ -288,6 +288,10 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--public-url", "https://promptd.example.com/?x=1", "--data-dir", t.TempDir()}, "--public-url"},
 		{[]string{"serve", "--slack-client-id", "1.2", "--data-dir", t.TempDir()}, "--slack-client-secret"},
 		{[]string{"serve", "--slack-api-url", "slack.com/api", "--data-dir", t.TempDir()}, "--slack-api-url"},
+		{[]string{"serve", "--publish-gather=-1ms", "--data-dir", t.TempDir()}, "--publish-gather must be between 0 and 50ms"},
+		{[]string{"serve", "--record-gather", "2s", "--data-dir", t.TempDir()}, "--record-gather must be between 0 and 1s"},
+		{[]string{"serve", "--publish-gather", "10ms", "--data-dir", t.TempDir()}, "--publish-gather applies to PostgreSQL"},
+		{[]string{"serve", "--record-gather", "0", "--data-dir", t.TempDir()}, "--record-gather applies to PostgreSQL"},
 		{[]string{"nosuchcommand"}, "unexpected argument"},
 	}
 	for _, tt := range tests {
@@ -295,6 +299,27 @@ func TestCommandLineErrors(t *testing.T) {
 		err := run(context.Background(), tt.args, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: err = %v, want it to mention %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestRecordGather: the engine gathers results only on PostgreSQL, for --record-gather, and
+// not at all for 0.
+func TestRecordGather(t *testing.T) {
+	pg := storeFlags{DatabaseURL: "postgres://127.0.0.1/x"}
+	tests := []struct {
+		f    storeFlags
+		d    time.Duration
+		want time.Duration
+	}{
+		{storeFlags{}, 25 * time.Millisecond, -1},
+		{pg, 25 * time.Millisecond, 25 * time.Millisecond},
+		{pg, 100 * time.Millisecond, 100 * time.Millisecond},
+		{pg, 0, -1},
+	}
+	for _, tt := range tests {
+		if got := recordGather(tt.f, tt.d); got != tt.want {
+			t.Errorf("recordGather(%+v, %s) = %s, want %s", tt.f, tt.d, got, tt.want)
 		}
 	}
 }

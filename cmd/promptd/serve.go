@@ -47,6 +47,8 @@ type serveCmd struct {
 	Concurrency       int           `name:"delivery-concurrency" env:"PROMPTD_DELIVERY_CONCURRENCY" default:"512" help:"Webhook requests in flight at most, across all webhooks."`
 	Handoff           bool          `name:"delivery-handoff" env:"PROMPTD_DELIVERY_HANDOFF" default:"true" negatable:"" help:"Hand the deliveries of published events to this instance's engine as they are stored, leased, while it has room for them, instead of claiming them afterwards (saves a transaction per batch and a rewrite of each delivery)."`
 	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
+	PublishGather     time.Duration `name:"publish-gather" env:"PROMPTD_PUBLISH_GATHER" default:"3ms" help:"PostgreSQL only: under load, how long a batch of published events waits for more to share its transaction; its calls get their 201 that much later (0: no wait, at most 50ms)."`
+	RecordGather      time.Duration `name:"record-gather" env:"PROMPTD_RECORD_GATHER" default:"25ms" help:"PostgreSQL only: how long a delivery's result waits for others to be stored in one transaction; a kill -9 within it sends the delivery again (0: no wait, at most 1s)."`
 
 	// Operations (harden, issue 15).
 	LogLevel  string `name:"log-level" env:"PROMPTD_LOG_LEVEL" enum:",debug,info,warn,error" default:"" help:"Least severe log lines written: debug, info, warn or error (default: info; debug with --dev)."`
@@ -81,6 +83,12 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
+	if err := checkGather(c.storeFlags, "--publish-gather", c.PublishGather, postgres.PublishGather, maxPublishGather); err != nil {
+		return err
+	}
+	if err := checkGather(c.storeFlags, "--record-gather", c.RecordGather, delivery.DefaultRecordGather, maxRecordGather); err != nil {
+		return err
+	}
 	if c.Retention < time.Hour {
 		return fmt.Errorf("--retention must be at least 1h, got %s", c.Retention)
 	}
@@ -106,6 +114,9 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
+	if c.DatabaseURL != "" {
+		st.SetPublishGather(c.PublishGather)
+	}
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating %s: %w", desc, err)
 	}
@@ -160,7 +171,7 @@ func (c *serveCmd) Run(ctx context.Context, e *env) error {
 		UserAgent:       "promptd/" + promptdVersion(),
 		Concurrency:     c.Concurrency,
 		RecordCalls:     recordCalls(c.storeFlags),
-		RecordGather:    recordGather(c.storeFlags),
+		RecordGather:    recordGather(c.storeFlags, c.RecordGather),
 		ShutdownTimeout: c.ShutdownWait,
 		Metrics:         metrics,
 		Destinations:    delivery.NewDestinations(delivery.DestinationConfig{PublicURL: publicURL, GitHubAPIURL: c.GitHubAPIURL, SlackAPIURL: c.SlackAPIURL}),
@@ -283,15 +294,35 @@ func recordCalls(f storeFlags) int {
 	return 0
 }
 
-// recordGather is how long the engine gathers results before storing them, on the store the
-// flags name: not at all on SQLite, whose group commit shares each transaction among the
-// writes that queue up already (gathering there measured slower); the engine's default on
-// PostgreSQL, where each transaction's fixed cost is the larger share.
-func recordGather(f storeFlags) time.Duration {
-	if f.DatabaseURL == "" {
+// recordGather is the engine's Config.RecordGather for the store the flags name and
+// --record-gather (d): none on SQLite, whose group commit shares each transaction among the
+// writes that queue up already (gathering there measured slower); d on PostgreSQL, where
+// each transaction's fixed cost is the larger share, and none for 0.
+func recordGather(f storeFlags, d time.Duration) time.Duration {
+	if f.DatabaseURL == "" || d == 0 {
 		return -1 // none
 	}
-	return 0 // the engine's default
+	return d
+}
+
+// The largest --publish-gather and --record-gather: beyond them the wait would cost more
+// (publish calls' answers, the window of re-sends after a crash) than any batch saves.
+const (
+	maxPublishGather = 50 * time.Millisecond
+	maxRecordGather  = time.Second
+)
+
+// checkGather checks a gathering flag's value d (default def): between 0 and most, and left
+// at its default on SQLite, which gathers none (its single writer commits the writes that
+// queue up together).
+func checkGather(f storeFlags, flag string, d, def, most time.Duration) error {
+	switch {
+	case d < 0 || d > most:
+		return fmt.Errorf("%s must be between 0 and %s, got %s", flag, most, d)
+	case f.DatabaseURL == "" && d != def:
+		return fmt.Errorf("%s applies to PostgreSQL (--database-url) only: SQLite's single writer commits the writes that queue up together", flag)
+	}
+	return nil
 }
 
 // openStore opens the store the flags name, without migrating it, and describes it.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/promptd/promptd"
@@ -44,7 +45,7 @@ type publishReq struct {
 // batchPublisher writes the batches, one at a time.
 type batchPublisher struct {
 	s      *Store
-	gather time.Duration             // Dialect.PublishGather
+	gather atomic.Int64              // nanoseconds; Dialect.PublishGather unless set (SetPublishGather)
 	write  func(batch []*publishReq) // writeBatch; tests replace it
 	reqs   chan *publishReq
 	stop   chan struct{}
@@ -52,7 +53,8 @@ type batchPublisher struct {
 }
 
 func newBatchPublisher(s *Store) *batchPublisher {
-	p := &batchPublisher{s: s, gather: s.d.PublishGather, reqs: make(chan *publishReq), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &batchPublisher{s: s, reqs: make(chan *publishReq), stop: make(chan struct{}), done: make(chan struct{})}
+	p.setGather(s.d.PublishGather)
 	p.write = p.writeBatch
 	go p.run()
 	return p
@@ -74,6 +76,11 @@ func (p *batchPublisher) publish(ctx context.Context, projectID, typ string, dat
 	<-r.done
 	return r.ev, r.err
 }
+
+// SetPublishGather sets how long, under load, a batch of published events waits for more
+// calls to share its transaction (Dialect.PublishGather until it is called; serve's
+// --publish-gather); 0 never waits. Batches already gathering keep their time.
+func (s *Store) SetPublishGather(d time.Duration) { s.pub.setGather(d) }
 
 func (p *batchPublisher) close() {
 	close(p.stop)
@@ -102,18 +109,21 @@ func (p *batchPublisher) run() {
 				break more
 			}
 		}
-		if p.gather > 0 && last > 1 {
-			batch = p.gatherMore(batch, wait)
+		if gather := time.Duration(p.gather.Load()); gather > 0 && last > 1 {
+			batch = p.gatherMore(batch, wait, gather)
 		}
 		last = len(batch)
 		p.write(batch)
 	}
 }
 
-// gatherMore adds to batch the calls that arrive within p.gather, until it is full or the
+// setGather sets how long a batch waits for more calls under load; 0 (or less) never.
+func (p *batchPublisher) setGather(d time.Duration) { p.gather.Store(int64(max(d, 0))) }
+
+// gatherMore adds to batch the calls that arrive within gather, until it is full or the
 // publisher stops; wait is a stopped timer, which it leaves stopped.
-func (p *batchPublisher) gatherMore(batch []*publishReq, wait *time.Timer) []*publishReq {
-	wait.Reset(p.gather)
+func (p *batchPublisher) gatherMore(batch []*publishReq, wait *time.Timer, gather time.Duration) []*publishReq {
+	wait.Reset(gather)
 	defer wait.Stop()
 	for len(batch) < maxPublishBatch {
 		select {

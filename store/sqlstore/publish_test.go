@@ -19,8 +19,9 @@ type testPublisher struct {
 }
 
 func newTestPublisher(t *testing.T, gather time.Duration) *testPublisher {
-	tp := &testPublisher{batchPublisher: &batchPublisher{gather: gather,
+	tp := &testPublisher{batchPublisher: &batchPublisher{
 		reqs: make(chan *publishReq, 2*maxPublishBatch), stop: make(chan struct{}), done: make(chan struct{})}}
+	tp.setGather(gather)
 	tp.write = func(batch []*publishReq) {
 		names := make([]string, len(batch))
 		for i, r := range batch {
@@ -113,6 +114,22 @@ func TestPublisherGathersUnderLoad(t *testing.T) {
 	}
 	if slices.Sort(got[0]); fmt.Sprint(got[0]) != "[a b]" || got[1][0] != "c" || got[1][1] != "d" {
 		t.Errorf("batches %v, want [a b] then [c d]", got)
+	}
+}
+
+// TestPublisherGathersNoneWhenSetToZero: with the gathering set to 0 (--publish-gather 0),
+// a call arriving after a batch of several events is written without waiting for company.
+func TestPublisherGathersNoneWhenSetToZero(t *testing.T) {
+	tp := newTestPublisher(t, time.Hour)
+	tp.setGather(0)
+	a, b := tp.publish("a"), tp.publish("b")
+	tp.queued(t, 2)
+	tp.start()
+	tp.wait(t, a, b)
+
+	tp.wait(t, tp.publish("c")) // with the hour's gathering it would wait for it
+	if got := tp.written(); len(got) != 2 || fmt.Sprint(got[1]) != "[c]" {
+		t.Errorf("batches %v, want [a b] then [c]", got)
 	}
 }
 
