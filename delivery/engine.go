@@ -89,7 +89,7 @@ func (c *Config) setDefaults() error {
 		c.RecordCalls = defaultRecordCalls
 	}
 	if c.RecordGather == 0 {
-		c.RecordGather = recordGather
+		c.RecordGather = DefaultRecordGather
 	}
 	if c.Lease <= 0 {
 		c.Lease = 40 * time.Second

@@ -18,7 +18,7 @@ import (
 //
 // Results are stored in batches, one Record call for every result waiting (up to
 // recordBatch). A call starts once the oldest waiting result has waited Config.RecordGather
-// (default recordGather), or at once when a full batch waits or a result ends the head of
+// (default DefaultRecordGather), or at once when a full batch waits or a result ends the head of
 // an ordering line, whose next delivery waits for it (see urgent). What a transaction costs
 // beyond its rows (on PostgreSQL its round trips, the planning of the UPDATE, the commit) is
 // then shared by the results of the gathering time instead of those of one call's duration,
@@ -52,9 +52,6 @@ const (
 	recordBatch = 512
 	// defaultRecordCalls is how many Record calls may run at once by default.
 	defaultRecordCalls = 4
-	// recordGather is how long, by default, the oldest waiting result waits for others
-	// before a Record call starts for them (Config.RecordGather).
-	recordGather = DefaultRecordGather
 	// recordLinger is, without gathering (a negative Config.RecordGather), how long a
 	// result waits behind a Record call under way before another starts beside it.
 	recordLinger = 5 * time.Millisecond

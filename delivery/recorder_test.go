@@ -62,7 +62,7 @@ func result(id string) *promptd.JobResult {
 // the sum of the Record calls queued before it.
 func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, DefaultRecordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 
@@ -106,7 +106,7 @@ func TestRecorderDoesNotQueueBehindASlowRecord(t *testing.T) {
 // together in the next.
 func TestRecorderOneCallAtATime(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, 1, DefaultRecordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	r.add(result("slow"), 0)
@@ -124,7 +124,7 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 	}
 	r.add(result("next-1"), 0)
 	r.add(result("next-2"), 0)
-	time.Sleep(5 * recordGather) // well past recordGather: a second call would have started
+	time.Sleep(5 * DefaultRecordGather) // well past DefaultRecordGather: a second call would have started
 	q.mu.Lock()
 	calls := q.calls
 	q.mu.Unlock()
@@ -150,7 +150,7 @@ func TestRecorderOneCallAtATime(t *testing.T) {
 func TestRecorderGathersResults(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, DefaultRecordGather)
 	r.gather = time.Second // long beside the three adds below, even on a loaded machine
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -178,7 +178,7 @@ func TestRecorderGathersResults(t *testing.T) {
 func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 16)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, DefaultRecordGather)
 	r.gather = time.Hour
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -207,7 +207,7 @@ func TestRecorderStoresTheEndOfALineHeadAtOnce(t *testing.T) {
 func TestRecorderStoresAFullBatchAtOnce(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, recordBatch)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, DefaultRecordGather)
 	r.gather = time.Hour
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
@@ -258,7 +258,7 @@ func TestRecorderStartNow(t *testing.T) {
 func TestRecorderFlushesOnClose(t *testing.T) {
 	q := &stuckQueue{unblock: make(chan struct{}), recorded: make(chan string, 2*recordQueue)}
 	close(q.unblock)
-	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, recordGather)
+	r := newRecorder(q, slog.New(slog.DiscardHandler), nil, defaultRecordCalls, DefaultRecordGather)
 	done := make(chan struct{})
 	go func() { r.run(); close(done) }()
 	const n = recordQueue + 10
