@@ -18,9 +18,10 @@ import (
 //
 // Results are stored in batches, one Record call for every result waiting (up to
 // recordBatch). A call starts once the oldest waiting result has waited Config.RecordGather
-// (default DefaultRecordGather), or at once when a full batch waits or a result ends the head of
-// an ordering line, whose next delivery waits for it (see urgent). What a transaction costs
-// beyond its rows (on PostgreSQL its round trips, the planning of the UPDATE, the commit) is
+// (default DefaultRecordGather), or at once when a full batch waits or a result ends the
+// head of an ordering line, whose next delivery waits for it (see urgent). What a
+// transaction costs beyond its rows (on PostgreSQL its round trips, the planning of the
+// UPDATE, the commit) is
 // then shared by the results of the gathering time instead of those of one call's duration,
 // which under load lowered PostgreSQL's CPU per delivery by 6–37 % (docs/benchmarks.md,
 // "Results gathered for 25 ms"). A result thus waits about the gathering time plus its own

@@ -48,7 +48,7 @@ type serveCmd struct {
 	Handoff           bool          `name:"delivery-handoff" env:"PROMPTD_DELIVERY_HANDOFF" default:"true" negatable:"" help:"Hand the deliveries of published events to this instance's engine as they are stored, leased, while it has room for them, instead of claiming them afterwards (saves a transaction per batch and a rewrite of each delivery)."`
 	Deliver           bool          `name:"deliver" env:"PROMPTD_DELIVER" default:"true" negatable:"" help:"Run the delivery engine in this instance; --no-deliver serves the API only (deliveries queue up for other instances, or for a later start)."`
 	PublishGather     time.Duration `name:"publish-gather" env:"PROMPTD_PUBLISH_GATHER" default:"3ms" help:"PostgreSQL only: under load, how long a batch of published events waits for more to share its transaction; its calls get their 201 that much later (0: no wait, at most 50ms)."`
-	RecordGather      time.Duration `name:"record-gather" env:"PROMPTD_RECORD_GATHER" default:"25ms" help:"PostgreSQL only: how long a delivery's result waits for others to be stored in one transaction; a kill -9 within it sends the delivery again (0: no wait, at most 1s)."`
+	RecordGather      time.Duration `name:"record-gather" env:"PROMPTD_RECORD_GATHER" default:"25ms" help:"PostgreSQL only: how long a delivery's result waits for others to be stored in one transaction; until then only the results journal holds it, which survives a kill -9 but not a machine crash (0: no wait, at most 1s)."`
 
 	// Operations (harden, issue 15).
 	LogLevel  string `name:"log-level" env:"PROMPTD_LOG_LEVEL" enum:",debug,info,warn,error" default:"" help:"Least severe log lines written: debug, info, warn or error (default: info; debug with --dev)."`
@@ -305,8 +305,8 @@ func recordGather(f storeFlags, d time.Duration) time.Duration {
 	return d
 }
 
-// The largest --publish-gather and --record-gather: beyond them the wait would cost more
-// (publish calls' answers, the window of re-sends after a crash) than any batch saves.
+// The largest --publish-gather and --record-gather: bounds on what a publish call's answer
+// and a result's commit may be delayed by (the values beyond them were never measured).
 const (
 	maxPublishGather = 50 * time.Millisecond
 	maxRecordGather  = time.Second
